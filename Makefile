@@ -1,0 +1,49 @@
+# viml-synth: `make demo` and `make test` work from a fresh clone (they run `make install` first).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Where the musicnn wheel and converted weights live (same default as the code).
+CACHE  ?= $(if $(VIML_SYNTH_CACHE),$(VIML_SYNTH_CACHE),$(HOME)/.cache/viml-synth)
+DEMO_OUT ?= demo/out
+
+# Nothing at run or test time may reach the Hugging Face Hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export VIML_SYNTH_CACHE := $(CACHE)
+
+.PHONY: install demo test bench clean help
+
+help:
+	@echo "make demo    set up, then tag the bundled demo clips and print their top tags"
+	@echo "make test    set up, then run the test suite (offline)"
+	@echo "make bench   run the benchmarks in bench/ (prints figures)"
+	@echo "make install create $(VENV) with pinned dependencies and fetch the musicnn weights wheel"
+
+install: $(VENV)/.installed
+
+# torch==2.13.0 resolves to the CPU wheel on local disk (see ../shared/notes/stack.md); Beam extras are
+# never installed (they pin old torch/transformers). Bytecode is compiled because this environment
+# sets PYTHONDONTWRITEBYTECODE, and imports without .pyc files are twice as slow.
+$(VENV)/.installed: requirements.txt requirements-dev.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
+	$(BIN)/python -m compileall -q -j 0 pipelines viml_model $(VENV)/lib > /dev/null
+	$(BIN)/pip download --quiet --no-deps musicnn==0.1.0 -d $(CACHE)/wheels
+	$(BIN)/viml-synth weights --log-level WARNING > /dev/null
+	touch $@
+
+demo: install
+	$(BIN)/viml-synth tag --manifest demo/manifest.csv --out $(DEMO_OUT)/tags
+	$(BIN)/viml-synth show $(DEMO_OUT)/tags --top 4
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/tagging.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

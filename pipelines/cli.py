@@ -1,0 +1,191 @@
+"""`viml-synth` command line: one subcommand per stage, each with --help.
+
+Exit status: 0 success (some rows may be in errors-*.parquet), 1 nothing succeeded,
+2 unusable input or options (message on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import yaml
+
+log = logging.getLogger("viml-synth")
+
+EXIT_OK, EXIT_NOTHING_DONE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class UsageError(ValueError):
+    """Bad options or unreadable inputs: reported in one line, exit status 2."""
+
+
+def _add_runner_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("runner (any other --flag is passed to Beam, e.g. --project, --region)")
+    group.add_argument("--runner", default="local",
+                       help="local (Beam's embedded FnApiRunner, default), DataflowRunner, FlinkRunner, "
+                            "SparkRunner or PortableRunner")
+    group.add_argument("--workers", type=int, default=1,
+                       help="local runner only: worker processes (each loads its own model copy)")
+
+
+def _add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML file of options (keys as the long flags, with _); flags override it")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def _tag_parser(sub) -> None:
+    p = sub.add_parser("tag", help="tag music audio with a pretrained tagger (Beam pipeline)",
+                       description="Tag every clip of a manifest; writes tags-*.parquet, errors-*.parquet "
+                                   "and summary.json into --out.")
+    p.add_argument("--manifest", help="CSV, JSONL or Parquet with music_id, audio_path "
+                                      "[, start_s, end_s, video_id]; local path or any Beam URI")
+    p.add_argument("--manifest-format", choices=["csv", "tsv", "jsonl", "parquet"],
+                   help="override the format guessed from the extension")
+    p.add_argument("--out", help="output directory (local or Beam URI); a rerun replaces its outputs")
+    p.add_argument("--tagger", default="musicnn",
+                   help="musicnn (default), hf:<model id or local path>, precomputed:<CSV/JSONL/Parquet>")
+    p.add_argument("--weights-dir", help="musicnn: directory/URI with MSD_musicnn.safetensors and "
+                                         "MTT_musicnn.safetensors (default: converted from the wheel into the cache)")
+    p.add_argument("--label-map", help="YAML mapping the tagger's labels onto the vocabulary")
+    p.add_argument("--vocabulary", help="vocabulary YAML (default: the packaged 20/28/41 genre/mood/instrument)")
+    p.add_argument("--hf-window-s", type=float, default=10.0, help="hf: seconds per window (scores are averaged)")
+    p.add_argument("--batch-clips", type=int, default=16, help="clips per model forward pass")
+    _add_runner_args(p)
+    _add_common_args(p)
+    p.set_defaults(func=cmd_tag)
+
+
+def _show_parser(sub) -> None:
+    p = sub.add_parser("show", help="print the top tags per clip of a tag output directory")
+    p.add_argument("out", help="output directory of `viml-synth tag`")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--log-level", default="WARNING")
+    p.set_defaults(func=cmd_show)
+
+
+def _weights_parser(sub) -> None:
+    p = sub.add_parser("weights", help="convert the musicnn wheel's TensorFlow checkpoints to safetensors",
+                       description="Reads the musicnn 0.1.0 wheel (no TensorFlow needed) and writes "
+                                   "<model>.safetensors; upload the folder for remote workers and pass "
+                                   "--weights-dir to `tag`.")
+    p.add_argument("--out", help="destination folder (default: the cache, $VIML_SYNTH_CACHE/musicnn)")
+    p.add_argument("--wheel", help="path to musicnn-0.1.0-py3-none-any.whl (default: found in the cache)")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=cmd_weights)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="viml-synth",
+        description="Text data for language-guided music recommendation for video (ViML, CVPR 2023).")
+    from pipelines import __version__
+
+    parser.add_argument("--version", action="version", version=f"viml-synth {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _tag_parser(sub)
+    _show_parser(sub)
+    _weights_parser(sub)
+    return parser
+
+
+def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Parse twice: a --config file's values become defaults, flags given on the command line win."""
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "config", None):
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                config = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"cannot read config {args.config}: {exc}") from exc
+        if not isinstance(config, dict):
+            raise UsageError(f"{args.config}: expected a mapping of option -> value")
+        section = config.get(args.command, config)  # a whole-run config may nest options per command
+        known = set(vars(args))
+        unknown = sorted(k for k in section if k.replace("-", "_") not in known and k not in ("beam_args",))
+        if unknown:
+            raise UsageError(f"{args.config}: unknown option(s) for '{args.command}': {', '.join(unknown)}")
+        sub = parser._subparsers._group_actions[0].choices[args.command]  # noqa: SLF001 - argparse has no API
+        sub.set_defaults(**{k.replace("-", "_"): v for k, v in section.items() if k != "beam_args"})
+        args, extra = parser.parse_known_args(argv)
+        extra = list(section.get("beam_args", [])) + extra
+    return args, extra
+
+
+def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.io.manifest import ManifestError, read_manifest
+    from pipelines.tag.backends import from_spec
+    from pipelines.tag.pipeline import NothingTagged, TagJob, run
+    from pipelines.tag.vocabulary import Vocabulary, VocabularyError
+
+    if not args.out:
+        raise UsageError("tag: --out is required")
+    try:
+        vocabulary = Vocabulary.load(args.vocabulary)
+        backend = from_spec(args.tagger, weights_dir=args.weights_dir, label_map=args.label_map,
+                            hf_window_s=args.hf_window_s)
+        backend.label_mapping(vocabulary)  # fail now, not on a worker, if the mapping is broken
+        manifest_path = args.manifest or backend.default_manifest()
+        if not manifest_path:
+            raise UsageError("tag: --manifest is required for this tagger")
+        manifest = read_manifest(manifest_path, args.manifest_format, require_audio=backend.needs_audio)
+    except (ManifestError, VocabularyError, ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    log.info("manifest %s: %d rows, %d valid, %d rejected", manifest.source, manifest.n_rows,
+             len(manifest.clips), len(manifest.errors))
+    options = {k: v for k, v in vars(args).items() if k not in ("func",)}
+    job = TagJob(manifest, backend, args.out, vocabulary, runner=args.runner, workers=args.workers,
+                 batch_clips=args.batch_clips, beam_args=beam_args, options=options)
+    try:
+        summary = run(job)
+    except NothingTagged as exc:
+        log.error("%s", exc)
+        return EXIT_NOTHING_DONE
+    c = summary["counts"]
+    print(f"tagged {c['tagged']} of {c['inputs']} inputs ({c['failed']} failed) in {summary['timing']['wall_s']} s "
+          f"-> {args.out}")
+    for error_type, n in c["errors_by_type"].items():
+        print(f"  {n} x {error_type}")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.tag.show import top_tags_table
+
+    print(top_tags_table(args.out, args.top))
+    return EXIT_OK
+
+
+def cmd_weights(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.tag.musicnn.weights import cache_dir, convert_from_wheel, find_wheel
+
+    out = args.out or str(cache_dir() / "musicnn")
+    written = convert_from_wheel(args.wheel or find_wheel(), out)
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args, extra = _apply_config(parser, argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Beam's GCP module warns about optional BigQuery clients at import; irrelevant here.
+        logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
+        unknown = [a for a in extra if a.startswith("--")]
+        if unknown and args.command not in ("tag",):
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        return args.func(args, extra)
+    except UsageError as exc:
+        print(f"viml-synth: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

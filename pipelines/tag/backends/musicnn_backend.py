@@ -1,0 +1,73 @@
+"""musicnn (MSD_musicnn + MTT_musicnn), ported to PyTorch, both run and merged onto the vocabulary."""
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.io.manifest import ClipRequest
+from pipelines.tag.backends.base import Prepared, TaggerBackend
+from pipelines.tag.vocabulary import LabelMapping, ScoredLabel, Vocabulary
+
+
+class MusicnnBackend(TaggerBackend):
+    name = "musicnn"
+
+    def __init__(self, weights_dir: str | None = None, models: tuple[str, ...] | None = None):
+        from pipelines.tag.musicnn.weights import MODEL_NAMES
+
+        self.weights_dir = weights_dir
+        self.models = tuple(models or MODEL_NAMES)
+        unknown = set(self.models) - set(MODEL_NAMES)
+        if unknown:
+            raise ValueError(f"unknown musicnn model(s) {sorted(unknown)}; choose from {MODEL_NAMES}")
+
+    def load(self):
+        import torch
+
+        from pipelines.tag.musicnn.weights import load_musicnn
+
+        torch.set_grad_enabled(False)
+        return {name: load_musicnn(name, self.weights_dir) for name in self.models}
+
+    def prepare(self, clip: ClipRequest, state=None) -> Prepared:
+        from pipelines.tag.audio import decode_audio
+        from pipelines.tag.musicnn import frontend
+
+        audio = decode_audio(clip.audio_path, frontend.SAMPLE_RATE, clip.start_s, clip.end_s,
+                             min_duration_s=frontend.min_patch_seconds())
+        patches = frontend.to_patches(frontend.log_mel(audio.samples))
+        if len(patches) == 0:  # decode_audio's duration check is approximate at the edge
+            from pipelines.tag.audio import AudioDecodeError
+
+            raise AudioDecodeError("too_short", f"audio is shorter than one 3 s patch: {clip.audio_path} "
+                                                f"({audio.duration_s:.3f} s)")
+        return Prepared(clip, patches, audio.duration_s, len(patches))
+
+    def predict(self, state, batch: list[Prepared]) -> list[list[ScoredLabel]]:
+        import torch
+
+        from pipelines.tag.musicnn.weights import MODEL_TAGS
+
+        counts = [len(p.features) for p in batch]
+        x = torch.from_numpy(np.concatenate([p.features for p in batch]).astype(np.float32, copy=False))
+        results: list[list[ScoredLabel]] = [[] for _ in batch]
+        with torch.inference_mode():
+            for name, model in state.items():
+                probs = torch.sigmoid(model(x)[0]).numpy()
+                start = 0
+                for i, n in enumerate(counts):
+                    clip_mean = probs[start:start + n].mean(axis=0)  # the original's clip score
+                    start += n
+                    results[i].extend(ScoredLabel(name, label, float(s)) for label, s in zip(MODEL_TAGS[name], clip_mean))
+        return results
+
+    def label_mapping(self, vocabulary: Vocabulary) -> LabelMapping:
+        return LabelMapping.load(vocabulary, "musicnn")
+
+    def labels(self) -> list[tuple[str, str]]:
+        from pipelines.tag.musicnn.weights import MODEL_TAGS
+
+        return [(m, label) for m in self.models for label in MODEL_TAGS[m]]
+
+    def describe(self) -> dict:
+        return {"name": self.name, "models": list(self.models), "weights_dir": self.weights_dir,
+                "weights": "musicnn 0.1.0 (ISC, MTG-UPF), read from the PyPI wheel without TensorFlow"}

@@ -1,0 +1,30 @@
+"""viml-synth: text data for language-guided music recommendation for video (ViML).
+
+Installable so Beam can ship it to remote workers with ``--setup_file ./setup.py``.
+"""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def _requirements() -> list[str]:
+    lines = (HERE / "requirements.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith(("#", "-"))]
+
+
+setup(
+    name="viml-synth",
+    version="0.1.0",
+    description="Tag music, synthesize music descriptions and train ViML (CVPR 2023) with Apache Beam",
+    long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipelines", "pipelines.*", "viml_model", "viml_model.*"]),
+    package_data={"pipelines": ["data/*.yaml", "data/**/*.yaml"]},
+    include_package_data=True,
+    install_requires=_requirements(),
+    entry_points={"console_scripts": ["viml-synth = pipelines.cli:main"]},
+)

@@ -1,0 +1,77 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.io.manifest import ManifestError, read_manifest
+
+
+def _errors(manifest):
+    return {(e["id"], e["error_type"]) for e in manifest.errors}
+
+
+def test_csv_rows_validated_with_reasons(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "music_id,audio_path,start_s,end_s,video_id\n"
+        "a,a.ogg,,,v1\n"
+        "b,/abs/b.wav,1.5,4,\n"
+        ",c.ogg,,,\n"          # no music_id
+        "d,d.ogg,5,2,\n"       # end before start
+        "e,e.ogg,x,,\n"        # not a number
+        "a,other.ogg,,,\n"     # duplicate id
+        "f,f.ogg\n"            # wrong field count
+        "\n"
+    )
+    m = read_manifest(str(path))
+    assert m.n_rows == 7
+    assert [c.music_id for c in m.clips] == ["a", "b"]
+    assert m.clips[0].audio_path == str(tmp_path / "a.ogg")  # relative to the manifest
+    assert m.clips[0].video_id == "v1" and m.clips[1].video_id is None
+    assert (m.clips[1].start_s, m.clips[1].end_s) == (1.5, 4.0)
+    assert _errors(m) == {(f"{path}:3", "malformed_row"), ("d", "malformed_row"), ("e", "malformed_row"),
+                          ("a", "duplicate_id"), ("f", "malformed_row")}
+    messages = " | ".join(e["message"] for e in m.errors)
+    assert "missing required field(s): music_id" in messages
+    assert "end_s (2.0) must be greater than start_s (5.0)" in messages
+    assert "already used by row 1" in messages
+    assert "expected 5 fields, found 2" in messages
+    assert len(m.clips) + len(m.errors) == m.n_rows
+
+
+def test_jsonl_and_parquet(tmp_path):
+    jl = tmp_path / "m.jsonl"
+    jl.write_text(json.dumps({"music_id": 1, "audio_path": "x.mp3", "end_s": 3}) + "\n{broken\n")
+    m = read_manifest(str(jl))
+    assert m.clips[0].music_id == "1" and m.clips[0].end_s == 3.0
+    assert m.errors[0]["error_type"] == "malformed_row" and "invalid JSON" in m.errors[0]["message"]
+
+    pqf = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"music_id": ["p", "q"], "audio_path": ["gs://b/p.ogg", None], "genre": ["x", "y"]}), pqf)
+    m = read_manifest(str(pqf))
+    assert m.clips[0].audio_path == "gs://b/p.ogg" and m.clips[0].extra == {"genre": "x"}
+    assert "audio_path" in m.errors[0]["message"]
+
+
+@pytest.mark.parametrize("name,content,match", [
+    ("missing.csv", None, "cannot read manifest"),
+    ("m.txt", "x", "cannot tell the manifest format"),
+    ("empty.csv", "", "empty"),
+    ("header.csv", "music_id,audio_path\n", "no rows"),
+    ("cols.csv", "id,path\n1,a.ogg\n", "none of the required columns"),
+    ("bad.parquet", "not parquet", "not a readable Parquet"),
+])
+def test_unusable_manifest_raises(tmp_path, name, content, match):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ManifestError, match=match):
+        read_manifest(str(path))
+
+
+def test_audio_optional_when_not_required(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("music_id,tags\nz,\"rock, jazz\"\n")
+    m = read_manifest(str(path), require_audio=False)
+    assert m.clips[0].audio_path == "" and m.clips[0].extra == {"tags": "rock, jazz"}

@@ -1,0 +1,78 @@
+"""A persistent, content-addressed cache of LLM responses.
+
+key = sha256 of (rendered prompt or chat messages, model, generation parameters, sample index), so a
+rerun with unchanged prompts makes no request, a changed template or example pool misses only for
+the rows whose prompt changed, and a killed run resumes where it stopped.
+
+One small JSON file per key under `<root>/<k[:2]>/<k>.json`, written atomically (temp file + rename
+locally; object stores write whole objects), so several worker processes - or machines sharing a
+bucket - can read and fill it at the same time. Any Beam filesystem works (local, gs://, s3://).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+CACHE_FORMAT = 1
+
+
+def cache_key(prompt: Any, model: str, params: Any, sample: int) -> str:
+    """Stable across processes and runs: canonical JSON, sorted keys, no floats formatting surprises."""
+    payload = {
+        "v": CACHE_FORMAT,
+        "prompt": prompt,
+        "model": model,
+        "params": asdict(params) if is_dataclass(params) else params,
+        "sample": sample,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=list)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, root: str):
+        self.root = root
+        self._local = "://" not in root
+
+    def _path(self, key: str) -> str:
+        if self._local:
+            return os.path.join(self.root, key[:2], f"{key}.json")
+        from apache_beam.io.filesystems import FileSystems
+
+        return FileSystems.join(self.root, key[:2], f"{key}.json")
+
+    def get(self, key: str) -> dict | None:
+        path = self._path(key)
+        try:
+            if self._local:
+                with open(path, encoding="utf-8") as fh:
+                    return json.load(fh)
+            from apache_beam.io.filesystems import FileSystems
+
+            if not FileSystems.exists(path):
+                return None
+            with FileSystems.open(path) as fh:
+                return json.loads(fh.read().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None  # a torn or foreign file is a miss; the next put overwrites it
+
+    def put(self, key: str, value: dict) -> None:
+        data = json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        path = self._path(key)
+        if self._local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
+            return
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.create(path) as fh:
+            fh.write(data)

@@ -1,0 +1,391 @@
+"""How faithful a generated description is to the tags it was generated from.
+
+`fidelity(text, tags, vocabulary)` says which input tags the text mentions (coverage) and which
+vocabulary tags it names that the input did not support (hallucinations, e.g. the paper's prompt2text
+output "female vocal and a piano section" for a track tagged male vocals and synthesizer keyboard).
+`best_of(candidates, tags, vocabulary)` picks the most faithful of several generated candidates.
+
+Matching works on normalized words (lowercase; hyphens and punctuation split, so "hip-hop" = "hip hop";
+plural -s/-es/-ies folded, so "drums" = "drum"), with the surface forms of every vocabulary tag: its
+name, its display name and the aliases in `pipelines/data/tag_aliases.yaml` ("drum kit" -> acoustic
+drumset, "synth" -> synthesizer keyboard, ...). Where forms overlap the longest wins, so "electric
+guitars" is one mention of electric guitar and "male vocals" does not also mention vocals. Forms inside
+a negated stretch ("no vocals", "without drums or bass") are neither mentions nor hallucinations; an
+input tag the text denies is reported in `negated` (and counts as missing).
+
+Input tags are of two kinds:
+  * vocabulary tags (and free-form tags that are exactly one of the surface forms, e.g. "drums"): mentioned
+    when the text names the tag, or a narrower tag implying it ("male vocals" mentions an input "vocals").
+    Naming only a broader tag ("guitar" for an input "electric guitar") is a partial mention (0.5).
+  * other free-form tags (MusicCaps aspects such as "mellow piano melody"): mentioned when every content
+    word appears in the text (same word after normalization, or same Porter stem: "relaxing" ~ "relaxed");
+    when only some do, a partial mention with the fraction of content words found.
+
+A vocabulary tag the text names is *supported* when an input tag is that tag, implies it ("male vocals"
+supports "vocals"), or contains one of its forms (a free-form "soft female vocal" supports female vocals).
+Named tags that are not supported are hallucinations.
+"""
+from __future__ import annotations
+
+import re
+import weakref
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import yaml
+
+from pipelines.evaluate.porter import stem as porter_stem
+from pipelines.synthesize.tagset import InputTag
+
+ALIASES_FILE = "tag_aliases.yaml"
+NEGATION_WINDOW = 6  # words a negation cue reaches at most
+
+# Words that carry no content in a free-form tag ("guitar song", "country feel" need only "guitar", "country").
+STOPWORDS = frozenset(
+    """a an the and or of with in on at to for from by into over under is are be being has have its it this
+    that these those some any very quite rather bit little lot lots much many more most""".split()
+)
+GENERIC_WORDS = frozenset(
+    "music musical song track sound feel feeling vibe tune piece style type kind like".split()
+)
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[&'][a-z0-9]+)*|[.;!?]|,")
+_SENTENCE_END = frozenset(".;!?")
+
+
+def singular(word: str) -> str:
+    """Fold a plural: "drums" -> "drum", "melodies" -> "melody", "basses" -> "bass"; "bass", "chorus" stay."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes", "zzes")):
+        return word[:-2]
+    if word.endswith(("ss", "us", "is", "ous")):
+        return word
+    if word.endswith("s"):
+        return word[:-1]
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Normalized tokens of a text: words (lowercase, possessive 's dropped, plurals folded) and the
+    punctuation marks , . ; ! ? (kept so that forms never match across them and sentences end negation)."""
+    out = []
+    for tok in _TOKEN.findall(str(text).lower().replace("\u2019", "'")):
+        if tok.endswith("'s"):
+            tok = tok[:-2]
+        out.append(singular(tok))
+    return out
+
+
+def _form(text: str) -> tuple[str, ...]:
+    return tuple(t for t in words(text) if t not in _SENTENCE_END and t != ",")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One stretch of text naming vocabulary tags: `tags` are the candidates (ambiguous forms such as
+    "drums" list several, most likely first); `all_of` means the form names all of them at once."""
+
+    start: int
+    end: int
+    tags: tuple[str, ...]
+    all_of: bool
+    negated: bool
+
+
+@dataclass
+class Fidelity:
+    """mentioned / missing: the input tags (as given) the text does / does not fully mention.
+    hallucinated: vocabulary tags the text names that no input tag supports (first-mention order).
+    coverage: len(mentioned) / number of distinct input tags (1.0 when there are none).
+    hallucination_rate: len(hallucinated) / len(text_tags), 0.0 when the text names no vocabulary tag.
+    partial: missing input tags with some evidence -> fraction (free-form: share of content words found;
+      vocabulary tag: 0.5 when only a broader tag was named).
+    soft_coverage: (len(mentioned) + sum(partial.values())) / number of distinct input tags.
+    negated: input tags the text explicitly denies ("no vocals"); they are also in `missing`.
+    text_tags: every vocabulary tag the text names (not negated), first-mention order."""
+
+    mentioned: list[str]
+    missing: list[str]
+    hallucinated: list[str]
+    coverage: float
+    hallucination_rate: float
+    partial: dict[str, float] = field(default_factory=dict)
+    soft_coverage: float = 0.0
+    negated: list[str] = field(default_factory=list)
+    text_tags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _aliases_source(path: str | Path | None):
+    if path is not None:
+        return Path(path)
+    return resources.files("pipelines.data").joinpath(ALIASES_FILE)
+
+
+class TagMatcher:
+    """Surface forms of a vocabulary's tags, compiled for scanning texts."""
+
+    def __init__(self, vocabulary, aliases: str | Path | None = None):
+        source = _aliases_source(aliases)
+        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        self.vocabulary = vocabulary
+        self.order = {t.name: i for i, t in enumerate(vocabulary.tags)}
+        self.forms: dict[tuple[str, ...], list[str]] = {}
+        self.compounds: dict[tuple[str, ...], list[str]] = {}
+        for tag in vocabulary.tags:  # own names first: they are the primary reading of their form
+            for name in (tag.name, tag.display):
+                self._add(self.forms, _form(name), tag.name)
+        for name, forms in (data.get("aliases") or {}).items():
+            tag = vocabulary.get(str(name))
+            if tag is None:
+                continue  # alias table written for a larger vocabulary
+            for form in forms or ():
+                self._add(self.forms, _form(str(form)), tag.name)
+        for form, names in (data.get("compounds") or {}).items():
+            tags = [vocabulary.get(str(n)) for n in names or ()]
+            if tags and all(tags):
+                self.compounds[_form(str(form))] = [t.name for t in tags]
+        self.parents: dict[str, set[str]] = {}
+        for name, broader in (data.get("implies") or {}).items():
+            tag = vocabulary.get(str(name))
+            if tag is None:
+                continue
+            self.parents[tag.name] = {vocabulary.get(str(b)).name for b in broader or () if vocabulary.get(str(b))}
+        self._close_parents()
+        self.children: dict[str, set[str]] = {}
+        for child, parents in self.parents.items():
+            for p in parents:
+                self.children.setdefault(p, set()).add(child)
+        self.negation_cues = frozenset(_form(" ".join(map(str, data.get("negation_cues") or ()))))
+        self.negation_breaks = frozenset(_form(" ".join(map(str, data.get("negation_breaks") or ()))))
+        self.max_len = max(len(f) for f in list(self.forms) + list(self.compounds))
+
+    @staticmethod
+    def _add(table: dict, form: tuple[str, ...], tag: str) -> None:
+        if not form:
+            return
+        names = table.setdefault(form, [])
+        if tag not in names:
+            names.append(tag)
+
+    def _close_parents(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for child, parents in self.parents.items():
+                extra = set().union(*(self.parents.get(p, set()) for p in parents)) - parents - {child}
+                if extra:
+                    parents |= extra
+                    changed = True
+
+    def with_parents(self, tags: Iterable[str]) -> set[str]:
+        out = set(tags)
+        for t in list(out):
+            out |= self.parents.get(t, set())
+        return out
+
+    def _negated_positions(self, toks: Sequence[str]) -> list[bool]:
+        negated, left = [False] * len(toks), 0
+        for i, tok in enumerate(toks):
+            if tok in _SENTENCE_END or tok in self.negation_breaks:
+                left = 0
+                continue
+            if tok in self.negation_cues or tok.endswith("n't"):
+                left = NEGATION_WINDOW
+                continue
+            if tok == ",":
+                # "no drums, bass or vocals" goes on past the comma; "no percussion, male vocals" does not
+                if left > 0 and not self._coordination_ahead(toks, i + 1, left):
+                    left = 0
+                continue
+            if left > 0:
+                negated[i] = True
+                left -= 1
+        return negated
+
+    def _coordination_ahead(self, toks: Sequence[str], start: int, budget: int) -> bool:
+        """An "or"/"nor" follows within the negation's remaining words, before the stretch would end."""
+        for tok in toks[start:]:
+            if tok in ("or", "nor"):
+                return True
+            if tok in _SENTENCE_END or tok in self.negation_breaks:
+                return False
+            if tok != ",":
+                budget -= 1
+                if budget < 0:
+                    return False
+        return False
+
+    def scan(self, text: str) -> list[Mention]:
+        """Left-to-right, longest-form-first mentions of vocabulary tags in `text`."""
+        toks = words(text)
+        negated = self._negated_positions(toks)
+        mentions, i = [], 0
+        while i < len(toks):
+            for length in range(min(self.max_len, len(toks) - i), 0, -1):
+                form = tuple(toks[i:i + length])
+                if form in self.compounds:
+                    mentions.append(Mention(i, i + length, tuple(self.compounds[form]), True, negated[i]))
+                    break
+                if form in self.forms:
+                    mentions.append(Mention(i, i + length, tuple(self.forms[form]), False, negated[i]))
+                    break
+            else:
+                i += 1
+                continue
+            i += length
+        return mentions
+
+    def exact_form(self, tag_text: str) -> tuple[list[str], bool] | None:
+        """The vocabulary tags a whole string names when it is exactly one surface form, else None."""
+        form = _form(tag_text)
+        if form in self.compounds:
+            return self.compounds[form], True
+        if form in self.forms:
+            return self.forms[form], False
+        return None
+
+
+_MATCHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def matcher_for(vocabulary, aliases: str | Path | None = None) -> TagMatcher:
+    """A cached TagMatcher for this vocabulary object (packaged alias table unless `aliases` is given)."""
+    if aliases is not None:
+        return TagMatcher(vocabulary, aliases)
+    cached = _MATCHERS.get(vocabulary)
+    if cached is None:
+        cached = _MATCHERS[vocabulary] = TagMatcher(vocabulary)
+    return cached
+
+
+def _content_words(tag_text: str) -> list[str]:
+    toks = [t for t in words(tag_text) if t not in _SENTENCE_END and t != ","]
+    content = [t for t in toks if t not in STOPWORDS and t not in GENERIC_WORDS]
+    return content or [t for t in toks if t not in STOPWORDS] or toks
+
+
+def _dedupe(tags: Iterable[InputTag]) -> list[InputTag]:
+    seen, out = set(), []
+    for t in tags:
+        key = _form(t.tag)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
+
+
+def fidelity(text: str, tags: Sequence[InputTag], vocabulary=None, matcher: TagMatcher | None = None) -> Fidelity:
+    """Fidelity of one generated `text` to its input `tags` (see the module docstring for the rules)."""
+    if matcher is None:
+        if vocabulary is None:
+            from pipelines.tag.vocabulary import Vocabulary
+
+            vocabulary = Vocabulary.load()
+        matcher = matcher_for(vocabulary)
+    inputs = _dedupe(tags)
+
+    # What each input tag denotes, and which vocabulary tags the inputs support.
+    denotes: list[tuple[InputTag, list[str] | None, bool]] = []
+    supported: set[str] = set()
+    for t in inputs:
+        tag = matcher.vocabulary.get(t.tag)
+        exact = ([tag.name], True) if tag is not None else matcher.exact_form(t.tag)
+        if exact is not None:
+            names, all_of = exact
+            denotes.append((t, list(names), all_of))
+            supported |= set(names)
+        else:
+            denotes.append((t, None, False))
+        for m in matcher.scan(t.tag):
+            if not m.negated:
+                supported |= set(m.tags)
+    supported = matcher.with_parents(supported)
+
+    # What the text names.
+    # An ambiguous form ("bass") is read as the supported candidates, else as its most likely reading;
+    # `text_tags` keeps one reading per form, `readings` all of them (to credit input tags).
+    text_tags: list[str] = []
+    readings: set[str] = set()
+    negated_tags: set[str] = set()
+    for m in matcher.scan(text):
+        if m.all_of:
+            resolved = list(m.tags)
+            chosen = resolved
+        else:
+            resolved = [c for c in m.tags if c in supported] or [m.tags[0]]
+            chosen = resolved[:1]
+        if m.negated:
+            negated_tags.update(resolved)
+            continue
+        readings.update(resolved)
+        text_tags.extend(r for r in chosen if r not in text_tags)
+    named = matcher.with_parents(readings)
+    hallucinated = [t for t in text_tags if t not in supported]
+
+    toks = [w for w in words(text) if w not in _SENTENCE_END and w != ","]
+    text_words, text_stems = set(toks), {porter_stem(w) for w in toks}
+
+    mentioned, missing, negated, partial = [], [], [], {}
+    for t, names, all_of in denotes:
+        hit = False
+        if names is not None:
+            found = [n in named for n in names]
+            hit = all(found) if all_of else any(found)
+            if not hit:
+                if any(n in negated_tags for n in names):
+                    negated.append(t.tag)
+                elif any(matcher.parents.get(n, set()) & readings for n in names):
+                    partial[t.tag] = 0.5
+        if not hit and names is None:
+            content = _content_words(t.tag)
+            found_words = sum(1 for w in content if w in text_words or porter_stem(w) in text_stems)
+            if content and found_words == len(content):
+                hit = True
+            elif found_words and t.tag not in negated:
+                partial[t.tag] = max(partial.get(t.tag, 0.0), found_words / len(content))
+        if hit:
+            mentioned.append(t.tag)
+            partial.pop(t.tag, None)
+        else:
+            missing.append(t.tag)
+
+    n = len(inputs)
+    return Fidelity(
+        mentioned=mentioned,
+        missing=missing,
+        hallucinated=hallucinated,
+        coverage=len(mentioned) / n if n else 1.0,
+        hallucination_rate=len(hallucinated) / len(text_tags) if text_tags else 0.0,
+        partial=partial,
+        soft_coverage=(len(mentioned) + sum(partial.values())) / n if n else 1.0,
+        negated=negated,
+        text_tags=text_tags,
+    )
+
+
+def best_of(candidates: Sequence[str], tags: Sequence[InputTag], vocabulary=None,
+            matcher: TagMatcher | None = None) -> int:
+    """Index of the most faithful candidate: highest coverage, then fewest hallucinations, then first."""
+    if not candidates:
+        raise ValueError("best_of needs at least one candidate")
+    if matcher is None:
+        if vocabulary is None:
+            from pipelines.tag.vocabulary import Vocabulary
+
+            vocabulary = Vocabulary.load()
+        matcher = matcher_for(vocabulary)
+    best, best_key = 0, None
+    for i, text in enumerate(candidates):
+        f = fidelity(text, tags, matcher=matcher)
+        key = (f.coverage, -len(f.hallucinated))
+        if best_key is None or key > best_key:
+            best, best_key = i, key
+    return best

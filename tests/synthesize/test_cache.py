@@ -1,0 +1,50 @@
+import json
+import multiprocessing as mp
+
+from pipelines.synthesize.cache import ResponseCache, cache_key
+
+
+def test_key_depends_on_every_part():
+    base = cache_key("prompt", "m", {"temperature": 0.7, "max_new_tokens": 10}, 0)
+    assert base == cache_key("prompt", "m", {"max_new_tokens": 10, "temperature": 0.7}, 0)  # order-free
+    others = [
+        cache_key("prompt.", "m", {"temperature": 0.7, "max_new_tokens": 10}, 0),
+        cache_key("prompt", "m2", {"temperature": 0.7, "max_new_tokens": 10}, 0),
+        cache_key("prompt", "m", {"temperature": 0.8, "max_new_tokens": 10}, 0),
+        cache_key("prompt", "m", {"temperature": 0.7, "max_new_tokens": 10}, 1),
+        cache_key([{"role": "user", "content": "prompt"}], "m", {"temperature": 0.7, "max_new_tokens": 10}, 0),
+    ]
+    assert len({base, *others}) == 6
+
+
+def test_get_put_roundtrip_and_torn_file(tmp_path):
+    cache = ResponseCache(str(tmp_path / "c"))
+    key = cache_key("p", "m", {}, 0)
+    assert cache.get(key) is None
+    cache.put(key, {"text": "héllo"})
+    assert cache.get(key) == {"text": "héllo"}
+    path = tmp_path / "c" / key[:2] / f"{key}.json"
+    path.write_text('{"text": "tor')  # a crash mid-write by some other tool
+    assert cache.get(key) is None
+    assert not [p for p in (tmp_path / "c" / key[:2]).iterdir() if p.name.startswith(".tmp")]
+
+
+def _writer(root, worker):
+    cache = ResponseCache(root)
+    for i in range(200):
+        cache.put(cache_key("shared", "m", {}, i % 20), {"text": f"w{worker}-{i}"})
+
+
+def test_concurrent_writers_never_leave_partial_files(tmp_path):
+    root = str(tmp_path / "c")
+    procs = [mp.get_context("fork").Process(target=_writer, args=(root, w)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    cache = ResponseCache(root)
+    for i in range(20):
+        value = cache.get(cache_key("shared", "m", {}, i))
+        assert value and value["text"].startswith("w")
+    files = list((tmp_path / "c").rglob("*.json"))
+    assert len(files) == 20 and all(json.loads(f.read_text()) for f in files)

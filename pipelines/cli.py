@@ -56,6 +56,66 @@ def _tag_parser(sub) -> None:
     p.set_defaults(func=cmd_tag)
 
 
+def _synthesize_parser(sub) -> None:
+    p = sub.add_parser("synthesize", help="write music descriptions from tags: tags, data2text, prompt2text",
+                       description="Turn tags into texts; writes triplets-*.parquet, errors-*.parquet, "
+                                   "summary.json and a dataset card README.md into --out.")
+    p.add_argument("--input", help="tags-*.parquet of `viml-synth tag` (a glob), or CSV/JSONL/Parquet with "
+                                   "music_id, [video_id,] tags (names or {tag, category, confidence})")
+    p.add_argument("--input-format", choices=["csv", "tsv", "jsonl", "parquet"])
+    p.add_argument("--out", help="output directory (local or Beam URI); a rerun replaces its outputs")
+    p.add_argument("--methods", default="tags,data2text", help="comma list of tags, data2text, prompt2text")
+    p.add_argument("--samples-per-track", type=int, default=1, help="texts per track and method")
+    p.add_argument("--seed", type=int, default=0, help="run seed; each row derives its own from it")
+    g = p.add_argument_group("tag selection")
+    g.add_argument("--threshold", type=float, default=0.1, help="minimum confidence of a scored tag")
+    g.add_argument("--top-k", default="genre=3,mood=4,instrument=6", help="most tags kept per category")
+    g.add_argument("--max-tags", type=int, default=15)
+    g.add_argument("--min-tags", type=int, default=3, help="if fewer pass the threshold, take the top ones")
+    g.add_argument("--vocabulary", help="vocabulary YAML (default: the packaged one)")
+    g = p.add_argument_group("data2text")
+    g.add_argument("--templates", help="folder of your own <category>.j2 templates, added to the defaults")
+    g.add_argument("--rewriter", default="builtin", help="builtin, or hf:<seq2seq model id or local path>")
+    g = p.add_argument_group("prompt2text (needs an LLM)")
+    g.add_argument("--llm-backend", default="openai", choices=["openai", "tgi", "hf-inference", "transformers"])
+    g.add_argument("--llm-base-url", help="e.g. http://localhost:8000/v1 (vLLM), https://router.huggingface.co/v1")
+    g.add_argument("--llm-model", help="model name on the server, or a hub id / local path for transformers")
+    g.add_argument("--llm-api", default="completions", choices=["completions", "chat"])
+    g.add_argument("--max-new-tokens", type=int, default=96)
+    g.add_argument("--temperature", type=float, default=0.7)
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--stop", action="append", help="stop sequence (repeatable; default: blank line, next 'Tags:')")
+    g.add_argument("--max-concurrency", type=int, default=8)
+    g.add_argument("--requests-per-minute", type=float)
+    g.add_argument("--max-attempts", type=int, default=5)
+    g.add_argument("--timeout-s", type=float, default=60.0)
+    g.add_argument("--examples", help="example pool JSONL of {id, tags, description} (default: MusicCaps pool)")
+    g.add_argument("--k", type=int, default=3, help="examples per prompt")
+    g.add_argument("--example-selection", default="random", choices=["random", "similar"])
+    g.add_argument("--prompt-template", help="Jinja template of the analogy prompt")
+    g.add_argument("--system-prompt", help="text file: the system turn for --llm-api chat")
+    g.add_argument("--candidates", type=int, default=1, help="completions drawn per text; the most faithful wins")
+    g.add_argument("--cache-dir", help="LLM response cache (default: $VIML_SYNTH_CACHE/llm)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    _add_runner_args(p)
+    _add_common_args(p)
+    p.set_defaults(func=cmd_synthesize)
+
+
+def _evaluate_text_parser(sub) -> None:
+    p = sub.add_parser("evaluate-text", help="score synthesized texts against human references",
+                       description="BLEU-1..4, ROUGE-L, METEOR (without synonyms), embedding similarity, "
+                                   "vocabulary, distinct-n, length, tag coverage and hallucination, per method.")
+    p.add_argument("--triplets", help="triplets-*.parquet (a glob)")
+    p.add_argument("--references", help="CSV/JSONL/Parquet with music_id and a reference text column")
+    p.add_argument("--reference-column", default=None, help="default: caption, text or description")
+    p.add_argument("--id-column", default="music_id")
+    p.add_argument("--no-embed", action="store_true", help="skip the sentence-embedding similarity")
+    p.add_argument("--out", help="write the JSON report here (default: print only)")
+    _add_common_args(p)
+    p.set_defaults(func=cmd_evaluate_text)
+
+
 def _show_parser(sub) -> None:
     p = sub.add_parser("show", help="print the top tags per clip of a tag output directory")
     p.add_argument("out", help="output directory of `viml-synth tag`")
@@ -84,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"viml-synth {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _tag_parser(sub)
+    _synthesize_parser(sub)
+    _evaluate_text_parser(sub)
     _show_parser(sub)
     _weights_parser(sub)
     return parser
@@ -149,6 +211,42 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
     return EXIT_OK
 
 
+def cmd_synthesize(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.synthesize.build import job_from_args
+    from pipelines.synthesize.pipeline import NothingWritten, run
+
+    try:
+        job = job_from_args(args, beam_args)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        summary = run(job)
+    except NothingWritten as exc:
+        log.error("%s", exc)
+        return EXIT_NOTHING_DONE
+    c = summary["counts"]
+    print(f"wrote {c['texts']} of {c['texts_expected']} texts for {c['tracks']} tracks ({c['failed']} failed, "
+          f"{c['bad_input_rows']} unreadable input rows) in {summary['timing']['wall_s']} s -> {args.out}")
+    for method, stats in summary["per_method"].items():
+        extra = (f", cache {stats['cache_hits']} hits / {stats['cache_misses']} misses, "
+                 f"{stats['llm_attempts']} LLM requests ({stats['llm_retries']} retries)" if "cache_hits" in stats else "")
+        print(f"  {method}: {stats['texts']} texts, {stats['failed']} failed{extra}")
+    for stage, kinds in c["errors_by_stage"].items():
+        print(f"  errors at {stage}: " + ", ".join(f"{n} x {k}" for k, n in kinds.items()))
+    return EXIT_OK
+
+
+def cmd_evaluate_text(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.evaluate.cli import evaluate_text_command
+
+    if not args.triplets or not args.references:
+        raise UsageError("evaluate-text: --triplets and --references are required")
+    try:
+        return evaluate_text_command(args)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.tag.show import top_tags_table
 
@@ -179,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         # Beam's GCP module warns about optional BigQuery clients at import; irrelevant here.
         logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
         unknown = [a for a in extra if a.startswith("--")]
-        if unknown and args.command not in ("tag",):
+        if unknown and args.command not in ("tag", "synthesize"):
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         return args.func(args, extra)
     except UsageError as exc:

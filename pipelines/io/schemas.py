@@ -29,3 +29,42 @@ ERRORS_SCHEMA = pa.schema(
         ("input_ref", pa.string()),  # the input row as JSON, with its manifest and row number
     ]
 )
+
+FIDELITY_STRUCT = pa.struct([
+    ("coverage", pa.float32()),  # share of input tags the text mentions
+    ("mentioned", pa.list_(pa.string())),
+    ("missing", pa.list_(pa.string())),
+    ("hallucinated", pa.list_(pa.string())),  # vocabulary tags named in the text but not in the input
+])
+
+# One struct for every method; fields a method does not use are null.
+METADATA_STRUCT = pa.struct([
+    ("seed", pa.int64()),  # the row's own seed, derived from the run seed and the row's identity
+    ("selection_fallback", pa.bool_()),  # too few tags passed the threshold: the most confident were used
+    ("template_ids", pa.list_(pa.string())),  # data2text: templates used, as id@hash
+    ("template_version", pa.string()),  # data2text: hash of the whole template bank
+    ("rewriter", pa.string()),
+    ("prompt_id", pa.string()),  # prompt2text: template file, and a hash of its text
+    ("prompt_version", pa.string()),
+    ("example_ids", pa.list_(pa.string())),  # prompt2text: the A:A' pairs shown
+    ("example_pool_version", pa.string()),
+    ("model", pa.string()),
+    ("params", pa.string()),  # generation parameters as JSON
+    ("cache_key", pa.string()),
+    ("cache_hit", pa.bool_()),
+    ("attempts", pa.int32()),
+    ("latency_s", pa.float32()),
+    ("candidates", pa.int32()),
+    ("fidelity", FIDELITY_STRUCT),
+    ("details", pa.string()),  # method-specific extras as JSON
+])
+
+TRIPLETS_SCHEMA = pa.schema([
+    ("video_id", pa.string()),
+    ("music_id", pa.string()),
+    ("method", pa.string()),
+    ("sample", pa.int32()),
+    ("text", pa.string()),
+    ("tags", pa.list_(TAG_STRUCT)),  # the tags that went in (after selection)
+    ("metadata", METADATA_STRUCT),
+])

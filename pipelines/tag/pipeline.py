@@ -12,18 +12,17 @@ Data flow (top to bottom):
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from dataclasses import dataclass, field
 
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
-from pipelines import __version__
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA
 from pipelines.options import build_runner, torch_threads_per_worker
+from pipelines.pipeline_info import versions
 from pipelines.tag.backends.base import TaggerBackend
 from pipelines.tag.steps import ERRORS, PredictBatch, PrepareClip, ToTagRecord
 from pipelines.tag.vocabulary import Vocabulary
@@ -127,22 +126,6 @@ def _summary(job: TagJob, files: dict[str, list[str]], elapsed: float) -> dict:
         "manifest": job.manifest.source,
         "runner": {"runner": job.runner, "workers": job.workers, "beam_args": job.beam_args},
         "options": job.options,
-        "versions": _versions(),
+        "versions": versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def _versions() -> dict:
-    import apache_beam
-    import numpy
-    import pyarrow
-
-    versions = {"viml-synth": __version__, "python": platform.python_version(), "apache-beam": apache_beam.__version__,
-                "numpy": numpy.__version__, "pyarrow": pyarrow.__version__}
-    try:
-        import torch
-
-        versions["torch"] = torch.__version__
-    except ImportError:
-        pass
-    return versions

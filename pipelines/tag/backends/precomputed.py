@@ -6,56 +6,28 @@ Names outside the vocabulary are kept in `tagger_scores` (model "precomputed"), 
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 
 from pipelines.io.manifest import ClipRequest, iter_records
+from pipelines.io.tags_cell import TagsCellError
+from pipelines.io.tags_cell import parse_tags_cell as parse_tags_cell_any
 from pipelines.tag.backends.base import Prepared, TaggerBackend
 from pipelines.tag.vocabulary import LabelMapping, ScoredLabel, Vocabulary
 
 MODEL = "precomputed"
 
 
-class PrecomputedTagsError(ValueError):
+class PrecomputedTagsError(TagsCellError):
     reason = "bad_precomputed_tags"
 
 
 def parse_tags_cell(cell) -> list[tuple[str, float]]:
-    """One row's tags as (name, confidence) pairs; raises PrecomputedTagsError with the reason."""
-    if isinstance(cell, str):
-        text = cell.strip()
-        if text[:1] in "[{":
-            try:
-                cell = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise PrecomputedTagsError(f"tags is not valid JSON: {exc.msg}") from None
-        else:
-            cell = [t for t in (x.strip() for x in text.split(",")) if t]
-    if isinstance(cell, dict):
-        cell = [{"tag": k, "confidence": v} for k, v in cell.items()]
-    if not isinstance(cell, (list, tuple)):
-        raise PrecomputedTagsError(f"tags must be a list or mapping, got {type(cell).__name__}")
-    pairs = []
-    for item in cell:
-        if isinstance(item, str):
-            name, confidence = item, 1.0
-        elif isinstance(item, dict) and "tag" in item:
-            name, confidence = item["tag"], item.get("confidence", 1.0)
-        else:
-            raise PrecomputedTagsError(f"cannot read tag entry {item!r}: expected a name or {{tag, confidence}}")
-        try:
-            confidence = float(1.0 if confidence is None else confidence)
-        except (TypeError, ValueError):
-            raise PrecomputedTagsError(f"confidence of '{name}' is not a number: {confidence!r}") from None
-        if not math.isfinite(confidence) or not 0.0 <= confidence <= 1.0:
-            raise PrecomputedTagsError(f"confidence of '{name}' must be within [0, 1], got {confidence}")
-        if not str(name).strip():
-            raise PrecomputedTagsError("empty tag name")
-        pairs.append((str(name).strip(), confidence))
-    if not pairs:
-        raise PrecomputedTagsError("no tags")
-    return pairs
+    """(name, confidence) pairs; a tag given without a confidence counts as certain (1.0)."""
+    try:
+        tags = parse_tags_cell_any(cell)
+    except TagsCellError as exc:
+        raise PrecomputedTagsError(str(exc)) from None
+    return [(t.tag, 1.0 if t.confidence is None else t.confidence) for t in tags]
 
 
 class PrecomputedBackend(TaggerBackend):

@@ -1,0 +1,63 @@
+"""Reading a `tags` cell in any of the forms users have tags in.
+
+Accepted: a list of names; a list of {tag, confidence[, category]}; a {tag: confidence} mapping; any of
+those as a JSON string (CSV cells); or "a, b, c". Confidence is None when the input gives none.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from pipelines.synthesize.tagset import InputTag
+
+
+class TagsCellError(ValueError):
+    reason = "bad_tags"
+
+
+def _confidence(name: str, value) -> float | None:
+    if value is None:
+        return None
+    try:
+        confidence = float(value)
+    except (TypeError, ValueError):
+        raise TagsCellError(f"confidence of '{name}' is not a number: {value!r}") from None
+    if not math.isfinite(confidence) or not 0.0 <= confidence <= 1.0:
+        raise TagsCellError(f"confidence of '{name}' must be within [0, 1], got {confidence}")
+    return confidence
+
+
+def _decode(cell):
+    if isinstance(cell, str):
+        text = cell.strip()
+        if text[:1] in "[{":
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise TagsCellError(f"tags is not valid JSON: {exc.msg}") from None
+        return [t for t in (x.strip() for x in text.split(",")) if t]
+    if isinstance(cell, dict):
+        return [{"tag": k, "confidence": v} for k, v in cell.items()]
+    return cell
+
+
+def parse_tags_cell(cell) -> list[InputTag]:
+    """One row's tags; raises TagsCellError saying what is wrong."""
+    cell = _decode(cell)
+    if not isinstance(cell, (list, tuple)):
+        raise TagsCellError(f"tags must be a list or mapping, got {type(cell).__name__}")
+    tags = []
+    for item in cell:
+        if isinstance(item, str):
+            name, confidence, category = item, None, None
+        elif isinstance(item, dict) and "tag" in item:
+            name, confidence, category = item["tag"], item.get("confidence"), item.get("category")
+        else:
+            raise TagsCellError(f"cannot read tag entry {item!r}: expected a name or {{tag, confidence}}")
+        name = str(name).strip() if name is not None else ""
+        if not name:
+            raise TagsCellError("empty tag name")
+        tags.append(InputTag(name, str(category) if category else None, _confidence(name, confidence)))
+    if not tags:
+        raise TagsCellError("no tags")
+    return tags

@@ -1,0 +1,66 @@
+"""Command-line options -> a SynthesizeJob (validated before anything runs)."""
+from __future__ import annotations
+
+import os
+
+from pipelines.synthesize.methods import METHODS, Prompt2TextOptions, make_method
+from pipelines.synthesize.pipeline import SynthesizeJob
+from pipelines.synthesize.select import TagSelection
+
+
+def default_llm_cache() -> str:
+    root = os.environ.get("VIML_SYNTH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "viml-synth")
+    return os.path.join(root, "llm")
+
+
+def prompt2text_options(args) -> Prompt2TextOptions:
+    return Prompt2TextOptions(
+        backend=args.llm_backend, base_url=args.llm_base_url, model=args.llm_model, api=args.llm_api,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+        stop=tuple(args.stop) if args.stop else None, max_concurrency=args.max_concurrency,
+        requests_per_minute=args.requests_per_minute, max_attempts=args.max_attempts, timeout_s=args.timeout_s,
+        examples=args.examples, k=args.k, example_selection=args.example_selection,
+        prompt_template=args.prompt_template, system_prompt=args.system_prompt, candidates=args.candidates,
+        cache_dir=None if args.no_cache else (args.cache_dir or default_llm_cache()),
+        batch_size=max(64, 2 * args.max_concurrency))
+
+
+def _check_prompt2text(options: Prompt2TextOptions) -> None:
+    """Fail before the pipeline starts on what would fail every row on a worker."""
+    from pipelines.synthesize.prompt2text.examples import load_pool
+    from pipelines.synthesize.prompt2text.prompt import load_prompt_template
+
+    if options.backend in ("openai", "tgi") and not options.base_url:
+        raise ValueError(f"prompt2text with --llm-backend {options.backend} needs --llm-base-url")
+    if options.backend == "transformers" and not options.model:
+        raise ValueError("prompt2text with --llm-backend transformers needs --llm-model (hub id or local path)")
+    if options.k < 0 or options.candidates < 1:
+        raise ValueError("--k must be >= 0 and --candidates >= 1")
+    load_pool(options.examples)
+    load_prompt_template(options.prompt_template, options.system_prompt)
+
+
+def job_from_args(args, beam_args: list[str]) -> SynthesizeJob:
+    if not args.input or not args.out:
+        raise ValueError("synthesize: --input and --out are required")
+    names = [m.strip() for m in str(args.methods).split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if not names or unknown:
+        raise ValueError(f"--methods: unknown {unknown or names}; choose from {', '.join(METHODS)}")
+    if args.samples_per_track < 1:
+        raise ValueError("--samples-per-track must be >= 1")
+    p2t = prompt2text_options(args) if "prompt2text" in names else None
+    if p2t:
+        _check_prompt2text(p2t)
+    if "data2text" in names and args.templates:
+        from pipelines.synthesize.data2text.templates import TemplateBank
+
+        TemplateBank.load(args.templates, extend_default=True)  # broken user templates: file and line, now
+    selection = TagSelection(threshold=args.threshold, top_k=TagSelection.parse_top_k(args.top_k),
+                             max_tags=args.max_tags, min_tags=args.min_tags)
+    methods = [make_method(n, templates=args.templates, rewriter=args.rewriter, vocabulary=args.vocabulary,
+                           prompt2text=p2t) for n in names]
+    options = {k: v for k, v in vars(args).items() if k != "func"}
+    return SynthesizeJob(args.input, args.out, methods, samples=args.samples_per_track, seed=args.seed,
+                         selection=selection, input_format=args.input_format, runner=args.runner,
+                         workers=args.workers, beam_args=beam_args, options=options)

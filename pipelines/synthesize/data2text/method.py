@@ -1,0 +1,88 @@
+"""The data2text synthesis method: tags -> categories -> one templated sentence per category -> rewrite.
+
+    text, meta = data2text(tags, rng, bank, rewriter, vocabulary)
+
+Deterministic given ``rng`` (and the rewriter's model, if any). ``meta`` is JSON-serialisable:
+the bank version and every template id+hash used, the rewriter's name and parameters, the
+category of each tag, merged near-duplicate tags, and the rewriter's own report (e.g. tags a
+model lost and whether the fallback was used).
+"""
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from pipelines.synthesize.categorize import Lexicon, categorize
+from pipelines.synthesize.data2text.rewriter import RewriteResult, Rewriter, dedupe
+from pipelines.synthesize.data2text.templates import RenderedSentence, TemplateBank
+from pipelines.synthesize.tagset import InputTag
+
+METHOD = "data2text"
+
+
+def group_by_category(tags: Sequence[InputTag]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """{category: [tag texts]} in order of first appearance, with duplicates and near-duplicates
+    merged (see ``rewriter.dedupe``); also returns {merged tag: tag that expresses it}."""
+    groups: dict[str, list[str]] = {}
+    for t in tags:
+        text = " ".join(str(t.tag).split())
+        if text:
+            groups.setdefault(t.category or "other", []).append(text)
+    merged: dict[str, str] = {}
+    for c in groups:
+        groups[c], m = dedupe(groups[c])
+        merged.update(m)
+    return groups, merged
+
+
+def plan(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, vocabulary=None,
+         lexicon: Lexicon | None = None) -> tuple[list[RenderedSentence], dict]:
+    """Stage 1 of the method (no rewriting): one templated sentence per category, plus metadata."""
+    tagged = categorize(list(tags), vocabulary, lexicon)
+    groups, merged = group_by_category(tagged)
+    sentences = []
+    for category, texts in groups.items():
+        s = bank.render(category, texts, rng)
+        if s is not None:
+            sentences.append(s)
+    meta = {
+        "method": METHOD,
+        "bank_version": bank.version,
+        "categories": {t.tag: t.category for t in tagged},
+        "merged_tags": merged,
+        "sentence_templates": [{"id": s.template_id, "hash": s.template_hash} for s in sentences],
+    }
+    return sentences, meta
+
+
+def finish(sentences: Sequence[RenderedSentence], meta: dict, result: RewriteResult, rewriter: Rewriter) -> tuple[str, dict]:
+    rewrite_meta = dict(result.meta)
+    templates = list(meta["sentence_templates"])
+    seen = {t["id"] for t in templates}
+    for t in rewrite_meta.pop("templates", []):
+        if t["id"] not in seen:
+            seen.add(t["id"])
+            templates.append(t)
+    out = {k: v for k, v in meta.items() if k != "sentence_templates"}
+    out.update(
+        templates=templates,
+        templated_text=" ".join(s.text for s in sentences),
+        rewriter=rewriter.describe(),
+        rewrite=rewrite_meta,
+    )
+    return result.text, out
+
+
+def data2text(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, rewriter: Rewriter,
+              vocabulary=None, lexicon: Lexicon | None = None) -> tuple[str, dict]:
+    """Description text and metadata for one track's tags."""
+    sentences, meta = plan(tags, rng, bank, vocabulary, lexicon)
+    return finish(sentences, meta, rewriter.rewrite(sentences, rng), rewriter)
+
+
+def data2text_many(rows: Sequence[Sequence[InputTag]], rngs: Sequence[random.Random], bank: TemplateBank,
+                   rewriter: Rewriter, vocabulary=None, lexicon: Lexicon | None = None) -> list[tuple[str, dict]]:
+    """``data2text`` for a batch; model rewriters generate the whole batch at once."""
+    planned = [plan(tags, rng, bank, vocabulary, lexicon) for tags, rng in zip(rows, rngs)]
+    results = rewriter.rewrite_many([p[0] for p in planned], list(rngs))
+    return [finish(s, m, r, rewriter) for (s, m), r in zip(planned, results)]

@@ -1,0 +1,395 @@
+"""data2text sentence templates: files of Jinja blocks, one file per tag category.
+
+File format (``templates/data2text/<category>.j2``; the file name is the category)::
+
+    {# comments are Jinja comments #}
+    {% template sentence.features %}
+      The song features {{ tags|map('a')|join_and }}.
+    {% endtemplate %}
+
+    {% template predicate.contains %}contains {{ tags|map('a')|join_and }}{% endtemplate %}
+
+Each ``{% template ROLE.NAME %} ... {% endtemplate %}`` block is one template; its id is
+``CATEGORY.ROLE.NAME`` (e.g. ``instrument.sentence.features``) and its hash is a digest of the
+block's text, so a row's metadata says exactly which wording produced it. ROLE says how the
+rewriter may use the text (see rewriter.py): ``sentence`` (a standalone sentence; every category
+needs at least one), ``also`` (a sentence continuing a long list), ``subject`` (a noun phrase
+that can start a sentence), ``clause`` (a clause that modifiers can follow), ``np`` (a noun
+phrase that modifiers can follow, for a verbless sentence: "A rock song with ..."), ``predicate`` (a
+verb phrase), ``modifier`` (a phrase that can follow a clause), ``over`` / ``with_over`` (a
+predicate / modifier relating the tags to ``rest``). The ``frame`` category holds
+subjects that name no tag ("the song") and receives no tags.
+
+Inside a block: ``tags`` (list of the category's tag texts), ``category``, ``n`` (number of
+tags) and ``rest`` (tags of a second category for roles that relate two, e.g. ``over`` in
+vocals.j2: "a male vocal singing over a piano and drums"; an empty list otherwise). Filters: ``join_and``, ``join_or``, ``a`` (add "a"/"an" where English needs one),
+``article``, ``capfirst``, ``with_head('song')`` ("rock" -> "rock song", "folk music" unchanged),
+``prefix('of ')``/``suffix`` (add words to each item), ``be`` ("is"/"are" for a list as subject: "a piano and claps are"), ``there_be`` ("is"/"are" after
+"there": "there is a piano and claps").
+Tests: ``adjective``, ``plural``, ``mass``, ``negated``, ``matching(regex)``. Whitespace runs
+collapse to one space, so blocks may span lines. A block that renders to an empty string says
+"not applicable to these tags" and another one is tried; so is one that leaves out tags.
+
+Users add templates by dropping ``.j2`` files in a folder (``TemplateBank.load(folder)`` or
+``TemplateBank.load(folder, extend_default=True)``), no code involved. Rendering happens in a
+Jinja sandbox with ``StrictUndefined``: a broken template raises ``TemplateError`` naming the file
+and line (at load time for syntax errors, and for runtime errors found by a trial render).
+Files whose name starts with ``_`` are ignored (drafts, notes).
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import jinja2
+from jinja2 import nodes
+from jinja2.ext import Extension
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from pipelines.resources import data_dir
+from pipelines.synthesize.data2text.grammar import Grammar, capfirst, default_grammar, join_and, missing
+from pipelines.synthesize.tagset import InputTag
+
+MACRO_PREFIX = "tpl__"
+FRAME = "frame"
+FALLBACK_CATEGORY = "other"
+ROLES = ("sentence", "also", "subject", "clause", "np", "predicate", "modifier", "over", "with_over", "anaphor")
+_BLOCK = re.compile(
+    r"\{%-?\s*template\s+(?P<id>[^\s%]+)\s*-?%\}(?P<body>.*?)\{%-?\s*endtemplate\s*-?%\}", re.DOTALL
+)
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+# smoke-test tag lists rendered once per template at load time, to catch runtime errors early
+_TRIAL_TAGS = (
+    ["rock"],
+    ["electric guitar", "groovy bass", "claps"],
+    ["low quality", "passionate", "no voices", "slow tempo", "live performance", "male vocal", "pop"],
+)
+_TRIAL_REST = ["acoustic piano", "drums"]
+
+
+class TemplateError(Exception):
+    """A data2text template is broken. ``file``/``line`` locate it; ``template_id`` names the block."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 template_id: str | None = None, kind: str = "error"):
+        self.file, self.line, self.template_id, self.kind = file, line, template_id, kind
+        where = file or "<template>"
+        if line:
+            where += f", line {line}"
+        if template_id:
+            where += f" (template '{template_id}')"
+        super().__init__(f"{where}: {kind}: {message}")
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    category: str
+    role: str
+    file: str
+    line: int
+    hash: str
+    source: str = field(repr=False)
+    macro: Callable = field(repr=False, compare=False)
+    jinja_name: str = field(repr=False, compare=False, default="")
+
+
+@dataclass(frozen=True)
+class RenderedSentence:
+    """A category's tags written by one template (the "simple sentence" of Kasner & Dusek)."""
+
+    text: str
+    category: str
+    tags: tuple[str, ...]
+    template_id: str
+    template_hash: str
+
+
+def text_hash(text: str, length: int = 12) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def tidy(text: str) -> str:
+    """Collapse whitespace and fix spacing around punctuation in rendered template text."""
+    text = " ".join(str(text).split())
+    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
+    text = re.sub(r",(\s*,)+", ",", text)
+    text = re.sub(r"([.!?])\.+", r"\1", text)
+    return text.strip()
+
+
+def finish_sentence(text: str) -> str:
+    text = tidy(text)
+    if not text:
+        return text
+    text = capfirst(text)
+    return text if text[-1] in ".!?" else text + "."
+
+
+# ---------------------------------------------------------------------------- Jinja plumbing
+class _TemplateBlocks(Extension):
+    """``{% template role.name %}body{% endtemplate %}`` -> a macro ``tpl__role__name(tags, category, n, rest)``."""
+
+    tags = {"template"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        parts = [parser.stream.expect("name").value]
+        while parser.stream.skip_if("dot"):
+            tok = parser.stream.current
+            if tok.type not in ("name", "integer"):
+                parser.fail("template id parts must be names, like 'sentence.plain'", tok.lineno)
+            parts.append(str(tok.value))
+            next(parser.stream)
+        body = parser.parse_statements(("name:endtemplate",), drop_needle=True)
+        args = [nodes.Name(a, "param", lineno=lineno) for a in ("tags", "category", "n", "rest")]
+        defaults = [nodes.Const(None, lineno=lineno)] * 3
+        return nodes.Macro(MACRO_PREFIX + "__".join(parts), args, defaults, body, lineno=lineno)
+
+
+class _Sources(jinja2.BaseLoader):
+    def __init__(self):
+        self.files: dict[str, tuple[str, str]] = {}
+
+    def get_source(self, environment, template):
+        if template not in self.files:
+            raise jinja2.TemplateNotFound(template)
+        source, filename = self.files[template]
+        return source, filename, lambda: True
+
+
+def _map_filter(fn):
+    def apply(value, *args):
+        if isinstance(value, (list, tuple)):
+            return [fn(str(v), *args) for v in value]
+        return fn(str(value), *args)
+
+    return apply
+
+
+def make_environment(grammar: Grammar | None = None) -> ImmutableSandboxedEnvironment:
+    g = grammar or default_grammar()
+    env = ImmutableSandboxedEnvironment(
+        loader=_Sources(),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        extensions=[_TemplateBlocks],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        join_and=lambda items, conj="and": join_and(items, conj),
+        join_or=lambda items: join_and(items, "or"),
+        a=_map_filter(g.with_article),
+        article=lambda t: g.article(str(t)),
+        capfirst=capfirst,
+        with_head=_map_filter(g.with_head),
+        be=g.be,
+        prefix=lambda items, p: [p + str(i) for i in items] if isinstance(items, (list, tuple)) else p + str(items),
+        suffix=lambda items, x: [str(i) + x for i in items] if isinstance(items, (list, tuple)) else str(items) + x,
+        there_be=g.there_be,
+    )
+    env.tests.update(
+        adjective=lambda t: g.is_adjective(str(t)),
+        plural=lambda t: g.is_plural(str(t)),
+        mass=lambda t: g.is_mass(str(t)),
+        negated=lambda t: g.is_negated(str(t)),
+        matching=lambda t, rx: re.search(rx, str(t), re.IGNORECASE) is not None,
+    )
+    return env
+
+
+def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, jinja2.exceptions.SecurityError):
+        return "security violation (sandboxed template tried an unsafe operation)"
+    if isinstance(exc, jinja2.UndefinedError):
+        return "undefined variable"
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return "syntax error"
+    return f"error ({type(exc).__name__})"
+
+
+def _runtime_line(exc: BaseException, jtemplate: jinja2.Template) -> int | None:
+    """Template line of the innermost traceback frame that runs this template's code."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == jtemplate.filename:
+            line = jtemplate.get_corresponding_lineno(tb.tb_lineno)
+        tb = tb.tb_next
+    return line
+
+
+# ---------------------------------------------------------------------------- the bank
+def default_template_dir() -> Path:
+    """The repository's ``templates/data2text``, or its copy installed as package data (see setup.py)."""
+    return data_dir("templates", "data2text")
+
+
+class TemplateBank:
+    """All data2text templates by category and role, compiled in a sandbox."""
+
+    def __init__(self, files: Sequence[tuple[str, str, str]], grammar: Grammar | None = None, *, check: bool = True):
+        """`files`: (category, filename, source) in load order; later templates with the same id win."""
+        self._files = [tuple(f) for f in files]
+        self.grammar = grammar or default_grammar()
+        self.env = make_environment(self.grammar)
+        self._by_id: dict[str, Template] = {}
+        for category, filename, source in self._files:
+            for t in self._compile(category, filename, source):
+                self._by_id[t.id] = t
+        self._index: dict[tuple[str, str], list[Template]] = {}
+        for t in self._by_id.values():
+            self._index.setdefault((t.category, t.role), []).append(t)
+        digest = hashlib.sha256()
+        for t in sorted(self._by_id.values(), key=lambda t: t.id):
+            digest.update(f"{t.id}\0{t.source}\0".encode("utf-8"))
+        self.version = digest.hexdigest()[:12]
+        self.categories = sorted({t.category for t in self._by_id.values()})
+        for category in self.categories:
+            if category != FRAME and not self._index.get((category, "sentence")):
+                files_of = sorted({t.file for t in self._by_id.values() if t.category == category})
+                raise TemplateError(
+                    "a category needs at least one 'sentence' template", file=", ".join(files_of), kind="missing template"
+                )
+        if check:
+            self._trial_render()
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, folder: str | Path | Iterable[str | Path] | None = None, *, extend_default: bool = False) -> "TemplateBank":
+        """Templates from a folder of ``<category>.j2`` files (default: the repo's templates/data2text).
+
+        `folder` may be a list of folders; with ``extend_default=True`` the default folder comes first,
+        so user files add templates to it (and replace ones with the same id)."""
+        if folder is None:
+            folders = [default_template_dir()]
+        elif isinstance(folder, (str, Path)):
+            folders = [Path(folder)]
+        else:
+            folders = [Path(f) for f in folder]
+        if extend_default and folder is not None:
+            folders.insert(0, default_template_dir())
+        files = []
+        for d in folders:
+            if not d.is_dir():
+                raise FileNotFoundError(f"template folder not found: {d}")
+            for path in sorted(d.glob("*.j2")):
+                if path.name.startswith("_"):
+                    continue
+                files.append((path.stem, str(path), path.read_text(encoding="utf-8")))
+        if not files:
+            raise TemplateError("no .j2 template files", file=", ".join(map(str, folders)), kind="missing template")
+        return cls(files)
+
+    def __getstate__(self):
+        return {"files": self._files}
+
+    def __setstate__(self, state):
+        self.__init__(state["files"], check=False)
+
+    def _compile(self, category: str, filename: str, source: str) -> list[Template]:
+        name = f"{len(self.env.loader.files)}/{Path(filename).name}"
+        self.env.loader.files[name] = (source, filename)
+        try:
+            jt = self.env.get_template(name)
+            module = jt.module
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(exc.message or str(exc), file=filename, line=exc.lineno, kind="syntax error") from exc
+        except Exception as exc:  # top-level code outside blocks failed
+            raise TemplateError(str(exc), file=filename, line=_runtime_line(exc, jt), kind=_error_kind(exc)) from exc
+        out, seen = [], {}
+        for m in _BLOCK.finditer(source):
+            local_id = m.group("id")
+            line = source.count("\n", 0, m.start()) + 1
+            if not _ID.match(local_id):
+                raise TemplateError(f"bad template id '{local_id}' (use role.name)", file=filename, line=line,
+                                    kind="syntax error")
+            if local_id in seen:
+                raise TemplateError(f"template id '{local_id}' also defined on line {seen[local_id]}",
+                                    file=filename, line=line, kind="duplicate template")
+            seen[local_id] = line
+            role = local_id.split(".")[0]
+            macro = getattr(module, MACRO_PREFIX + local_id.replace(".", "__"), None)
+            if macro is None:  # e.g. a block nested inside an {% if %}
+                raise TemplateError("template blocks must be at the top level of the file", file=filename,
+                                    line=line, template_id=f"{category}.{local_id}", kind="syntax error")
+            body = m.group("body").strip()
+            out.append(Template(f"{category}.{local_id}", category, role, filename, line, text_hash(body), body,
+                                macro, name))
+        return out
+
+    def _trial_render(self) -> None:
+        for t in self._by_id.values():
+            for tags in ([[]] if t.category == FRAME else _TRIAL_TAGS):
+                self.render_template(t, tags, _TRIAL_REST)
+
+    # ---------------------------------------------------------------- access
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, template_id: str) -> Template:
+        return self._by_id[template_id]
+
+    def templates(self, category: str, role: str | None = None) -> list[Template]:
+        if role is None:
+            return [t for t in self._by_id.values() if t.category == category]
+        return list(self._index.get((category, role), ()))
+
+    def has(self, category: str, role: str) -> bool:
+        return bool(self._index.get((category, role)))
+
+    def resolve(self, category: str) -> str:
+        """The category whose templates write `category` (unknown categories use 'other')."""
+        if self.has(category, "sentence") or category == FRAME:
+            return category
+        return FALLBACK_CATEGORY if self.has(FALLBACK_CATEGORY, "sentence") else self.categories[0]
+
+    # ---------------------------------------------------------------- rendering
+    def render_template(self, template: Template, tags: Sequence[str], rest: Sequence[str] = ()) -> str:
+        tags = [self.grammar.display(t) for t in tags]
+        rest = [self.grammar.display(t) for t in rest]
+        try:
+            out = template.macro(tags=tags, category=template.category, n=len(tags), rest=rest)
+        except Exception as exc:
+            jt = self.env.get_template(template.jinja_name)
+            raise TemplateError(str(getattr(exc, "message", None) or exc), file=template.file,
+                                line=_runtime_line(exc, jt) or template.line, template_id=template.id,
+                                kind=_error_kind(exc)) from exc
+        return tidy(out)
+
+    def render(self, category: str, tags: Sequence[str | InputTag], rng: random.Random,
+               role: str = "sentence", accept: Callable[[str], bool] | None = None,
+               rest: Sequence[str] = ()) -> RenderedSentence | None:
+        """One of the category's `role` templates, picked with `rng`, written with `tags`.
+
+        Templates are tried in a random order until one expresses every tag; if none does, the one
+        that expresses most wins. None if the category has no template for the role (or all render
+        empty, or `accept` refuses them all). ``sentence`` results are capitalised and end with a
+        full stop."""
+        texts = [t.tag if isinstance(t, InputTag) else str(t) for t in tags]
+        rest = [t.tag if isinstance(t, InputTag) else str(t) for t in rest]
+        candidates = self.templates(self.resolve(category), role)
+        if not candidates:
+            return None
+        order = list(candidates)
+        rng.shuffle(order)
+        best = None
+        for t in order:
+            text = self.render_template(t, texts, rest)
+            if not text or (accept is not None and not accept(text)):
+                continue
+            if role in ("sentence", "also"):
+                text = finish_sentence(text)
+            lost = len(missing(text, texts + rest))
+            if best is None or lost < best[0]:
+                best = (lost, text, t)
+            if lost == 0:
+                break
+        if best is None:
+            return None
+        _, text, t = best
+        return RenderedSentence(text, category, tuple(texts), t.id, t.hash)

@@ -1,0 +1,116 @@
+"""Any OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI's /v1, the HF Inference Providers router).
+
+Raw prompts go to `/v1/completions` (api="completions", the default: prompt2text completes few-shot
+prompts); with api="chat" a prompt is sent to `/v1/chat/completions` as one user message. Requests
+with `messages` always use chat. Calls go through httpx2.AsyncClient pools sized to the concurrency
+(in shards of SHARD_SIZE, see base.py): connections are reused and requests never queue in a pool.
+`http_transport`: "auto" (the lean h11 transport of transport.py unless a proxy applies), "lean" or
+"httpx" (httpx2's own transport).
+"""
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import httpx2
+
+from pipelines.synthesize.llm.base import (SHARD_SIZE, AsyncHTTPBackend, Completion, LLMError, LLMRequest,
+                                           error_for_status, parse_retry_after)
+from pipelines.synthesize.llm.transport import transport_for
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def _is_hf_router(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host == "huggingface.co" or host.endswith(".huggingface.co")
+
+
+class OpenAIBackend(AsyncHTTPBackend):
+    name = "openai"
+
+    def __init__(self, *, api: str = "completions", http_transport: str = "auto", **kwargs):
+        if api not in ("completions", "chat"):
+            raise ValueError(f"api must be 'completions' or 'chat', not {api!r}")
+        kwargs["base_url"] = (kwargs.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        super().__init__(**kwargs)
+        self.api, self.http_transport = api, http_transport
+        transport_for(self.base_url, http_transport)  # validates the choice now, not on a worker
+        self._clients: list[httpx2.AsyncClient] = []
+        self._urls: dict[str, httpx2.URL] = {}
+
+    def describe(self) -> dict:
+        return {**super().describe(), "api": self.api, "http_transport": self.http_transport}
+
+    def _runtime_fields(self) -> tuple[str, ...]:
+        return ("_clients", "_urls")
+
+    def _resolve_token(self) -> str | None:
+        # Explicit token, else OPENAI_API_KEY; the HF router takes the usual HF token.
+        token = super()._resolve_token() or os.environ.get("OPENAI_API_KEY")
+        if not token and _is_hf_router(self.base_url):
+            from huggingface_hub import get_token
+
+            token = get_token()
+        return token or None
+
+    def endpoint(self, chat: bool) -> str:
+        """`base_url` may or may not end in /v1 (OpenAI SDK style vs server root)."""
+        root = self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
+        return f"{root}/chat/completions" if chat else f"{root}/completions"
+
+    def payload(self, request: LLMRequest, seed: int | None) -> tuple[str, dict]:
+        """(url, JSON body) for one request; parameters left at None are not sent."""
+        p = request.params
+        chat = request.messages is not None or self.api == "chat"
+        body: dict = {"model": self.model} if self.model else {}
+        if chat:
+            body["messages"] = list(request.messages or ({"role": "user", "content": request.prompt},))
+        else:
+            body["prompt"] = request.prompt
+        body.update(max_tokens=p.max_new_tokens, temperature=p.temperature, top_p=p.top_p)
+        if p.stop:
+            body["stop"] = list(p.stop)
+        if seed is not None:
+            body["seed"] = seed
+        return self.endpoint(chat), body
+
+    async def _open(self) -> None:
+        headers = {"User-Agent": "viml-synth"}
+        if self._live_token:
+            headers["Authorization"] = f"Bearer {self._live_token}"
+        # Parsed once: httpx2 re-parses a string URL on every request, a measurable cost at 600 req/s.
+        self._urls = {url: httpx2.URL(url) for url in (self.endpoint(False), self.endpoint(True))}
+        limits = httpx2.Limits(max_connections=SHARD_SIZE, max_keepalive_connections=SHARD_SIZE)
+        self._clients = [httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(self.timeout_s), limits=limits,
+                                            transport=transport_for(self.base_url, self.http_transport),
+                                            follow_redirects=True) for _ in range(self.n_shards)]
+
+    async def _aclose(self) -> None:
+        clients, self._clients = self._clients or [], []
+        for client in clients:
+            await client.aclose()
+
+    async def _attempt(self, request: LLMRequest, seed: int | None, shard: int) -> Completion:
+        url, body = self.payload(request, seed)
+        response = await self._clients[shard].post(self._urls[url], json=body)
+        if response.status_code >= 400:
+            detail = f"HTTP {response.status_code} from {url}: {response.text[:300]}"
+            raise error_for_status(response.status_code, detail, parse_retry_after(response.headers.get("Retry-After")))
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"]["content"] if "message" in choice else choice["text"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError("malformed_response", f"unreadable answer from {url} ({type(exc).__name__}): "
+                           f"{response.text[:200]!r}", status=response.status_code, retryable=True) from None
+        if text is not None and not isinstance(text, str):
+            raise LLMError("malformed_response", f"non-text completion from {url}", retryable=True)
+        return Completion(text or "", choice.get("finish_reason"), data.get("model"))
+
+    def _classify(self, exc: Exception) -> LLMError:
+        if isinstance(exc, httpx2.TimeoutException):
+            return LLMError("timeout", f"no answer within {self.timeout_s:g} s ({type(exc).__name__})", retryable=True)
+        if isinstance(exc, httpx2.TransportError):  # refused, reset, closed without a response
+            return LLMError("connection", f"{type(exc).__name__}: {exc}", retryable=True)
+        return LLMError("internal", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,276 @@
+"""The three synthesis methods behind one batch interface.
+
+A method is a small picklable description; `setup()` builds its heavy parts on the worker (template
+bank, rewriter model, LLM client, cache). `generate(items)` returns, per item and in order, a TextOut
+or the exception that explains why that item has no text.
+"""
+from __future__ import annotations
+
+import abc
+import json
+import time
+from dataclasses import dataclass, field
+
+from pipelines.synthesize.work import TextOut, WorkItem
+
+METHODS = ("tags", "data2text", "prompt2text")
+
+
+class Method(abc.ABC):
+    name: str = ""
+    vocabulary_path: str | None = None
+
+    def setup(self) -> None:
+        from pipelines.synthesize.fidelity import matcher_for
+        from pipelines.tag.vocabulary import Vocabulary
+
+        self._matcher = matcher_for(Vocabulary.load(self.vocabulary_path))
+
+    @abc.abstractmethod
+    def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
+        ...
+
+    def describe(self) -> dict:
+        return {"method": self.name}
+
+    def teardown(self) -> None:
+        pass
+
+    def fidelity(self, text: str, tags) -> dict:
+        from pipelines.synthesize.fidelity import fidelity
+
+        f = fidelity(text, list(tags), matcher=self._matcher)
+        return {"coverage": f.coverage, "mentioned": f.mentioned, "missing": f.missing, "hallucinated": f.hallucinated}
+
+
+class TagsMethod(Method):
+    """The paper's `tags`: selected tags, shuffled with the row's seed, comma-joined."""
+
+    name = "tags"
+
+    def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
+        outs: list[TextOut | Exception] = []
+        for item in items:
+            tags = [t.tag for t in item.selected]
+            item.rng().shuffle(tags)
+            text = ", ".join(tags)
+            outs.append(TextOut(text, {"fidelity": self.fidelity(text, item.selected)}))
+        return outs
+
+
+@dataclass
+class Data2TextMethod(Method):
+    """Jinja templates per category, then a rewriter (built-in rules, or a seq2seq model)."""
+
+    templates: str | None = None  # folder of user templates, added to the default ones
+    rewriter: str = "builtin"  # builtin | hf:<seq2seq model id or path>
+    vocabulary_path: str | None = None
+    name: str = field(default="data2text", init=False)
+
+    def setup(self) -> None:
+        super().setup()
+        from pipelines.synthesize.data2text.rewriter import BuiltinRewriter, Seq2SeqRewriter
+        from pipelines.synthesize.data2text.templates import TemplateBank
+        from pipelines.tag.vocabulary import Vocabulary
+
+        self._bank = TemplateBank.load(self.templates, extend_default=True) if self.templates else TemplateBank.load()
+        self._vocabulary = Vocabulary.load(self.vocabulary_path)
+        builtin = BuiltinRewriter(self._bank)
+        kind, _, model = self.rewriter.partition(":")
+        if kind == "builtin":
+            self._rewriter = builtin
+        elif kind == "hf" and model:
+            self._rewriter = Seq2SeqRewriter(model, fallback=builtin)
+        else:
+            raise ValueError(f"unknown rewriter '{self.rewriter}': use builtin or hf:<model id or path>")
+
+    def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
+        from pipelines.synthesize.data2text.method import data2text_many
+
+        results = data2text_many([list(i.selected) for i in items], [i.rng() for i in items], self._bank,
+                                 self._rewriter, self._vocabulary)
+        outs = []
+        for item, (text, meta) in zip(items, results):
+            templates = [f"{t['id']}@{t['hash']}" for t in meta.pop("templates", [])]
+            details = {k: v for k, v in meta.items() if k not in ("method", "bank_version")}
+            outs.append(TextOut(text, {
+                "template_ids": templates, "template_version": meta.get("bank_version"),
+                "rewriter": json.dumps(self._rewriter.describe(), sort_keys=True, default=str),
+                "fidelity": self.fidelity(text, item.selected),
+                "details": json.dumps(details, sort_keys=True, default=str)}))
+        return outs
+
+    def describe(self) -> dict:
+        return {"method": self.name, "templates": self.templates, "rewriter": self.rewriter}
+
+
+@dataclass
+class Prompt2TextOptions:
+    backend: str = "openai"  # openai | tgi | hf-inference | transformers
+    base_url: str | None = None
+    model: str | None = None
+    api: str = "completions"  # completions (raw prompt) | chat
+    max_new_tokens: int = 96
+    temperature: float = 0.7
+    top_p: float = 0.95
+    stop: tuple[str, ...] | None = None  # default: the prompt's own (blank line, next "Tags:")
+    max_concurrency: int = 8
+    requests_per_minute: float | None = None
+    max_attempts: int = 5
+    timeout_s: float = 60.0
+    backoff_base_s: float = 0.5
+    examples: str | None = None  # example pool JSONL (default: prompts/examples/musiccaps.jsonl)
+    k: int = 3  # examples per prompt
+    example_selection: str = "random"  # random | similar
+    prompt_template: str | None = None
+    system_prompt: str | None = None
+    candidates: int = 1  # draw n completions, keep the most faithful
+    cache_dir: str | None = None  # None: no cache
+    batch_size: int = 64  # rows handed to the client at once (>= max_concurrency keeps it busy)
+
+
+@dataclass
+class Prompt2TextMethod(Method):
+    options: Prompt2TextOptions = field(default_factory=Prompt2TextOptions)
+    vocabulary_path: str | None = None
+    name: str = field(default="prompt2text", init=False)
+
+    def setup(self) -> None:
+        super().setup()
+        from pipelines.synthesize.cache import ResponseCache
+        from pipelines.synthesize.llm import make_backend
+        from pipelines.synthesize.prompt2text.examples import load_pool
+        from pipelines.synthesize.prompt2text.prompt import load_prompt_template
+
+        o = self.options
+        self._pool = load_pool(o.examples)
+        self._template = load_prompt_template(o.prompt_template, o.system_prompt)
+        self._cache = ResponseCache(o.cache_dir) if o.cache_dir else None
+        self._backend = make_backend(o.backend, base_url=o.base_url, model=o.model, api=o.api,
+                                     max_concurrency=o.max_concurrency, requests_per_minute=o.requests_per_minute,
+                                     max_attempts=o.max_attempts, timeout_s=o.timeout_s,
+                                     backoff_base_s=o.backoff_base_s)
+
+    def teardown(self) -> None:
+        backend = getattr(self, "_backend", None)
+        if backend is not None:
+            backend.close()
+
+    def _params(self, seed: int):
+        from pipelines.synthesize.llm import GenerationParams
+        from pipelines.synthesize.prompt2text.prompt import DEFAULT_STOP
+
+        o = self.options
+        stop = DEFAULT_STOP if o.stop is None else tuple(o.stop)
+        return GenerationParams(max_new_tokens=o.max_new_tokens, temperature=o.temperature, top_p=o.top_p,
+                                stop=stop, seed=seed % (2 ** 31))
+
+    def _plan(self, item: WorkItem) -> dict:
+        """The row's prompt, request and cache keys (one per candidate)."""
+        from pipelines.synthesize.cache import cache_key
+        from pipelines.synthesize.llm import LLMRequest
+
+        o, rng = self.options, item.rng()
+        examples = self._pool.choose(list(item.selected), o.k, o.example_selection, rng)
+        prompt = self._template.render(examples, [t.tag for t in item.selected])
+        messages = self._template.messages(prompt) if o.api == "chat" else None
+        requests, keys = [], []
+        for c in range(o.candidates):
+            params = self._params(item.seed + c)
+            request = LLMRequest(prompt=None if messages else prompt, messages=messages, params=params,
+                                 key=f"{item.id}/{c}")
+            requests.append(request)
+            keys.append(cache_key(list(messages) if messages else prompt, self._backend.describe().get("model") or "",
+                                  params, item.sample * o.candidates + c))
+        return {"examples": examples, "prompt": prompt, "requests": requests, "keys": keys}
+
+    def _complete(self, plans: list[dict]) -> dict[str, dict]:
+        """Raw completions by cache key: from the cache, else from the LLM (then cached)."""
+        found: dict[str, dict] = {}
+        todo = []
+        for plan in plans:
+            for key, request in zip(plan["keys"], plan["requests"]):
+                hit = self._cache.get(key) if self._cache else None
+                if hit is not None:
+                    found[key] = dict(hit, cache_hit=True)
+                elif key not in found and all(k != key for k, _ in todo):
+                    todo.append((key, request))
+        results = self._backend.generate_many([r for _, r in todo]) if todo else []
+        for (key, _), result in zip(todo, results):
+            if isinstance(result, Exception):
+                found[key] = {"error": result}
+                continue
+            value = {"text": result.text, "model": result.model, "attempts": result.attempts,
+                     "latency_s": result.latency_s, "finish_reason": result.finish_reason, "created": time.time()}
+            if self._cache:
+                self._cache.put(key, value)  # as soon as it exists: a killed run resumes from here
+            found[key] = dict(value, cache_hit=False)
+        return found
+
+    def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
+        from pipelines.synthesize.prompt2text.postprocess import RejectedCompletion, check_completion, cut_completion
+
+        plans, outs = [], []
+        for item in items:
+            try:
+                plans.append(self._plan(item))
+            except Exception as exc:  # a broken template fails its rows, with the template's file and line
+                plans.append(exc)
+        completions = self._complete([p for p in plans if isinstance(p, dict)])
+        for item, plan in zip(items, plans):
+            if isinstance(plan, Exception):
+                outs.append(plan)
+                continue
+            outs.append(self._choose(item, plan, completions, cut_completion, check_completion, RejectedCompletion))
+        return outs
+
+    def _choose(self, item, plan, completions, cut, check, rejected_type) -> TextOut | Exception:
+        """Post-process every candidate; keep the most faithful valid one, else report why none was."""
+        from pipelines.synthesize.fidelity import best_of
+
+        valid, last_error = [], None
+        stop = plan["requests"][0].params.stop
+        for key in plan["keys"]:
+            got = completions[key]
+            if "error" in got:
+                last_error = got["error"]
+                continue
+            try:
+                text = check(cut(got["text"], stop), [e.description for e in plan["examples"]])
+                valid.append((text, key, got))
+            except rejected_type as exc:
+                last_error = exc
+        if not valid:
+            return last_error
+        best = best_of([v[0] for v in valid], list(item.selected), matcher=self._matcher) if len(valid) > 1 else 0
+        text, key, got = valid[best]
+        params = plan["requests"][0].params
+        return TextOut(text, {
+            "prompt_id": self._template.id, "prompt_version": self._template.version,
+            "example_ids": [e.id for e in plan["examples"]], "example_pool_version": self._pool.version,
+            "model": got.get("model"), "cache_key": key, "cache_hit": got["cache_hit"],
+            "params": json.dumps({"max_new_tokens": params.max_new_tokens, "temperature": params.temperature,
+                                  "top_p": params.top_p, "stop": list(params.stop), "seed": params.seed,
+                                  "api": self.options.api, "backend": self.options.backend}, sort_keys=True),
+            "attempts": int(got.get("attempts") or 0), "latency_s": float(got.get("latency_s") or 0.0),
+            "candidates": len(plan["keys"]), "fidelity": self.fidelity(text, item.selected),
+            "details": json.dumps({"finish_reason": got.get("finish_reason"), "valid_candidates": len(valid)})})
+
+    def describe(self) -> dict:
+        d = {"method": self.name, **{k: v for k, v in vars(self.options).items()}}
+        if hasattr(self, "_backend"):
+            d["backend_info"] = self._backend.describe()
+        return d
+
+
+def make_method(name: str, **options) -> Method:
+    if name == "tags":
+        m = TagsMethod()
+        m.vocabulary_path = options.get("vocabulary")
+        return m
+    if name == "data2text":
+        return Data2TextMethod(options.get("templates"), options.get("rewriter") or "builtin", options.get("vocabulary"))
+    if name == "prompt2text":
+        return Prompt2TextMethod(options.get("prompt2text") or Prompt2TextOptions(), options.get("vocabulary"))
+    raise ValueError(f"unknown method '{name}'; choose from {', '.join(METHODS)}")
+

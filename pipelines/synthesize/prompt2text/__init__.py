@@ -1,0 +1,1 @@
+"""prompt2text: analogy prompts (A:A'::B:B') completed by a large language model."""

@@ -1,0 +1,40 @@
+"""Turning a raw completion into a description, or rejecting it with a reason."""
+from __future__ import annotations
+
+import re
+
+MIN_WORDS = 3
+
+
+class RejectedCompletion(ValueError):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def cut_completion(text: str, stop: tuple[str, ...]) -> str:
+    """Keep what precedes the first stop sequence (servers may ignore `stop`), trimmed.
+
+    Leading whitespace goes first: a model may open with a blank line before the description.
+    """
+    text = text.lstrip()
+    end = min((i for i in (text.find(s) for s in stop if s) if i != -1), default=len(text))
+    return text[:end].strip().strip('"').strip()
+
+
+def check_completion(text: str, examples: list[str]) -> str:
+    """Rejects empty, too short, degenerate (looping) text and verbatim copies of an example."""
+    words = re.findall(r"[\w'-]+", text.lower())
+    if not words:
+        raise RejectedCompletion("empty_completion", "the model returned no text")
+    if len(words) < MIN_WORDS:
+        raise RejectedCompletion("degenerate_completion", f"completion too short: {text!r}")
+    if len(words) >= 8 and len(set(words)) / len(words) < 0.35:
+        raise RejectedCompletion("degenerate_completion", f"completion repeats itself: {text[:120]!r}")
+    if any(_norm(text) == _norm(e) for e in examples):
+        raise RejectedCompletion("copied_example", "completion copies one of the prompt's examples verbatim")
+    return text
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))

@@ -1,0 +1,97 @@
+"""The synthesize pipeline's steps: parse tracks, select tags and fan out work, run a method."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipelines.io.errors import error_from_exception, error_record
+from pipelines.synthesize.select import TagSelection, select_tags
+from pipelines.synthesize.work import WorkItem, row_seed, track_from_row, triplet_record
+
+ERRORS = "errors"
+log = logging.getLogger(__name__)
+
+
+class ParseTrack(beam.DoFn):
+    """An input row -> Track, or an error naming the row."""
+
+    def __init__(self):
+        self.rows = Metrics.counter("synthesize", "input_rows")
+
+    def process(self, element):
+        ref, raw = element
+        self.rows.inc()
+        if isinstance(raw, Exception):
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(None, "input", "malformed_row", str(raw), ref))
+            return
+        try:
+            yield track_from_row(raw, json.dumps(ref, default=str) if not isinstance(ref, str) else ref)
+        except ValueError as exc:
+            music_id = raw.get("music_id") if isinstance(raw, dict) else None
+            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(
+                str(music_id) if music_id is not None else None, "input", exc, {"ref": ref, "raw": raw}))
+
+
+class ExpandWork(beam.DoFn):
+    """Selects a track's tags once, then emits one WorkItem per (method, sample)."""
+
+    def __init__(self, methods: list[str], samples: int, seed: int, selection: TagSelection):
+        self.methods, self.samples, self.seed, self.selection = methods, samples, seed, selection
+
+    def process(self, track):
+        selected, fallback = select_tags(list(track.tags), self.selection)
+        for method in self.methods:
+            for sample in range(self.samples):
+                seed = row_seed(self.seed, track.music_id, track.video_id, method, sample)
+                yield beam.pvalue.TaggedOutput(method, WorkItem(track, tuple(selected), method, sample, seed, fallback))
+
+
+class RunMethod(beam.DoFn):
+    """Runs one method on a batch of WorkItems; per-item failures go to errors with their reason."""
+
+    def __init__(self, method):
+        self.method = method
+        name = method.name
+        self.written = Metrics.counter(name, "texts")
+        self.failed = Metrics.counter(name, "failed")
+        self.busy_ms = Metrics.counter(name, "busy_ms")
+        self.cache_hits = Metrics.counter(name, "cache_hits")
+        self.cache_misses = Metrics.counter(name, "cache_misses")
+        self.attempts = Metrics.counter(name, "llm_attempts")  # HTTP requests / generate calls made
+        self.calls = Metrics.counter(name, "llm_calls")  # completions asked for (each may take several attempts)
+
+    def setup(self):
+        self.method.setup()
+
+    def teardown(self):
+        self.method.teardown()
+
+    def process(self, batch: list[WorkItem]):
+        started = time.perf_counter()
+        try:
+            outs = self.method.generate(batch)
+        except Exception as exc:  # the whole batch failed (e.g. a model error): each row says why
+            outs = [exc] * len(batch)
+        self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
+        for item, out in zip(batch, outs):
+            if isinstance(out, Exception):
+                self.failed.inc()
+                attempts = getattr(out, "attempts", 0) or 0
+                self.attempts.inc(attempts)
+                self.calls.inc(1 if attempts else 0)
+                yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(
+                    item.track.music_id, self.method.name, out,
+                    {"ref": item.track.ref, "video_id": item.track.video_id, "sample": item.sample}))
+                continue
+            meta = out.metadata
+            if meta.get("cache_hit") is not None:
+                (self.cache_hits if meta["cache_hit"] else self.cache_misses).inc()
+                if not meta["cache_hit"]:
+                    self.attempts.inc(int(meta.get("attempts") or 0))
+                    self.calls.inc()
+            self.written.inc()
+            yield triplet_record(item, out)

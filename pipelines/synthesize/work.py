@@ -1,0 +1,83 @@
+"""What flows through the synthesize pipeline: tracks, per-text work items, and output records."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+
+from pipelines.io.tags_cell import parse_tags_cell
+from pipelines.synthesize.tagset import InputTag
+
+
+@dataclass(frozen=True)
+class Track:
+    music_id: str
+    video_id: str | None
+    tags: tuple[InputTag, ...]
+    ref: str  # where the row came from, for error records
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One text to write: a track, its selected tags, a method and a sample index."""
+
+    track: Track
+    selected: tuple[InputTag, ...]
+    method: str
+    sample: int
+    seed: int
+    selection_fallback: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.track.music_id}/{self.method}/{self.sample}"
+
+    def rng(self) -> random.Random:
+        return random.Random(self.seed)
+
+
+def row_seed(run_seed: int, music_id: str, video_id: str | None, method: str, sample: int) -> int:
+    """A row's own seed: stable across runs, workers and row order, distinct per text."""
+    key = json.dumps([run_seed, music_id, video_id, method, sample])
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big")
+
+
+def track_from_row(raw: dict, ref: str) -> Track:
+    """A track from an input row: our tags-*.parquet rows or a user's {music_id, video_id, tags}."""
+    music_id = raw.get("music_id")
+    if music_id is None or not str(music_id).strip():
+        raise ValueError("missing music_id")
+    if "tags" not in raw or raw["tags"] is None:
+        raise ValueError("missing tags")
+    video_id = raw.get("video_id")
+    video_id = str(video_id).strip() or None if video_id is not None else None
+    return Track(str(music_id).strip(), video_id, tuple(parse_tags_cell(raw["tags"])), ref)
+
+
+@dataclass
+class TextOut:
+    """A method's result for one WorkItem; `metadata` holds the METADATA_STRUCT fields it knows."""
+
+    text: str
+    metadata: dict = field(default_factory=dict)
+
+
+METADATA_FIELDS = ("seed", "selection_fallback", "template_ids", "template_version", "rewriter", "prompt_id",
+                   "prompt_version", "example_ids", "example_pool_version", "model", "params", "cache_key",
+                   "cache_hit", "attempts", "latency_s", "candidates", "fidelity", "details")
+
+
+def triplet_record(item: WorkItem, out: TextOut) -> dict:
+    metadata = {k: None for k in METADATA_FIELDS}
+    metadata.update(out.metadata)
+    metadata.update(seed=item.seed, selection_fallback=item.selection_fallback)
+    return {
+        "video_id": item.track.video_id,
+        "music_id": item.track.music_id,
+        "method": item.method,
+        "sample": item.sample,
+        "text": out.text,
+        "tags": [{"tag": t.tag, "category": t.category, "confidence": t.confidence} for t in item.selected],
+        "metadata": metadata,
+    }

@@ -1,0 +1,35 @@
+"""Resampling that matches ``librosa.load(path, sr=...)`` in librosa 0.11 without librosa.
+
+librosa 0.11 resamples with soxr at 'HQ' quality and then fixes the length to
+``ceil(n * target / orig)``. Taggers trained on librosa-loaded audio are sensitive to the
+resampler (another filter moved musicnn clip probabilities by up to 0.05), so match it exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import soxr
+
+
+def resampled_length(n_samples: int, orig_sr: int, target_sr: int) -> int:
+    """Output length librosa uses: the input length scaled by the rate ratio, rounded up."""
+    return int(math.ceil(n_samples * target_sr / orig_sr))
+
+
+def resample_hq(mono: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample a 1-D float32 signal with soxr HQ, padded with zeros / trimmed like librosa."""
+    x = np.asarray(mono, dtype=np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"resample_hq expects a 1-D mono signal, got shape {x.shape}")
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {target_sr}")
+    if orig_sr == target_sr:
+        return x
+    n_out = resampled_length(x.shape[0], orig_sr, target_sr)
+    if x.shape[0] == 0:
+        return np.zeros(0, dtype=np.float32)
+    y = np.asarray(soxr.resample(x, orig_sr, target_sr, quality="HQ"), dtype=np.float32)
+    if y.shape[0] >= n_out:
+        return np.ascontiguousarray(y[:n_out])
+    return np.pad(y, (0, n_out - y.shape[0]))

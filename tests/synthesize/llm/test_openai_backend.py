@@ -1,0 +1,247 @@
+"""The openai backend against the loopback server: request bodies, retries, errors, secrets, concurrency."""
+import logging
+import pickle
+import socket
+import time
+
+import pytest
+
+from pipelines.synthesize.llm import GenerationParams, LLMError, LLMRequest, LLMResult, make_backend, request_seed
+from pipelines.testing.llm_server import LLMServer, default_responder
+
+TOKEN = "sk-test-SECRET-0123456789"
+FAST = dict(backoff_base_s=0.01, backoff_max_s=0.05)  # real retries, tiny waits
+
+
+@pytest.fixture
+def server():
+    with LLMServer(next_example=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def backends():
+    made = []
+
+    def make(url, **kwargs):
+        backend = make_backend("openai", base_url=url, **{"model": "m1", **FAST, **kwargs})
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        backend.close()
+
+
+def completion(prompt, stop=("\n\n",)):
+    return default_responder({"prompt": prompt}, "/v1/completions").split(stop[0])[0] if stop else None
+
+
+def test_exact_completion_body(server, backends):
+    params = GenerationParams(max_new_tokens=12, temperature=0.3, top_p=0.9, stop=("\n\n", "###"), seed=7)
+    [result] = backends(server.url).generate_many([LLMRequest(prompt="Tags: rock\nDescription:", params=params)])
+    [seen] = server.requests
+    assert seen.path == "/v1/completions"
+    assert seen.body == {"model": "m1", "prompt": "Tags: rock\nDescription:", "max_tokens": 12, "temperature": 0.3,
+                         "top_p": 0.9, "stop": ["\n\n", "###"], "seed": 7}
+    assert result == LLMResult(completion("Tags: rock\nDescription:"), 1, result.latency_s, "m1", "stop")
+
+
+def test_exact_chat_bodies_and_v1_suffix(server, backends):
+    messages = ({"role": "system", "content": "Describe music."}, {"role": "user", "content": "jazz"})
+    backend = backends(server.url + "/v1/")  # OpenAI SDK style base URL
+    backend.generate_many([LLMRequest(messages=messages, params=GenerationParams(temperature=0))])
+    backends(server.url, api="chat", model=None).generate_many([LLMRequest(prompt="hello")])
+    first, second = server.requests
+    assert first.path == second.path == "/v1/chat/completions"
+    assert first.body == {"model": "m1", "messages": list(messages), "max_tokens": 96, "temperature": 0,
+                          "top_p": 0.95}
+    assert second.body["messages"] == [{"role": "user", "content": "hello"}] and "model" not in second.body
+
+
+def test_order_text_and_client_side_stop(backends):
+    def responder(body, path):  # a server that ignores stop sequences
+        return f" answer to {body['prompt']}\n\nnext example"
+
+    with LLMServer(responder, honour_stop=False) as srv:
+        prompts = [f"prompt {i}" for i in range(20)]
+        params = GenerationParams(stop=("\n\n",))
+        results = backends(srv.url, max_concurrency=4).generate_many(
+            [LLMRequest(prompt=p, params=params, key=f"k{i}") for i, p in enumerate(prompts)])
+    assert [r.text for r in results] == [f" answer to {p}" for p in prompts]
+    assert [r.key for r in results] == [f"k{i}" for i in range(20)]
+    assert {r.finish_reason for r in results} == {"stop"} and {r.attempts for r in results} == {1}
+
+
+def test_backend_seed_gives_reproducible_per_request_seeds(server, backends):
+    requests = [LLMRequest(prompt="same prompt", key=f"song{i}") for i in range(3)]
+    backends(server.url, seed=1234).generate_many(requests)
+    backends(server.url, seed=1234).generate_many(requests)
+    seeds = [r.body["seed"] for r in server.requests]
+    assert seeds[:3] == seeds[3:] == [request_seed(r, 1234) for r in requests]
+    assert len(set(seeds[:3])) == 3
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+@pytest.mark.parametrize("fault", ["429", "503", "500", "drop", "malformed", "empty", "hang"])
+def test_retries_recover(server, backends, fault, transport):
+    server.faults.push(int(fault) if fault.isdigit() else fault, times=2, delay_s=5 if fault == "hang" else None)
+    backend = backends(server.url, http_transport=transport, timeout_s=0.3, seed=3)
+    [result] = backend.generate_many([LLMRequest(prompt="p", params=GenerationParams(stop=("\n\n",)))])
+    assert isinstance(result, LLMResult), result
+    assert result.attempts == 3 and server.count == 3 and result.text == completion("p")
+    seeds = [r.body["seed"] for r in server.requests]
+    if fault in ("malformed", "empty"):  # a resample must not repeat the same seed
+        assert len(set(seeds)) == 3
+    else:
+        assert len(set(seeds)) == 1
+
+
+def test_retry_after_is_honoured(server, backends):
+    server.faults.push(429, retry_after=1)
+    [result] = backends(server.url).generate_many([LLMRequest(prompt="p")])
+    first, second = server.requests
+    assert result.attempts == 2 and second.received_at - first.received_at >= 0.95
+    assert result.latency_s >= 0.95
+
+
+def test_retry_after_holds_back_other_requests(server, backends):
+    server.faults.push(429, retry_after=0.5, match="FIRST")
+    backends(server.url, max_concurrency=1).generate_many([LLMRequest(prompt="FIRST"), LLMRequest(prompt="second")])
+    throttled, second, retried = server.requests
+    assert throttled.fault == "status:429" and second.body["prompt"] == "second"
+    assert second.received_at - throttled.received_at >= 0.45  # waited although it was never throttled itself
+
+
+def test_retry_after_beats_backoff_and_backoff_grows(server, backends):
+    backend = backends(server.url, backoff_base_s=0.5, backoff_max_s=30)
+    delays = []
+
+    async def fake_sleep(seconds):
+        delays.append(seconds)
+
+    backend.policy.sleep, backend.policy.jitter = fake_sleep, (1.0, 1.0)
+    backend._limiter.hold = lambda seconds: None  # keep the test free of real waiting
+    server.faults.push(503, retry_after=7)
+    server.faults.push(500, times=3)
+    [result] = backend.generate_many([LLMRequest(prompt="p")])
+    assert result.attempts == 5 and delays == [7.0, 1.0, 2.0, 4.0]
+
+
+def test_bad_request_is_not_retried(server, backends):
+    server.faults.push(400)
+    [error] = backends(server.url).generate_many([LLMRequest(prompt="p", key="k")])
+    assert isinstance(error, LLMError) and server.count == 1
+    assert (error.reason, error.status, error.attempts, error.retryable, error.key) == ("bad_request", 400, 1, False, "k")
+    assert "injected fault: HTTP 400" in str(error)
+
+
+def test_gives_up_after_max_attempts_with_the_reason(server, backends):
+    server.faults.push(503, times=None)
+    [error] = backends(server.url, max_attempts=3).generate_many([LLMRequest(prompt="p")])
+    assert (error.reason, error.status, error.attempts) == ("server_error", 503, 3) and server.count == 3
+    server.faults.clear()
+    server.faults.push("hang", delay_s=5, times=None)
+    [error] = backends(server.url, max_attempts=2, timeout_s=0.2).generate_many([LLMRequest(prompt="p")])
+    assert (error.reason, error.attempts) == ("timeout", 2)
+    server.faults.clear()
+    server.faults.push("empty", times=None)
+    [error] = backends(server.url, max_attempts=2).generate_many([LLMRequest(prompt="p")])
+    assert (error.reason, error.attempts) == ("empty_text", 2)
+
+
+def test_connection_refused(backends):
+    with socket.socket() as sock:  # a loopback port with nobody listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    [error] = backends(f"http://127.0.0.1:{port}", max_attempts=2).generate_many([LLMRequest(prompt="p")])
+    assert (error.reason, error.attempts, error.retryable) == ("connection", 2, True)
+
+
+def test_failures_do_not_affect_neighbours(server, backends):
+    server.faults.push(400, match="BAD", times=None)
+    results = backends(server.url).generate_many([LLMRequest(prompt=p) for p in ("ok 1", "BAD", "ok 2")])
+    assert [type(r).__name__ for r in results] == ["LLMResult", "LLMError", "LLMResult"]
+
+
+def test_token_is_sent_but_never_shown(server, backends, caplog):
+    caplog.set_level(logging.DEBUG)
+    backend = backends(server.url, token=TOKEN)
+    server.faults.push(401, body=f"Incorrect API key provided: {TOKEN}")  # servers do echo keys back
+    server.faults.push(503, times=None, match="FAIL")
+    results = backend.generate_many([LLMRequest(prompt="p"), LLMRequest(prompt="p"), LLMRequest(prompt="FAIL")])
+    assert {r.header("Authorization") for r in server.requests} == {f"Bearer {TOKEN}"}
+    auth_error, ok, server_error = results
+    assert auth_error.reason == "auth" and "***" in auth_error.message and isinstance(ok, LLMResult)
+    shown = [repr(backend), str(backend.describe()), repr(results), str(auth_error), str(server_error), caplog.text]
+    assert not any(TOKEN in text for text in shown)
+    with pytest.raises(LLMError) as info:
+        backend.generate(LLMRequest(prompt="FAIL"))
+    assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
+
+
+def test_token_from_environment_stays_out_of_pickles(server, backends, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", TOKEN)
+    backend = backends(server.url)
+    assert TOKEN.encode() not in pickle.dumps(backend)
+    backend.generate_many([LLMRequest(prompt="p")])
+    assert server.requests[0].header("authorization") == f"Bearer {TOKEN}"
+    assert TOKEN.encode() not in pickle.dumps(backend)  # resolved on the worker, never stored
+    monkeypatch.delenv("OPENAI_API_KEY")
+    backends(server.url).generate_many([LLMRequest(prompt="p")])
+    assert server.requests[1].header("authorization") is None
+
+
+def test_concurrency_bound(backends):
+    with LLMServer(latency_ms=50) as srv:
+        started = time.monotonic()
+        results = backends(srv.url, max_concurrency=4).generate_many([LLMRequest(prompt=f"p{i}") for i in range(20)])
+        elapsed = time.monotonic() - started
+        assert srv.max_in_flight == 4 and all(isinstance(r, LLMResult) for r in results)
+    assert 0.25 <= elapsed < 1.0  # 5 waves of 50 ms, not 20 sequential requests
+
+
+def test_concurrency_bound_holds_across_retries(backends):
+    with LLMServer(latency_ms=20) as srv:
+        srv.faults.push(503, every=2, times=6)
+        results = backends(srv.url, max_concurrency=3, max_attempts=8).generate_many([LLMRequest(prompt=f"p{i}") for i in range(15)])
+        assert srv.max_in_flight == 3 and all(isinstance(r, LLMResult) for r in results)
+        assert srv.count == 15 + 6
+
+
+def test_requests_per_minute_spaces_requests(server, backends):
+    backend = backends(server.url, requests_per_minute=600, max_concurrency=8)  # one per 100 ms
+    backend.generate_many([LLMRequest(prompt=f"p{i}") for i in range(5)])
+    times = [r.received_at for r in server.requests]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(gap >= 0.085 for gap in gaps), gaps
+    backend.generate_many([LLMRequest(prompt="later")])  # the limiter persists across calls
+    assert server.requests[-1].received_at - times[-1] >= 0.085
+
+
+def test_pickles_before_and_after_use(server, backends):
+    backend = backends(server.url, max_concurrency=2)
+    copy = pickle.loads(pickle.dumps(backend))
+    assert isinstance(copy.generate_many([LLMRequest(prompt="a")])[0], LLMResult)
+    backend.generate_many([LLMRequest(prompt="b")])
+    again = pickle.loads(pickle.dumps(backend))
+    assert isinstance(again.generate_many([LLMRequest(prompt="c")])[0], LLMResult)
+    copy.close()
+    again.close()
+    assert backend.generate_many([]) == []
+
+
+def test_describe(server, backends):
+    described = backends(server.url, max_concurrency=3, requests_per_minute=120, seed=5).describe()
+    assert described["backend"] == "openai" and described["base_url"] == server.url
+    assert (described["model"], described["max_concurrency"], described["requests_per_minute"]) == ("m1", 3, 120)
+    assert described["api"] == "completions" and described["retry"]["max_attempts"] == 5
+
+
+def test_bad_options():
+    with pytest.raises(ValueError):
+        make_backend("openai", base_url="http://127.0.0.1:1", api="edit")
+    with pytest.raises(ValueError):
+        make_backend("openai", base_url="http://127.0.0.1:1", http_transport="curl")
+    with pytest.raises(ValueError):
+        make_backend("nope")

@@ -10,11 +10,12 @@ DEMO_OUT ?= demo/out
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export VIML_SYNTH_CACHE := $(CACHE)
+export VIML_SYNTH_LLM_BASE_URL VIML_SYNTH_LLM_MODEL VIML_SYNTH_LLM_BACKEND
 
 .PHONY: install demo test bench clean help
 
 help:
-	@echo "make demo    set up, then tag the bundled demo clips and print their top tags"
+	@echo "make demo    set up, then tag the bundled demo clips and write descriptions of them"
 	@echo "make test    set up, then run the test suite (offline)"
 	@echo "make bench   run the benchmarks in bench/ (prints figures)"
 	@echo "make install create $(VENV) with pinned dependencies and fetch the musicnn weights wheel"
@@ -23,21 +24,28 @@ install: $(VENV)/.installed
 
 # torch==2.13.0 resolves to the CPU wheel on local disk (see ../shared/notes/stack.md); Beam extras are
 # never installed (they pin old torch/transformers). Bytecode is compiled because this environment
-# sets PYTHONDONTWRITEBYTECODE, and imports without .pyc files are twice as slow.
+# sets PYTHONDONTWRITEBYTECODE, and imports without .pyc files are twice as slow (pip compiles the
+# dependencies itself; this compiles the project).
 $(VENV)/.installed: requirements.txt requirements-dev.txt setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/pip check
-	$(BIN)/python -m compileall -q -j 0 pipelines viml_model $(VENV)/lib > /dev/null
+	$(BIN)/python -m compileall -q -j 0 pipelines viml_model templates prompts > /dev/null
 	$(BIN)/pip download --quiet --no-deps musicnn==0.1.0 -d $(CACHE)/wheels
 	$(BIN)/viml-synth weights --log-level WARNING > /dev/null
 	touch $@
 
+# The whole job from configs/demo.yaml: tag the bundled clips, then write descriptions. prompt2text runs
+# when an LLM endpoint is set, e.g. `make demo VIML_SYNTH_LLM_BASE_URL=http://localhost:8000/v1
+# VIML_SYNTH_LLM_MODEL=<model>`; otherwise the demo says it skipped it and why.
 demo: install
-	$(BIN)/viml-synth tag --manifest demo/manifest.csv --out $(DEMO_OUT)/tags
-	$(BIN)/viml-synth show $(DEMO_OUT)/tags --top 4
+	$(BIN)/viml-synth run --config configs/demo.yaml --out $(DEMO_OUT)
+	@echo; echo "Top tags per clip ($(DEMO_OUT)/tags):"
+	@$(BIN)/viml-synth show $(DEMO_OUT)/tags --top 4
+	@echo; echo "Descriptions ($(DEMO_OUT)/triplets):"
+	@$(BIN)/viml-synth show $(DEMO_OUT)/triplets
 
 test: install
 	$(BIN)/python -m pytest -q

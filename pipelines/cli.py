@@ -89,6 +89,8 @@ def _synthesize_parser(sub) -> None:
     g.add_argument("--requests-per-minute", type=float)
     g.add_argument("--max-attempts", type=int, default=5)
     g.add_argument("--timeout-s", type=float, default=60.0)
+    g.add_argument("--backoff-s", type=float, default=0.5, help="first retry delay; doubles, with jitter, "
+                                                               "unless the server sends Retry-After")
     g.add_argument("--examples", help="example pool JSONL of {id, tags, description} (default: MusicCaps pool)")
     g.add_argument("--k", type=int, default=3, help="examples per prompt")
     g.add_argument("--example-selection", default="random", choices=["random", "similar"])
@@ -116,9 +118,20 @@ def _evaluate_text_parser(sub) -> None:
     p.set_defaults(func=cmd_evaluate_text)
 
 
+def _run_parser(sub) -> None:
+    p = sub.add_parser("run", help="the whole job from one YAML config: tag, then synthesize",
+                       description="Runs each stage named in the config (tag, synthesize) in order; stage "
+                                   "outputs go under --out (tags/, triplets/). The config and a run summary "
+                                   "are copied into --out so the run can be repeated exactly.")
+    p.add_argument("--config", required=True, help="YAML with `out`, `seed`, and a section per stage")
+    p.add_argument("--out", help="overrides the config's `out`")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=cmd_run)
+
+
 def _show_parser(sub) -> None:
-    p = sub.add_parser("show", help="print the top tags per clip of a tag output directory")
-    p.add_argument("out", help="output directory of `viml-synth tag`")
+    p = sub.add_parser("show", help="print the top tags per clip, or the texts, of an output directory")
+    p.add_argument("out", help="output directory of `viml-synth tag` or `viml-synth synthesize`")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(func=cmd_show)
@@ -146,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tag_parser(sub)
     _synthesize_parser(sub)
     _evaluate_text_parser(sub)
+    _run_parser(sub)
     _show_parser(sub)
     _weights_parser(sub)
     return parser
@@ -154,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Parse twice: a --config file's values become defaults, flags given on the command line win."""
     args, extra = parser.parse_known_args(argv)
-    if getattr(args, "config", None):
+    if getattr(args, "config", None) and args.command != "run":
         try:
             with open(args.config, encoding="utf-8") as fh:
                 config = yaml.safe_load(fh) or {}
@@ -247,10 +261,19 @@ def cmd_evaluate_text(args: argparse.Namespace, beam_args: list[str]) -> int:
         raise UsageError(str(exc)) from exc
 
 
-def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.tag.show import top_tags_table
+def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.run_config import run_from_config
 
-    print(top_tags_table(args.out, args.top))
+    return run_from_config(args.config, args.out, build_parser(), beam_args)
+
+
+def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.tag.show import texts_table, top_tags_table
+
+    from apache_beam.io.filesystems import FileSystems
+
+    has_texts = FileSystems.match([FileSystems.join(args.out, "triplets-*.parquet")])[0].metadata_list
+    print(texts_table(args.out) if has_texts else top_tags_table(args.out, args.top))
     return EXIT_OK
 
 
@@ -274,10 +297,13 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        # Beam's GCP module warns about optional BigQuery clients at import; irrelevant here.
+        # Beam's GCP module warns about optional BigQuery clients at import; irrelevant here. Beam's own
+        # INFO chatter drowns our progress lines, so it speaks only at --log-level DEBUG.
         logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
+        if args.log_level != "DEBUG":
+            logging.getLogger("apache_beam").setLevel(logging.WARNING)
         unknown = [a for a in extra if a.startswith("--")]
-        if unknown and args.command not in ("tag", "synthesize"):
+        if unknown and args.command not in ("tag", "synthesize", "run"):
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         return args.func(args, extra)
     except UsageError as exc:

@@ -5,6 +5,7 @@ those as a JSON string (CSV cells); or "a, b, c". Confidence is None when the in
 """
 from __future__ import annotations
 
+import ast
 import json
 import math
 
@@ -34,7 +35,10 @@ def _decode(cell):
             try:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
-                raise TagsCellError(f"tags is not valid JSON: {exc.msg}") from None
+                try:  # a Python-literal list, as MusicCaps' aspect_list column holds
+                    return ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise TagsCellError(f"tags is not valid JSON: {exc.msg}") from None
         return [t for t in (x.strip() for x in text.split(",")) if t]
     if isinstance(cell, dict):
         return [{"tag": k, "confidence": v} for k, v in cell.items()]

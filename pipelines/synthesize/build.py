@@ -19,6 +19,7 @@ def prompt2text_options(args) -> Prompt2TextOptions:
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
         stop=tuple(args.stop) if args.stop else None, max_concurrency=args.max_concurrency,
         requests_per_minute=args.requests_per_minute, max_attempts=args.max_attempts, timeout_s=args.timeout_s,
+        backoff_base_s=args.backoff_s,
         examples=args.examples, k=args.k, example_selection=args.example_selection,
         prompt_template=args.prompt_template, system_prompt=args.system_prompt, candidates=args.candidates,
         cache_dir=None if args.no_cache else (args.cache_dir or default_llm_cache()),

@@ -14,10 +14,25 @@ def top_tags_table(out_dir: str, top: int = 5) -> str:
     width = max(len(r["music_id"]) for r in rows)
     lines = []
     for category in ("genre", "mood", "instrument"):
-        lines.append(f"{'top ' + category:<{width}}  " + "")
+        lines.append(f"-- top {category} tags --")
         for r in rows:
             best = [t for t in r["tags"] if t["category"] == category][:top]
             cells = ", ".join(f"{t['tag']} {t['confidence']:.2f}" for t in best)
             lines.append(f"{r['music_id']:<{width}}  {cells}")
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def texts_table(out_dir: str, limit: int = 24, width: int = 200) -> str:
+    files = [m.path for m in FileSystems.match([FileSystems.join(out_dir, "triplets-*.parquet")])[0].metadata_list]
+    rows = [r for f in sorted(files) for r in pq.read_table(f, columns=["music_id", "method", "sample", "text"]).to_pylist()]
+    if not rows:
+        return f"(no texts in {out_dir})"
+    rows.sort(key=lambda r: (r["music_id"], r["method"], r["sample"]))
+    lines = []
+    for r in rows[:limit]:
+        text = r["text"] if len(r["text"]) <= width else r["text"][: width - 3] + "..."
+        lines.append(f"{r['music_id']} [{r['method']} #{r['sample']}] {text}")
+    if len(rows) > limit:
+        lines.append(f"... {len(rows) - limit} more in {out_dir}")
+    return "\n".join(lines)

@@ -41,7 +41,7 @@ def test_output_shapes(musicnn_models):
 @pytest.mark.parametrize("name", MODEL_NAMES)
 @pytest.mark.parametrize("frames", [187, 64, 300])
 def test_fast_path_matches_plain_port(musicnn_models, name, frames):
-    """The folded / banded-GEMM fast path equals the layer-by-layer transcription of the graph."""
+    """The pooled-first, folded fast path equals the layer-by-layer transcription of the graph."""
     model, x = musicnn_models[name], _patches(5, frames, seed=frames)
     with torch.inference_mode():
         fast, fast_pen = model(x)

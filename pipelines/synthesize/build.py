@@ -54,9 +54,12 @@ def job_from_args(args, beam_args: list[str]) -> SynthesizeJob:
     if p2t:
         _check_prompt2text(p2t)
     if "data2text" in names and args.templates:
-        from pipelines.synthesize.data2text.templates import TemplateBank
+        from pipelines.synthesize.data2text.templates import TemplateBank, TemplateError
 
-        TemplateBank.load(args.templates, extend_default=True)  # broken user templates: file and line, now
+        try:  # broken user templates are reported now, with file and line, not on a worker
+            TemplateBank.load(args.templates, extend_default=True)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from exc
     selection = TagSelection(threshold=args.threshold, top_k=TagSelection.parse_top_k(args.top_k),
                              max_tags=args.max_tags, min_tags=args.min_tags)
     methods = [make_method(n, templates=args.templates, rewriter=args.rewriter, vocabulary=args.vocabulary,

@@ -25,15 +25,16 @@ class ParseTrack(beam.DoFn):
     def process(self, element):
         ref, raw = element
         self.rows.inc()
+        music_id = str(raw.get("music_id") or "").strip() if isinstance(raw, dict) else ""
+        # rows without a usable id are named by where they are: "<file>:<row>"
+        error_id = music_id or f"{ref.get('source')}:{ref.get('row', '?')}"
         if isinstance(raw, Exception):
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(None, "input", "malformed_row", str(raw), ref))
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(error_id, "input", "malformed_row", str(raw), ref))
             return
         try:
-            yield track_from_row(raw, json.dumps(ref, default=str) if not isinstance(ref, str) else ref)
+            yield track_from_row(raw, json.dumps(ref, default=str))
         except ValueError as exc:
-            music_id = raw.get("music_id") if isinstance(raw, dict) else None
-            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(
-                str(music_id) if music_id is not None else None, "input", exc, {"ref": ref, "raw": raw}))
+            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(error_id, "input", exc, {"ref": ref, "raw": raw}))
 
 
 class ExpandWork(beam.DoFn):

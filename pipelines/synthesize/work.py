@@ -43,13 +43,17 @@ def row_seed(run_seed: int, music_id: str, video_id: str | None, method: str, sa
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big")
 
 
+class TrackRowError(ValueError):
+    reason = "malformed_row"
+
+
 def track_from_row(raw: dict, ref: str) -> Track:
     """A track from an input row: our tags-*.parquet rows or a user's {music_id, video_id, tags}."""
     music_id = raw.get("music_id")
     if music_id is None or not str(music_id).strip():
-        raise ValueError("missing music_id")
+        raise TrackRowError("missing music_id")
     if "tags" not in raw or raw["tags"] is None:
-        raise ValueError("missing tags")
+        raise TrackRowError("missing tags")
     video_id = raw.get("video_id")
     video_id = str(video_id).strip() or None if video_id is not None else None
     return Track(str(music_id).strip(), video_id, tuple(parse_tags_cell(raw["tags"])), ref)

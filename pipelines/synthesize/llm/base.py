@@ -10,6 +10,7 @@ import abc
 import asyncio
 import hashlib
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Sequence
 
 from pipelines.synthesize.llm.retry import RateLimiter, RetryPolicy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -228,9 +231,9 @@ class _LoopThread:
         self.loop.close()
 
 
-# httpx(2)'s connection pool scans every pooled connection when a request starts and when it ends, so
-# one pool of 128 connections costs O(128) per request; measured on 2 CPUs it capped a 128-wide client
-# at ~60% of the ideal rate. Backends therefore keep one client per SHARD_SIZE slots.
+# httpx2's own transport (used behind a proxy, see transport.py) scans every pooled connection when a
+# request starts and when it ends: one pool of 128 connections costs O(128) per request. Backends
+# therefore keep one client per SHARD_SIZE slots (harmless with the lean transport).
 SHARD_SIZE = 8
 
 
@@ -286,7 +289,11 @@ class AsyncHTTPBackend(LLMBackend):
         with self._runtime_lock:
             if self._runtime is None:
                 runtime = _LoopThread()
-                runtime.run(self._open_all())
+                try:
+                    runtime.run(self._open_all())
+                except BaseException:
+                    runtime.stop()
+                    raise
                 self._runtime = runtime
             return self._runtime
 
@@ -327,9 +334,11 @@ class AsyncHTTPBackend(LLMBackend):
 
         async def attempt(number: int, last_error: LLMError | None) -> LLMResult:
             nonlocal seed, started
-            if last_error is not None and seed is not None and last_error.reason in ("empty_text",
-                                                                                     "malformed_response"):
-                seed += 1  # resampling with the same seed would give the same bad answer
+            if last_error is not None:
+                log.debug("retrying %r (attempt %d) after %s", request.key, number,
+                          scrub(str(last_error), self._live_token))
+                if seed is not None and last_error.reason in ("empty_text", "malformed_response"):
+                    seed += 1  # resampling with the same seed would give the same bad answer
             slot = await self._slots.get()  # held only while a request is on the wire, not during backoff
             try:
                 await self._limiter.acquire()
@@ -351,6 +360,7 @@ class AsyncHTTPBackend(LLMBackend):
             return await self.policy.run(attempt, on_retry_after=self._limiter.hold)
         except LLMError as err:
             err.message, err.key = scrub(err.message, self._live_token), request.key
+            err.args = (err.reason, err.message)
             return err
 
     def close(self) -> None:

@@ -138,7 +138,8 @@ class HFInferenceBackend(AsyncHTTPBackend):
         response = exc.response if isinstance(exc, HfHubHTTPError) else getattr(exc.__cause__, "response", None)
         if isinstance(response, httpx2.Response):
             detail = f"HTTP {response.status_code} from {response.request.url}: {str(exc).splitlines()[0][:300]}"
-            return error_for_status(response.status_code, detail, parse_retry_after(response.headers.get("Retry-After")))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return error_for_status(response.status_code, detail, retry_after)
         if isinstance(exc, TextGenerationError):
             if isinstance(exc, ValidationError):
                 return LLMError("bad_request", f"{type(exc).__name__}: {exc}")

@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from pipelines.synthesize.llm import GenerationParams, LLMError, LLMRequest, LLMResult, make_backend
+from pipelines.synthesize.llm import GenerationParams, LLMRequest, LLMResult, make_backend
 from pipelines.testing.llm_server import LLMServer, default_responder
 
 TOKEN = "hf_testSECRETtoken0123456789"

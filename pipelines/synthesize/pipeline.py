@@ -66,14 +66,15 @@ def read_inputs(p: beam.Pipeline, job: SynthesizeJob):
         return (p | "ReadParquet" >> beam.io.ReadFromParquet(job.inputs)
                 | "Ref" >> beam.Map(lambda r: ({"source": job.inputs, "music_id": r.get("music_id")}, r)))
     rows = [({"source": f, "row": n}, raw) for f in files for n, raw in iter_records(f, fmt)]
-    return p | "ReadRows" >> beam.Create(rows)
+    # Create holds every row in one bundle: Reshuffle spreads them over workers. (Parquet splits
+    # spread by themselves, and skipping the shuffle there keeps memory flat at any row count.)
+    return p | "ReadRows" >> beam.Create(rows) | "Spread" >> beam.Reshuffle()
 
 
 def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
     names = [m.name for m in job.methods]
     tracks = read_inputs(p, job) | "Parse" >> beam.ParDo(ParseTrack()).with_outputs(ERRORS, main="ok")
     work = (tracks.ok
-            | "Spread" >> beam.Reshuffle()
             | "Expand" >> beam.ParDo(ExpandWork(names, job.samples, job.seed, job.selection)).with_outputs(*names))
     triplets, errors = [], [tracks[ERRORS]]
     for method in job.methods:

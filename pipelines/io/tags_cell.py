@@ -51,17 +51,19 @@ def parse_tags_cell(cell) -> list[InputTag]:
     if not isinstance(cell, (list, tuple)):
         raise TagsCellError(f"tags must be a list or mapping, got {type(cell).__name__}")
     tags = []
-    for item in cell:
-        if isinstance(item, str):
-            name, confidence, category = item, None, None
-        elif isinstance(item, dict) and "tag" in item:
+    for item in cell:  # the hot loop of the synthesize stage (89 tags a row): plain lookups only
+        if type(item) is dict and "tag" in item:
             name, confidence, category = item["tag"], item.get("confidence"), item.get("category")
+        elif isinstance(item, str):
+            name, confidence, category = item, None, None
         else:
             raise TagsCellError(f"cannot read tag entry {item!r}: expected a name or {{tag, confidence}}")
-        name = str(name).strip() if name is not None else ""
+        name = name.strip() if type(name) is str else str(name if name is not None else "").strip()
         if not name:
             raise TagsCellError("empty tag name")
-        tags.append(InputTag(name, str(category) if category else None, _confidence(name, confidence)))
+        if confidence is not None and not (type(confidence) is float and 0.0 <= confidence <= 1.0):
+            confidence = _confidence(name, confidence)
+        tags.append(InputTag(name, str(category) if category else None, confidence))
     if not tags:
         raise TagsCellError("no tags")
     return tags

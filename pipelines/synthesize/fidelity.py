@@ -27,6 +27,7 @@ Named tags that are not supported are hallucinations.
 """
 from __future__ import annotations
 
+import functools
 import re
 import weakref
 from dataclasses import asdict, dataclass, field
@@ -73,12 +74,18 @@ def singular(word: str) -> str:
 def words(text: str) -> list[str]:
     """Normalized tokens of a text: words (lowercase, possessive 's dropped, plurals folded) and the
     punctuation marks , . ; ! ? (kept so that forms never match across them and sentences end negation)."""
+    return list(_words(str(text)))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _words(text: str) -> tuple[str, ...]:
+    # cached: tag texts repeat across millions of rows, and tokenizing them dominated fidelity's cost
     out = []
-    for tok in _TOKEN.findall(str(text).lower().replace("\u2019", "'")):
+    for tok in _TOKEN.findall(text.lower().replace("\u2019", "'")):
         if tok.endswith("'s"):
             tok = tok[:-2]
         out.append(singular(tok))
-    return out
+    return tuple(out)
 
 
 def _form(text: str) -> tuple[str, ...]:
@@ -136,6 +143,7 @@ class TagMatcher:
         source = _aliases_source(aliases)
         data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
         self.vocabulary = vocabulary
+        self._scan_cache: dict[str, tuple[Mention, ...]] = {}
         self.order = {t.name: i for i, t in enumerate(vocabulary.tags)}
         self.forms: dict[tuple[str, ...], list[str]] = {}
         self.compounds: dict[tuple[str, ...], list[str]] = {}
@@ -225,6 +233,16 @@ class TagMatcher:
 
     def scan(self, text: str) -> list[Mention]:
         """Left-to-right, longest-form-first mentions of vocabulary tags in `text`."""
+        if len(text) <= 64:  # tag texts: the same few thousand strings again and again
+            cached = self._scan_cache.get(text)
+            if cached is None:
+                if len(self._scan_cache) >= 1 << 16:  # bounded: free-form tags can be endless
+                    self._scan_cache.clear()
+                cached = self._scan_cache[text] = tuple(self._scan(text))
+            return list(cached)
+        return self._scan(text)
+
+    def _scan(self, text: str) -> list[Mention]:
         toks = words(text)
         negated = self._negated_positions(toks)
         mentions, i = [], 0

@@ -1,0 +1,143 @@
+"""Synthesize-stage figures (prints them; not a test).
+
+  1. rows/s of `tags` and `data2text` (built-in rewriter) through the Beam pipeline on N tracks
+  2. prompt2text through the pipeline against the loopback LLM server at 200 ms per request:
+     achieved requests/s at concurrency 8/32/128 as a fraction of concurrency / latency
+  3. a cached rerun of the same prompt2text rows: LLM requests made (must be 0) and rows/s
+  4. peak memory (RSS) of `tags`+`data2text` runs at two sizes, each in a fresh process: bounded
+     means the larger run's peak is not proportionally larger
+
+    .venv/bin/python bench/synthesize.py [--rows 100000] [--llm-rows 10000] [--memory-rows 50000,200000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def write_tags(path: Path, n: int, seed: int = 0) -> None:
+    """n tracks tagged like the tag stage writes them: every vocabulary tag with a confidence."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.io.schemas import TAG_STRUCT
+    from pipelines.tag.vocabulary import Vocabulary
+
+    vocab = Vocabulary.load()
+    rng = random.Random(seed)
+    writer = pq.ParquetWriter(path, pa.schema([("music_id", pa.string()), ("video_id", pa.string()),
+                                               ("tags", pa.list_(TAG_STRUCT))]))
+    for start in range(0, n, 10_000):
+        ids = range(start, min(n, start + 10_000))
+        tags = [[{"tag": t.name, "category": t.category, "confidence": rng.random() ** 4} for t in vocab.tags]
+                for _ in ids]
+        writer.write_table(pa.table({"music_id": [f"m{i:07d}" for i in ids], "video_id": [f"v{i:07d}" for i in ids],
+                                     "tags": pa.array(tags, pa.list_(TAG_STRUCT))}))
+    writer.close()
+
+
+def synthesize(argv: list[str]) -> dict:
+    from pipelines.cli import main
+
+    out = argv[argv.index("--out") + 1]
+    started = time.perf_counter()
+    status = main(["synthesize", "--log-level", "WARNING", *argv])
+    wall = time.perf_counter() - started
+    assert status == 0, status
+    summary = json.loads(Path(out, "summary.json").read_text())
+    summary["bench_wall_s"] = wall
+    return summary
+
+
+def bench_methods(work: Path, rows: int) -> None:
+    tags = work / f"tags-{rows}.parquet"
+    write_tags(tags, rows)
+    for method in ("tags", "data2text"):
+        s = synthesize(["--input", str(tags), "--out", str(work / f"out-{method}"), "--methods", method])
+        n = s["counts"]["texts"]
+        print(f"{method:10s} {n:8d} rows  {n / s['bench_wall_s']:9.0f} rows/s wall "
+              f"({s['per_method'][method]['rows_per_busy_s']} rows/s inside the step)")
+
+
+def bench_llm(work: Path, rows: int) -> None:
+    from pipelines.testing.llm_server import LLMServer
+
+    tags = work / f"llm-tags-{rows}.parquet"
+    write_tags(tags, rows, seed=1)
+    latency = 0.2
+    with LLMServer(latency_ms=1000 * latency) as server:
+        for concurrency in (8, 32, 128):
+            n = min(rows, concurrency * 12)
+            small = work / f"llm-{n}.parquet"
+            write_tags(small, n, seed=concurrency)
+            server.reset()
+            s = synthesize(["--input", str(small), "--out", str(work / f"llm-out-{concurrency}"), "--methods",
+                            "prompt2text", "--llm-base-url", f"{server.url}/v1", "--llm-model", "loopback",
+                            "--max-concurrency", str(concurrency), "--no-cache"])
+            wall = s["bench_wall_s"]
+            achieved = server.count / wall
+            print(f"prompt2text concurrency {concurrency:3d}: {server.count} requests in {wall:.1f} s = "
+                  f"{achieved:.1f} req/s = {achieved / (concurrency / latency):.2f} of {concurrency / latency:.0f} "
+                  "(pipeline wall time, including Beam start-up)")
+        cache = work / "llm-cache"
+        server.reset()
+        args = ["--input", str(tags), "--methods", "prompt2text", "--llm-base-url", f"{server.url}/v1",
+                "--llm-model", "loopback", "--max-concurrency", "128", "--cache-dir", str(cache)]
+        first = synthesize([*args, "--out", str(work / "llm-first")])
+        requests_first = server.count
+        server.reset()
+        again = synthesize([*args, "--out", str(work / "llm-again")])
+        print(f"prompt2text {rows} rows: first run {requests_first} requests in {first['bench_wall_s']:.1f} s; "
+              f"cached rerun {server.count} requests, {rows / again['bench_wall_s']:.0f} rows/s")
+
+
+def peak_rss_child(tags: str, out: str) -> None:
+    synthesize(["--input", tags, "--out", out, "--methods", "tags,data2text"])
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def bench_memory(work: Path, sizes: list[int]) -> None:
+    for n in sizes:
+        tags = work / f"mem-{n}.parquet"
+        write_tags(tags, n, seed=2)
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, __file__, "--peak-rss-child", str(tags), str(work / f"mem-out-{n}")],
+                                capture_output=True, text=True, check=True)
+        peak = json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+        print(f"tags+data2text {n:8d} tracks ({2 * n} texts): peak RSS {peak:7.0f} MB, "
+              f"{time.perf_counter() - started:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--llm-rows", type=int, default=10_000)
+    parser.add_argument("--memory-rows", default="50000,200000")
+    parser.add_argument("--only", choices=["methods", "llm", "memory"])
+    parser.add_argument("--peak-rss-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peak_rss_child:
+        peak_rss_child(*args.peak_rss_child)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
+        work = Path(tmp)
+        if args.only in (None, "methods"):
+            bench_methods(work, args.rows)
+        if args.only in (None, "llm"):
+            bench_llm(work, args.llm_rows)
+        if args.only in (None, "memory"):
+            bench_memory(work, [int(x) for x in args.memory_rows.split(",")])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Loss and validation-recall curves as a PNG (matplotlib, optional: skipped with a warning if absent)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def plot_history(history: list[dict], path: Path, metric: str) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: %s not written (metrics.json has the numbers)", path)
+        return False
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train")
+    if any(h.get("val_loss") is not None for h in history):
+        ax1.plot(epochs, [h.get("val_loss") for h in history], marker="o", label="validation")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("InfoNCE loss")
+    ax1.legend()
+    ax1.set_title("loss")
+    for key in ("video_only", "video_text"):
+        values = [h.get("val", {}).get(key, {}).get("R@10") for h in history]
+        if any(v is not None for v in values):
+            ax2.plot(epochs, values, marker="o", label=f"{key} R@10")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("validation recall (%)")
+    ax2.set_title(f"validation (early stopping on {metric})")
+    ax2.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True

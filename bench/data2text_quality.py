@@ -23,13 +23,10 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
-import math
 import os
 import random
-import re
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -42,75 +39,20 @@ from pipelines.synthesize.data2text.grammar import missing  # noqa: E402
 from pipelines.synthesize.tagset import InputTag  # noqa: E402
 from pipelines.tag.vocabulary import Vocabulary  # noqa: E402
 
-# ------------------------------------------------------------------ metrics (fallback versions)
-_TOK = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
+# ------------------------------------------------------------------ metrics: the project's own
+from pipelines.evaluate import text_metrics as _tm  # noqa: E402
 
 
-def _tok(text: str) -> list[str]:
-    return _TOK.findall(text.lower().replace("\u2019", "'"))
+def bleu(hyps, refs):
+    return _tm.corpus_bleu(hyps, refs, 4)
 
 
-def _own_bleu(hyps, refs, max_n=4) -> dict:
-    match, total, hl, rl = [0] * max_n, [0] * max_n, 0, 0
-    for h, r in zip(hyps, refs):
-        ht, rt = _tok(h), _tok(r)
-        hl, rl = hl + len(ht), rl + len(rt)
-        for n in range(1, max_n + 1):
-            hc = Counter(tuple(ht[i:i + n]) for i in range(len(ht) - n + 1))
-            rc = Counter(tuple(rt[i:i + n]) for i in range(len(rt) - n + 1))
-            match[n - 1] += sum(min(c, rc[g]) for g, c in hc.items())
-            total[n - 1] += max(len(ht) - n + 1, 0)
-    bp = 1.0 if hl > rl else math.exp(1 - rl / max(hl, 1))
-    out, log_sum = {}, 0.0
-    for n in range(1, max_n + 1):
-        p = match[n - 1] / total[n - 1] if total[n - 1] else 0.0
-        log_sum = log_sum + math.log(p) if p > 0 and log_sum > -math.inf else -math.inf
-        out[f"bleu{n}"] = bp * math.exp(log_sum / n) if log_sum > -math.inf else 0.0
-    out["brevity_penalty"] = bp
-    return out
-
-
-def _lcs(a, b) -> int:
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b, 1):
-            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
-        prev = cur
-    return prev[-1]
-
-
-def _own_rouge_l(hyps, refs) -> float:
-    total = 0.0
-    for h, r in zip(hyps, refs):
-        ht, rt = _tok(h), _tok(r)
-        lcs = _lcs(ht, rt) if ht and rt else 0
-        if lcs:
-            p, rc = lcs / len(ht), lcs / len(rt)
-            total += 2 * p * rc / (p + rc)
-    return total / max(len(hyps), 1)
-
-
-try:  # the project's shared implementation (another module), if present
-    from pipelines.evaluate import text_metrics as _tm
-
-    def bleu(hyps, refs):
-        return _tm.corpus_bleu(hyps, refs, 4)
-
-    def rouge_l(hyps, refs):
-        return _tm.rouge_l(hyps, refs)
-
-    def meteor(hyps, refs):
-        return _tm.meteor(hyps, refs)
-
-    METRICS_SOURCE = "pipelines/evaluate/text_metrics.py"
-except ImportError:  # pragma: no cover - fallback
-    bleu, rouge_l, meteor = _own_bleu, _own_rouge_l, None
-    METRICS_SOURCE = "bench/data2text_quality.py (own BLEU / ROUGE-L)"
+rouge_l, meteor = _tm.rouge_l, _tm.meteor
+METRICS_SOURCE = "pipelines/evaluate/text_metrics.py"
 
 
 def mean_words(texts) -> float:
-    return sum(len(_tok(t)) for t in texts) / max(len(texts), 1)
+    return _tm.mean_length(texts)
 
 
 # ------------------------------------------------------------------ data

@@ -125,9 +125,9 @@ def make_batch(store: FeatureStore, pairs: PairSet, idx: np.ndarray, text_rows: 
     and `music_key` (the music row, so the loss can tell duplicates from negatives)."""
     batch: dict[str, torch.Tensor] = {"music_key": torch.from_numpy(pairs.music_row[idx].copy())}
     m_win = v_win = None
-    if segment_len is not None and store.music is not None and store.video is not None:
+    if segment_len is not None:
         m_len = store.music.length[pairs.music_row[idx]].astype(np.int64)
-        v_len = store.video.length[pairs.video_row[idx]].astype(np.int64)
+        v_len = store.video.length[pairs.video_row[idx]].astype(np.int64) if store.video is not None else m_len
         m_win, v_win = segment_windows(m_len, v_len, segment_len, None if use_middle else window_u)
     if store.music is not None:
         x, lengths = store.music.batch(pairs.music_row[idx], max_music_len, m_win)

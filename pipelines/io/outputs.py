@@ -56,3 +56,24 @@ def parquet_rows(paths: list[str]) -> int:
 def write_json(path: str, obj: dict) -> None:
     with FileSystems.create(path) as fh:
         fh.write((json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode("utf-8"))
+
+
+def run_staged(out_dir: str, prefixes: list[str], build, runner: str = "local", workers: int = 1,
+               beam_args: list[str] | None = None):
+    """The shape every stage shares: build the pipeline into a fresh staging folder, run it, then swap
+    the staged `<prefix>-*.parquet` files into out_dir. Returns (committed files, Beam result, wall s)."""
+    import apache_beam as beam
+
+    from pipelines.options import build_runner
+
+    if not FileSystems.exists(out_dir):
+        FileSystems.mkdirs(out_dir)
+    staging = new_staging_dir(out_dir)
+    beam_runner, options = build_runner(runner, workers, beam_args)
+    started = time.perf_counter()
+    p = beam.Pipeline(runner=beam_runner, options=options)
+    build(p, staging)
+    result = p.run()
+    result.wait_until_finish()
+    elapsed = time.perf_counter() - started
+    return commit(staging, out_dir, prefixes), result, elapsed

@@ -21,7 +21,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from pipelines.io import outputs
 from pipelines.io.manifest import detect_format, iter_records
 from pipelines.io.schemas import ERRORS_SCHEMA, TRIPLETS_SCHEMA
-from pipelines.options import build_runner
+from pipelines.synthesize.card import write_card
 from pipelines.pipeline_info import versions
 from pipelines.synthesize.methods import Method
 from pipelines.synthesize.select import TagSelection
@@ -102,23 +102,11 @@ def _counters(result) -> dict[str, dict[str, int]]:
 
 
 def run(job: SynthesizeJob) -> dict:
-    from apache_beam.io.filesystems import FileSystems
-
-    if not FileSystems.exists(job.out_dir):
-        FileSystems.mkdirs(job.out_dir)
-    staging = outputs.new_staging_dir(job.out_dir)
-    runner, options = build_runner(job.runner, job.workers, job.beam_args)
-    started = time.perf_counter()
-    p = beam.Pipeline(runner=runner, options=options)
-    build(p, job, staging)
-    result = p.run()
-    result.wait_until_finish()
-    elapsed = time.perf_counter() - started
-    files = outputs.commit(staging, job.out_dir, ["triplets", "errors"])
+    files, result, elapsed = outputs.run_staged(job.out_dir, ["triplets", "errors"],
+                                                lambda p, staging: build(p, job, staging),
+                                                job.runner, job.workers, job.beam_args)
     summary = summarize(job, files, _counters(result), elapsed)
     outputs.write_json(outputs.join(job.out_dir, "summary.json"), summary)
-    from pipelines.synthesize.card import write_card
-
     write_card(job.out_dir, summary)
     if summary["counts"]["texts"] == 0:
         raise NothingWritten(f"no text was written: see {outputs.join(job.out_dir, 'errors-*.parquet')}")

@@ -21,7 +21,7 @@ from apache_beam.utils.shared import Shared
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA
-from pipelines.options import build_runner, torch_threads_per_worker
+from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
 from pipelines.tag.backends.base import TaggerBackend
 from pipelines.tag.steps import ERRORS, PredictBatch, PrepareClip, ToTagRecord
@@ -78,17 +78,8 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
 
 def run(job: TagJob) -> dict:
     """Runs the job, swaps its outputs into out_dir and writes summary.json; returns the summary."""
-    from apache_beam.io.filesystems import FileSystems
-
-    FileSystems.mkdirs(job.out_dir) if not FileSystems.exists(job.out_dir) else None
-    staging = outputs.new_staging_dir(job.out_dir)
-    runner, options = build_runner(job.runner, job.workers, job.beam_args)
-    started = time.perf_counter()
-    with beam.Pipeline(runner=runner, options=options) as p:
-        build(p, job, staging)
-    elapsed = time.perf_counter() - started
-
-    files = outputs.commit(staging, job.out_dir, ["tags", "errors"])
+    files, _, elapsed = outputs.run_staged(job.out_dir, ["tags", "errors"], lambda p, staging: build(p, job, staging),
+                                           job.runner, job.workers, job.beam_args)
     summary = _summary(job, files, elapsed)
     outputs.write_json(outputs.join(job.out_dir, "summary.json"), summary)
     if summary["counts"]["tagged"] == 0:

@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     _tag_parser(sub)
     _synthesize_parser(sub)
     _evaluate_text_parser(sub)
+    from pipelines.features.cli import add_features_parser
+
+    add_features_parser(sub)
     _run_parser(sub)
     _show_parser(sub)
     _weights_parser(sub)
@@ -303,9 +306,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.log_level != "DEBUG":
             logging.getLogger("apache_beam").setLevel(logging.WARNING)
         unknown = [a for a in extra if a.startswith("--")]
-        if unknown and args.command not in ("tag", "synthesize", "run"):
+        if unknown and args.command not in ("tag", "synthesize", "features", "run"):
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
-        return args.func(args, extra)
+        try:
+            return args.func(args, extra)
+        except (ValueError, FileNotFoundError) as exc:  # stages raise these for unusable inputs or options
+            raise UsageError(str(exc)) from exc
     except UsageError as exc:
         print(f"viml-synth: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import re
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
+
+from pipelines.io.media_source import Source, check_segment, load_source
 
 REASONS = ("missing_file", "empty_file", "not_video", "no_video_stream", "corrupt", "bad_segment")
 _SEEK_PREROLL_S = 1.0  # seek to a keyframe at least this long before the segment
 _DURATION_SLACK_S = 0.5  # a stream may end this much before the container's duration
-_URI_SCHEME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9+.]*://")
-Source = Union[str, bytes]
 
 
 class VideoDecodeError(ValueError):
@@ -114,8 +112,8 @@ def sample_frames(uri: str, fps: float = 1.0, start_s: Optional[float] = None,
     """
     if not (fps > 0 and math.isfinite(fps)):
         raise ValueError(f"fps must be a positive number, got {fps}")
-    _check_segment_args(uri, start_s, end_s)
-    source = _load_source(uri)
+    check_segment(uri, start_s, end_s, "video", VideoDecodeError)
+    source = load_source(uri, "video", VideoDecodeError)
     container = _open(source, uri)
     try:
         if not container.streams.video:
@@ -137,52 +135,17 @@ def sample_frames(uri: str, fps: float = 1.0, start_s: Optional[float] = None,
 
 # --------------------------------------------------------------------------- inputs
 
-def _check_segment_args(uri: str, start_s, end_s) -> None:
-    for name, value in (("start_s", start_s), ("end_s", end_s)):
-        if value is not None and (math.isnan(value) or value < 0 or math.isinf(value)):
-            raise VideoDecodeError("bad_segment", f"bad video segment for {uri}: {name}={value} must be a "
-                                   "finite number >= 0", uri)
-    if end_s is not None and end_s <= (start_s or 0.0):
-        raise VideoDecodeError("bad_segment", f"bad video segment for {uri}: end_s={end_s} must be after "
-                               f"start_s={start_s or 0.0}", uri)
-
-
-def _load_source(uri: str) -> Source:
-    """A local path stays a path; other schemes (gs://, s3://, ...) are read into memory."""
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
-    if not _URI_SCHEME.match(path):
-        if not os.path.isfile(path):
-            what = "is a directory, not a file" if os.path.isdir(path) else "does not exist"
-            raise VideoDecodeError("missing_file", f"video file {what}: {uri}", uri)
-        if os.path.getsize(path) == 0:
-            raise VideoDecodeError("empty_file", f"video file is empty (0 bytes): {uri}", uri)
-        return path
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    try:
-        with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            data = handle.read()
-    except Exception:
-        if not FileSystems.exists(uri):
-            raise VideoDecodeError("missing_file", f"video file does not exist: {uri}", uri) from None
-        raise  # a real I/O problem: let the runner retry it
-    if not data:
-        raise VideoDecodeError("empty_file", f"video file is empty (0 bytes): {uri}", uri)
-    return data
-
-
 def _open(source: Source, uri: str):
     import av
 
-    from pipelines.tag.audio import _looks_like_media  # the container magic numbers, shared
+    from pipelines.tag.audio import looks_like_media  # the container magic numbers, shared
 
     try:
         return av.open(source if isinstance(source, str) else io.BytesIO(source), metadata_errors="replace")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
         with (open(source, "rb") if isinstance(source, str) else io.BytesIO(source)) as f:
             head = f.read(16)
-        if _looks_like_media(head):  # e.g. an MP4 whose index (moov, at the end) was cut off
+        if looks_like_media(head):  # e.g. an MP4 whose index (moov, at the end) was cut off
             raise _corrupt(uri, f"looks like a media file but cannot be opened: {e}") from None
         raise VideoDecodeError("not_video", f"file is not a video that can be decoded: {uri} ({e})", uri) from None
 

@@ -128,7 +128,7 @@ def _iter_parquet(data: bytes, path: str) -> Iterator[tuple[int, Any]]:
     yield from enumerate(table.to_pylist(), start=1)
 
 
-def _optional_float(raw: dict, key: str) -> float | None:
+def optional_float(raw: dict, key: str) -> float | None:
     value = raw.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -141,7 +141,7 @@ def _optional_float(raw: dict, key: str) -> float | None:
     return number
 
 
-def _optional_str(raw: dict, key: str) -> str | None:
+def optional_str(raw: dict, key: str) -> str | None:
     value = raw.get(key)
     if value is None:
         return None
@@ -149,7 +149,7 @@ def _optional_str(raw: dict, key: str) -> str | None:
     return value or None
 
 
-def _resolve(audio_path: str, manifest_path: str) -> str:
+def resolve_path(audio_path: str, manifest_path: str) -> str:
     """Relative local paths are relative to the manifest's folder, so a manifest travels with its audio."""
     if "://" in audio_path or os.path.isabs(audio_path) or "://" in manifest_path:
         return audio_path
@@ -157,18 +157,18 @@ def _resolve(audio_path: str, manifest_path: str) -> str:
 
 
 def validate_row(raw: dict, row: int, path: str, require_audio: bool = True) -> ClipRequest:
-    music_id = _optional_str(raw, "music_id")
-    audio_path = _optional_str(raw, "audio_path")
+    music_id = optional_str(raw, "music_id")
+    audio_path = optional_str(raw, "audio_path")
     required = (("music_id", music_id), ("audio_path", audio_path)) if require_audio else (("music_id", music_id),)
     missing = [k for k, v in required if v is None]
     if missing:
         raise ValueError(f"missing required field(s): {', '.join(missing)}")
-    start_s, end_s = _optional_float(raw, "start_s"), _optional_float(raw, "end_s")
+    start_s, end_s = optional_float(raw, "start_s"), optional_float(raw, "end_s")
     if start_s is not None and end_s is not None and end_s <= start_s:
         raise ValueError(f"end_s ({end_s}) must be greater than start_s ({start_s})")
     extra = {k: v for k, v in raw.items() if k not in REQUIRED + OPTIONAL}
-    return ClipRequest(music_id, _resolve(audio_path, path) if audio_path else "", start_s, end_s,
-                       _optional_str(raw, "video_id"), row, path, extra)
+    return ClipRequest(music_id, resolve_path(audio_path, path) if audio_path else "", start_s, end_s,
+                       optional_str(raw, "video_id"), row, path, extra)
 
 
 def iter_records(path: str, fmt: str | None = None) -> Iterator[tuple[int, dict | Exception]]:
@@ -200,7 +200,7 @@ def read_manifest(path: str, fmt: str | None = None, require_audio: bool = True)
                 raise raw
             clip = validate_row(raw, row, path, require_audio)
         except ValueError as exc:
-            rid = _optional_str(fields, "music_id") if fields else None
+            rid = optional_str(fields, "music_id") if fields else None
             errors.append(error_record(rid or f"{path}:{row}", "manifest", "malformed_row",
                                        f"manifest row {row}: {exc}", ref))
             continue

@@ -30,14 +30,15 @@ from __future__ import annotations
 import io
 import math
 import os
-import re
 import struct
 import zlib
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
+
+from pipelines.io.media_source import Source, check_segment, load_source
 
 REASONS = ("missing_file", "empty_file", "not_audio", "corrupt", "silent", "too_short",
            "bad_segment")
@@ -50,8 +51,6 @@ _SEEK_PREROLL_S = 1.0           # PyAV: seek earlier so the decoder has settled 
 _TRUSTED_DURATION_FORMATS = {"mov", "mp4", "m4a", "matroska", "webm", "ogg", "flac", "wav", "w64",
                              "aiff", "caf", "avi", "asf"}
 
-_URI_SCHEME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9+.]*://")  # what Beam's FileSystems.get_scheme uses
-Source = Union[str, bytes]  # a local path, or the whole file for non-local URIs
 
 
 class AudioDecodeError(ValueError):
@@ -96,8 +95,8 @@ def decode_audio(uri: str, target_sr: Optional[int], start_s: Optional[float] = 
     """
     if target_sr is not None and target_sr <= 0:
         raise ValueError(f"target_sr must be a positive sample rate, got {target_sr}")
-    _check_segment_args(uri, start_s, end_s)
-    source = _load_source(uri)
+    check_segment(uri, start_s, end_s, "audio", AudioDecodeError)
+    source = load_source(uri, "audio", AudioDecodeError)
     _check_container_structure(source, uri)
     raw = _decode_soundfile(source, uri, start_s, end_s)
     if raw is None:
@@ -115,49 +114,6 @@ def decode_audio(uri: str, target_sr: Optional[int], start_s: Optional[float] = 
 
 
 # --------------------------------------------------------------------------- inputs
-
-def _check_segment_args(uri: str, start_s: Optional[float], end_s: Optional[float]) -> None:
-    """Reject segments that are wrong whatever the file holds (beyond-the-end is checked later)."""
-    for name, value in (("start_s", start_s), ("end_s", end_s)):
-        if value is not None and (math.isnan(value) or value < 0):
-            raise AudioDecodeError("bad_segment", f"bad audio segment for {uri}: {name}={value} "
-                                   "must be a number >= 0", uri)
-    if start_s is not None and math.isinf(start_s):
-        raise AudioDecodeError("bad_segment", f"bad audio segment for {uri}: start_s must be "
-                               "finite", uri)
-    if end_s is not None and end_s <= (start_s or 0.0):
-        raise AudioDecodeError("bad_segment", f"bad audio segment for {uri}: end_s={end_s} must "
-                               f"be after start_s={start_s or 0.0}", uri)
-
-
-def _load_source(uri: str) -> Source:
-    """A local path stays a path (decoders stream from disk); other schemes are read into memory."""
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
-    if not _URI_SCHEME.match(path):
-        if not os.path.isfile(path):
-            what = "is a directory, not a file" if os.path.isdir(path) else "does not exist"
-            raise AudioDecodeError("missing_file", f"audio file {what}: {uri}", uri)
-        if os.path.getsize(path) == 0:
-            raise AudioDecodeError("empty_file", f"audio file is empty (0 bytes): {uri}", uri)
-        return path
-    from apache_beam.io.filesystems import FileSystems  # lazy: only for remote URIs
-    return _read_remote(FileSystems, uri)
-
-
-def _read_remote(filesystems, uri: str) -> bytes:
-    from apache_beam.io.filesystem import CompressionTypes
-    try:
-        # UNCOMPRESSED: never let a ".gz"-looking name trigger transparent decompression.
-        with filesystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            data = handle.read()
-    except Exception:
-        if not filesystems.exists(uri):
-            raise AudioDecodeError("missing_file", f"audio file does not exist: {uri}", uri)
-        raise  # a real I/O problem (permissions, network): let the runner retry it
-    if not data:
-        raise AudioDecodeError("empty_file", f"audio file is empty (0 bytes): {uri}", uri)
-    return data
-
 
 def _binary(source: Source):
     """A fresh binary file object over the source (BytesIO over bytes does not copy them)."""
@@ -251,7 +207,7 @@ def _ogg_crc(page: bytes) -> bytes:
     return struct.pack("<I", int(f"{crc:032b}"[::-1], 2))
 
 
-def _looks_like_media(head: bytes) -> bool:
+def looks_like_media(head: bytes) -> bool:
     """Magic bytes of containers we know, to tell "broken media file" from "not media at all"."""
     if head[:4] in (b"RIFF", b"RF64", b"FORM", b"fLaC", b"OggS", b"caff", b"wvpk", b"MAC ",
                     b"\x1aE\xdf\xa3", b"0&\xb2u") or head[:3] == b"ID3":
@@ -401,7 +357,7 @@ def _pyav_open(source: Source, uri: str):
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
         with _binary(source) as f:
             head = f.read(16)
-        if _looks_like_media(head):  # e.g. an MP4 whose index (moov, at the end) was cut off
+        if looks_like_media(head):  # e.g. an MP4 whose index (moov, at the end) was cut off
             raise _corrupt(uri, f"looks like a media file but cannot be opened: {e}") from None
         raise AudioDecodeError("not_audio", f"file is not audio or video that can be decoded: "
                                f"{uri} ({e})", uri) from None

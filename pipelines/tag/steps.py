@@ -14,32 +14,16 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from pipelines.io.errors import error_from_exception, error_record
+from pipelines.shared_state import acquire
 from pipelines.tag.backends.base import Prepared, TaggerBackend
 
 ERRORS = "errors"
 log = logging.getLogger(__name__)
 
 
-class _StateHolder:
-    """Shared.acquire needs a weak-referenceable object; dicts and modules-of-models are not."""
-
-    def __init__(self, state):
-        self.state = state
-
-
 def _acquire(shared: Shared, backend: TaggerBackend, threads: int | None):
-    def load():
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        started = time.perf_counter()
-        holder = _StateHolder(backend.load())
-        log.info("loaded tagger %s in %.1f s", backend.name, time.perf_counter() - started)
-        return holder
-
-    # One copy per worker process, shared by its threads and by both steps that need it.
-    return shared.acquire(load, tag=json.dumps(backend.describe(), sort_keys=True, default=str)).state
+    key = json.dumps(backend.describe(), sort_keys=True, default=str)
+    return acquire(shared, key, backend.load, threads, what=f"tagger {backend.name}")
 
 
 class PrepareClip(beam.DoFn):

@@ -7,9 +7,10 @@
     layer `pooled`: the front-end + mid-end feature maps (753 channels) pooled over time by max
     and mean, interleaved per channel (musicnn's backend input), 1506-d.
   Models: MSD_musicnn (default) or MTT_musicnn.
-- `hf:<id or path>`: any transformers audio model (AutoModel + AutoFeatureExtractor). The clip is cut
-  into non-overlapping `segment_s` windows (default 3 s, as musicnn; a partial tail is dropped) and
-  each window's last hidden state is averaged over time.
+- `hf:<id or path>`: a transformers audio encoder (AutoModel + AutoFeatureExtractor: wav2vec2, HuBERT,
+  WavLM, AST, ...; not encoder-decoder models such as Whisper, whose AutoModel needs decoder inputs).
+  The clip is cut into non-overlapping `segment_s` windows (default 3 s, as musicnn; a partial tail is
+  dropped) and each window's last hidden state is averaged over time.
 Bad audio raises pipelines.tag.audio.AudioDecodeError with its reasons (missing_file, not_audio, ...).
 """
 from __future__ import annotations
@@ -83,18 +84,22 @@ class MusicnnEncoder(Encoder):
 
 def musicnn_pooled(model, x):
     """[B, 187, 96] patches -> [B, 1506]: the input of musicnn's dense layer (max and mean over time of
-    the front-end and mid-end features, interleaved per channel). Uses the port's fast-path pieces."""
+    the front-end and mid-end features, interleaved per channel). Uses the port's public `pooled()`
+    where it has one, else the same computation from its fast-path pieces."""
     import torch
 
-    if model._fast is None:  # noqa: SLF001 - the port builds its derived tensors lazily
-        model._fast = model._prepare()  # noqa: SLF001
-    p, outs = model._fast, []  # noqa: SLF001
-    for xb in x.split(model.chunk):
-        xb = xb.float() * p["in_scale"] + p["in_shift"]
-        front = torch.cat(model._timbral(xb, p) + model._temporal(xb, p), dim=1)  # noqa: SLF001
-        feats = torch.cat([front] + model._midend(front, p), dim=1)  # noqa: SLF001
-        outs.append(torch.stack([feats.amax(2), feats.mean(2)], dim=2).flatten(1))
-    return torch.cat(outs)
+    if hasattr(model, "pooled"):
+        return model.pooled(x)
+    with torch.no_grad():
+        if model._fast is None:  # noqa: SLF001 - the port builds its derived tensors lazily
+            model._fast = model._prepare()  # noqa: SLF001
+        p, outs = model._fast, []  # noqa: SLF001
+        for xb in x.split(model.chunk):
+            xb = xb.float() * p["in_scale"] + p["in_shift"]
+            front = torch.cat(model._timbral(xb, p) + model._temporal(xb, p), dim=1)  # noqa: SLF001
+            feats = torch.cat([front] + model._midend(front, p), dim=1)  # noqa: SLF001
+            outs.append(torch.stack([feats.amax(2), feats.mean(2)], dim=2).flatten(1))
+        return torch.cat(outs)
 
 
 class HFAudioEncoder(Encoder):

@@ -25,7 +25,7 @@ setup(
     # templates/ and prompts/ ship inside the package as pipelines.templates, so remote workers get it too
     packages=find_packages(include=["pipelines", "pipelines.*", "viml_model", "viml_model.*"]) + ["pipelines.templates", "pipelines.prompts"],
     package_dir={"pipelines.templates": "templates", "pipelines.prompts": "prompts"},
-    package_data={"pipelines": ["data/*.yaml", "data/**/*.yaml"],
+    package_data={"pipelines": ["data/*.yaml", "data/**/*.yaml"], "viml_model": ["configs/*.yaml"],
                   "pipelines.templates": ["data2text/*.j2", "prompt2text/*.j2", "prompt2text/*.txt"],
                   "pipelines.prompts": ["examples/*.jsonl", "README.md"]},
     include_package_data=True,

@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     from pipelines.features.cli import add_features_parser
 
     add_features_parser(sub)
+    from viml_model.cli import add_ensemble_parser, add_evaluate_parser, add_train_parser
+
+    add_train_parser(sub)
+    add_evaluate_parser(sub)
+    add_ensemble_parser(sub)
     _run_parser(sub)
     _show_parser(sub)
     _weights_parser(sub)
@@ -171,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Parse twice: a --config file's values become defaults, flags given on the command line win."""
     args, extra = parser.parse_known_args(argv)
-    if getattr(args, "config", None) and args.command != "run":
+    # `run` and `train` take --config as a run / model config, not as a file of their CLI options
+    if getattr(args, "config", None) and args.command not in ("run", "train"):
         try:
             with open(args.config, encoding="utf-8") as fh:
                 config = yaml.safe_load(fh) or {}

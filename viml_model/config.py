@@ -1,7 +1,7 @@
 """Model and training settings: YAML files (data), read into frozen dataclasses and validated.
 
 A config file has up to four sections, ``model``, ``loss``, ``data`` and ``train``; any key it leaves
-out keeps the default below. ``extends: other.yaml`` (relative to the file) starts from another config
+out keeps the default below. ``extends: other.yaml`` (next to the file, else packaged) starts from another config
 (``viml.yaml`` = the paper's settings; ``mvpt.yaml``/``mt.yaml`` only change what the baselines need).
 Every error names the file, the line and the dotted key, e.g. ``mvpt.yaml:7: model.fusoin: unknown
 key (did you mean 'fusion'?)``.
@@ -257,7 +257,7 @@ def from_dict(data: dict, source: str = "<dict>", lines: dict | None = None) -> 
 
 def _read_yaml(path: Path, seen: tuple = ()) -> tuple[dict, dict]:
     """(merged data, dotted key -> 'file:line' source label) following `extends`."""
-    if path in seen:
+    if path.resolve() in seen:
         raise ConfigError(f"{path}: `extends` loops back to itself")
     try:
         text = path.read_text(encoding="utf-8")
@@ -275,10 +275,11 @@ def _read_yaml(path: Path, seen: tuple = ()) -> tuple[dict, dict]:
         return data, lines
     if not isinstance(base, str):
         raise _fail(str(path), lines.get("extends"), "extends", "expected a file name")
+    # a sibling file first, else the packaged config (so a user's mvpt.yaml can extend the packaged one)
     base_path = (path.parent / base).resolve()
-    if not base_path.is_file() and (CONFIG_DIR / base).is_file():
+    if (not base_path.is_file() or base_path == path.resolve()) and (CONFIG_DIR / base).is_file():
         base_path = CONFIG_DIR / base
-    merged, _ = _read_yaml(base_path, seen + (path,))
+    merged, _ = _read_yaml(base_path, seen + (path.resolve(),))
     _deep_update(merged, data)
     return merged, lines
 

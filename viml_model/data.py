@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 MODALITIES = ("video", "music", "text")
 ID_COLUMN = {"video": "video_id", "music": "music_id", "text": "text"}
 NULL_TEXT = ""
+BATCH_ROWS = 2048  # rows per Arrow record batch read (smaller batches, lower reader peak)
 
 
 class FeaturesError(ValueError):
@@ -177,26 +178,27 @@ def _read_modality(features_dir: Path, modality: str, wanted: set[str] | None, d
     wanted_arr = pa.array(sorted(wanted), type=pa.string()) if wanted is not None else None
     for path in files:
         try:
-            pf = pq.ParquetFile(path)
+            # pre_buffer off: it would fetch the whole file's column chunks up front (peak = file size)
+            pf = pq.ParquetFile(path, pre_buffer=False)
             names = pf.schema_arrow.names
             if id_col not in names or "features" not in names:
                 raise FeaturesError(f"{path}: expected columns {id_col!r} and 'features', found {names}")
-            table = pf.read(columns=[id_col, "features"])
+            # record batches, not whole files: the peak is one batch, and each batch's values become
+            # one block without a concatenation copy
+            for rb in pf.iter_batches(batch_size=BATCH_ROWS, columns=[id_col, "features"]):
+                if wanted_arr is not None:
+                    rb = rb.filter(pc.is_in(rb.column(id_col), value_set=wanted_arr))
+                if rb.num_rows == 0:
+                    continue
+                batch_ids = rb.column(id_col).to_pylist()
+                if any(i is None for i in batch_ids):
+                    raise FeaturesError(f"{path}: null {id_col}")
+                values, lens, dim = _list_values(rb.column("features"), batch_ids, path, dim, nested)
+                blocks.append(values.astype(dtype, copy=False))
+                lengths.append(lens)
+                ids.extend(batch_ids)
         except (OSError, pa.ArrowException) as exc:
             raise FeaturesError(f"cannot read {path}: {exc}") from exc
-        if wanted_arr is not None:
-            table = table.filter(pc.is_in(table.column(id_col), value_set=wanted_arr))
-        if table.num_rows == 0:
-            continue
-        file_ids = table.column(id_col).to_pylist()
-        if any(i is None for i in file_ids):
-            raise FeaturesError(f"{path}: null {id_col}")
-        col = table.column("features").combine_chunks()
-        values, lens, dim = _list_values(col, file_ids, path, dim, nested)
-        del table, col
-        blocks.append(values.astype(dtype, copy=False))
-        lengths.append(lens)
-        ids.extend(file_ids)
     if dim is None:
         dim = blocks[0].shape[1] if blocks else 0
     if not nested:

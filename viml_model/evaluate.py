@@ -23,7 +23,7 @@ from viml_model import checkpoint as ckpt
 from viml_model.data import FeatureStore, Triplets, list_ids, read_triplets
 from viml_model.embed import embed_music, embed_queries
 from viml_model.metrics import rank_queries, retrieval_metrics
-from viml_model.model import ViML
+from viml_model.model import ViML, modalities_for
 from viml_model.runtime import pick_device
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def pool_extension(features_dir: Path, triplets: Triplets, pool_size: int | None
 def load_store_for(model: ViML, state: dict, features_dir, triplets: Triplets, extra_ids=(), dtype="float32"
                    ) -> FeatureStore:
     """Features the model needs for these triplets; the encoders must be those it was trained on."""
-    modalities = ["music"] + (["video"] if model.uses_video else []) + (["text"] if model.uses_text else [])
+    modalities = modalities_for(model.kind)
     store = FeatureStore.load(features_dir, video_ids=set(triplets.video_id),
                               music_ids=set(triplets.music_id) | set(extra_ids), texts=set(triplets.text),
                               modalities=modalities, dtype=dtype)

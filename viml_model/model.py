@@ -37,7 +37,8 @@ class SequenceEncoder(nn.Module):
             if layers > 0 else None
         self.max_len = max_len
 
-    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x [B, L, D_in], pad [B, L] (True = padding) -> (pooled [B, d], tokens [B, L', d], pad [B, L'])."""
         if x.shape[1] > self.max_len:
             raise ValueError(f"sequence of {x.shape[1]} steps exceeds max_len {self.max_len}")
@@ -79,19 +80,35 @@ class ViML(nn.Module):
     def encode_music(self, music: torch.Tensor, music_mask: torch.Tensor | None = None) -> torch.Tensor:
         return F.normalize(self.music(music, music_mask)[0], dim=-1)
 
+    def encode_video(self, video: torch.Tensor, video_mask: torch.Tensor | None = None):
+        """f^v: (pooled y_v [B, d], tokens [B, L, d], padding [B, L]), not normalised."""
+        return self.video(video, video_mask)
+
+    def encode_text(self, text: torch.Tensor) -> torch.Tensor:
+        """f^t: y_t [B, d] from text vectors [B, D_t], not normalised."""
+        return self.text(text.unsqueeze(1))[0]
+
+    def fuse(self, yv: torch.Tensor, yt: torch.Tensor, v_tokens=None, v_pad=None) -> torch.Tensor:
+        """f^vt, L2-normalised."""
+        return F.normalize(self.fusion(yv, yt, v_tokens, v_pad), dim=-1)
+
     def encode_query(self, video: torch.Tensor | None = None, video_mask: torch.Tensor | None = None,
                      text: torch.Tensor | None = None) -> torch.Tensor:
         if self.kind == "mt":
-            return F.normalize(self.text(text.unsqueeze(1))[0], dim=-1)
-        yv, v_tokens, v_pad = self.video(video, video_mask)
+            return F.normalize(self.encode_text(text), dim=-1)
+        yv, v_tokens, v_pad = self.encode_video(video, video_mask)
         if self.kind == "mvpt":
             return F.normalize(yv, dim=-1)
-        yt = self.text(text.unsqueeze(1))[0]
-        return F.normalize(self.fusion(yv, yt, v_tokens, v_pad), dim=-1)
+        return self.fuse(yv, self.encode_text(text), v_tokens, v_pad)
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.encode_query(batch.get("video"), batch.get("video_mask"), batch.get("text"))
         return q, self.encode_music(batch["music"], batch.get("music_mask"))
+
+
+def modalities_for(kind: str) -> list[str]:
+    """Feature modalities a model kind reads: music always, video for viml/mvpt, text for viml/mt."""
+    return ["music"] + (["video"] if kind in ("viml", "mvpt") else []) + (["text"] if kind in ("viml", "mt") else [])
 
 
 def count_parameters(module: nn.Module | None) -> int:

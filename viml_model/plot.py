@@ -29,6 +29,9 @@ def plot_history(history: list[dict], path: Path, metric: str) -> bool:
         values = [h.get("val", {}).get(key, {}).get("R@10") for h in history]
         if any(v is not None for v in values):
             ax2.plot(epochs, values, marker="o", label=f"{key} R@10")
+    pools = [h.get("val", {}).get("video_text", {}).get("pool_size") for h in history if h.get("val")]
+    if pools and pools[-1]:
+        ax2.axhline(100.0 * min(10, pools[-1]) / pools[-1], color="grey", linestyle="--", label="chance R@10")
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("validation recall (%)")
     ax2.set_title(f"validation (early stopping on {metric})")

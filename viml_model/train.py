@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,9 @@ from viml_model import checkpoint as ckpt
 from viml_model.config import Config, load_config
 from viml_model.data import FeatureStore, read_triplets
 from viml_model.dataset import PairSet, build_pairs, draw_epoch, make_batch, split_by_video
-from viml_model.evaluate import build_task, embed_task, score
+from viml_model.evaluate import RetrievalTask, build_task, embed_task, score
 from viml_model.loss import InfoNCE
-from viml_model.model import ViML, count_parameters
+from viml_model.model import ViML, count_parameters, modalities_for
 from viml_model.plot import plot_history
 from viml_model.runtime import pick_device, seed_everything
 
@@ -65,14 +66,18 @@ def _metric(val: dict | None, name: str) -> float | None:
     return val[section][key]
 
 
-def _improved(value: float | None, best: float | None, name: str, min_delta: float) -> bool:
+def _improved(value: float | None, best: float | None, name: str, min_delta: float,
+              val_loss: float | None = None, best_loss: float | None = None) -> bool:
+    """Better by more than min_delta; an exact tie on the metric is broken by a lower validation loss
+    (a small validation pool saturates recall early)."""
     if value is None:
         return False
     if best is None:
         return True
-    if name.endswith("median_rank"):
-        return value < best - min_delta
-    return value > best + min_delta
+    sign = -1.0 if name.endswith("median_rank") else 1.0
+    if sign * (value - best) > min_delta:
+        return True
+    return value == best and val_loss is not None and best_loss is not None and val_loss < best_loss
 
 
 def _batches(n: int, batch_size: int):
@@ -99,26 +104,30 @@ def _val_loss(model, loss_fn, store, pairs: PairSet, cfg: Config, device) -> flo
     return total / count
 
 
-def train(config, triplets_glob, features_dir, out_dir, *, methods=None, resume: bool = False,
-          epochs: int | None = None, seed: int | None = None, device=None) -> dict:
-    """Train a ViML/MVPt+/MT model (config: a Config, a YAML path or a packaged name).
-    Returns a summary: epochs run, best epoch and metric, whether early stopping fired, paths."""
-    cfg = _resolve_config(config, methods, epochs, seed)
-    out_dir = Path(out_dir)
-    last_path = out_dir / ckpt.LAST
-    if last_path.exists() and not resume:
-        raise ValueError(f"{out_dir} already holds a checkpoint ({ckpt.LAST}): resume it or choose another out_dir")
-    dev = pick_device(device)
-    seed_everything(cfg.train.seed)
+@dataclass
+class Prepared:
+    """Features and the video split of one run."""
 
+    store: FeatureStore
+    modalities: list[str]
+    null_row: int | None
+    train_pairs: PairSet
+    val_pairs: PairSet
+    val_task: RetrievalTask | None
+    val_videos: set[str]
+    n_train_videos: int
+
+
+def prepare_data(cfg: Config, triplets_glob, features_dir) -> Prepared:
+    """Triplets (filtered by methods) -> the features they name (missing ids: an error naming them)
+    -> training pairs and validation pairs/queries, split by video."""
     triplets = read_triplets(str(triplets_glob), cfg.data.methods)
     kind = cfg.model.kind
-    modalities = ["music"] + (["video"] if kind in ("viml", "mvpt") else []) + (["text"] if kind in ("viml", "mt") else [])
+    modalities = modalities_for(kind)
     store = FeatureStore.load(features_dir, video_ids=set(triplets.video_id), music_ids=set(triplets.music_id),
                               texts=set(triplets.text), modalities=modalities, dtype=cfg.data.feature_dtype)
     for m in modalities:
-        ids = {"video": triplets.video_id, "music": triplets.music_id, "text": triplets.text}[m]
-        store.require(m, ids)
+        store.require(m, {"video": triplets.video_id, "music": triplets.music_id, "text": triplets.text}[m])
     null_row = store.null_text_index() if "text" in modalities else None
 
     train_videos, val_videos = split_by_video(triplets.video_id, cfg.data.val_fraction, cfg.train.seed)
@@ -129,98 +138,148 @@ def train(config, triplets_glob, features_dir, out_dir, *, methods=None, resume:
     assert not (set(train_pairs.video_id) & set(val_pairs.video_id)), "a video is in both train and validation"
     if len(train_pairs) == 0:
         raise ValueError("no training pairs left after the validation split")
-    val_task = build_task(val_triplets, store) if len(val_triplets) else None
+    return Prepared(store, modalities, null_row, train_pairs, val_pairs,
+                    build_task(val_triplets, store) if len(val_triplets) else None, val_videos, len(train_videos))
 
-    dims = store.dims()
-    model = ViML(cfg.model, dims).to(dev)
-    loss_fn = InfoNCE(cfg.loss.temperature, cfg.loss.learn_temperature, cfg.loss.symmetric).to(dev)
-    params = list(model.parameters()) + list(loss_fn.parameters())
-    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    steps_per_epoch = math.ceil(len(train_pairs) / cfg.train.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, steps_per_epoch))
 
-    state = {"epoch": 0, "best_metric": None, "best_epoch": None, "bad_epochs": 0, "history": [],
-             "stopped_early": False}
-    if resume and last_path.exists():
-        saved = ckpt.load(last_path)
-        saved_cfg = ckpt.config_of(saved).to_dict()
-        mine = cfg.to_dict()
-        saved_cfg["train"].pop("epochs"), mine["train"].pop("epochs")
-        if saved_cfg != mine:
-            diff = sorted(f"{s}.{k}" for s in mine for k in mine[s] if mine[s][k] != saved_cfg.get(s, {}).get(k))
-            raise ValueError(f"cannot resume {last_path}: config differs in {', '.join(diff)}")
-        model.load_state_dict(saved["model"])
-        loss_fn.load_state_dict(saved["loss"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
+class Trainer:
+    """Model, loss, optimizer and schedule of one run, with the epoch and validation steps."""
+
+    def __init__(self, cfg: Config, data: Prepared, device: torch.device):
+        self.cfg, self.data, self.device = cfg, data, device
+        self.dims = data.store.dims()
+        self.model = ViML(cfg.model, self.dims).to(device)
+        self.loss_fn = InfoNCE(cfg.loss.temperature, cfg.loss.learn_temperature, cfg.loss.symmetric).to(device)
+        self.params = list(self.model.parameters()) + list(self.loss_fn.parameters())
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        steps_per_epoch = math.ceil(len(data.train_pairs) / cfg.train.batch_size)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(cfg, steps_per_epoch))
+        self.segment = cfg.data.segment_len if cfg.data.level == "segment" else None
+        self.p_drop = cfg.train.text_dropout if cfg.model.kind == "viml" else 0.0
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "loss": self.loss_fn.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "config": self.cfg.to_dict(), "dims": self.dims,
+                "encoders": {m: self.data.store.encoders[m] for m in self.data.modalities}}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.loss_fn.load_state_dict(saved["loss"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"])
-        state = {k: saved[k] for k in state}
-        log.info("resumed %s at epoch %d", last_path, state["epoch"])
+        if saved.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+
+    def train_epoch(self, epoch: int) -> tuple[float, int]:
+        """One pass over the training pairs; returns (mean loss, samples)."""
+        cfg, d = self.cfg, self.data
+        self.model.train()
+        draws = draw_epoch(d.train_pairs, cfg.train.seed, epoch, self.p_drop, d.null_row, self.segment is not None)
+        total, n_seen = 0.0, 0
+        for sl in _batches(len(d.train_pairs), cfg.train.batch_size):
+            idx = draws.order[sl]
+            batch = make_batch(d.store, d.train_pairs, idx, draws.text_rows[idx] if d.store.text is not None else None,
+                               cfg.model.max_video_len, cfg.model.max_music_len, self.segment,
+                               None if draws.window_u is None else draws.window_u[idx])
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            q, m = self.model(batch)
+            loss = self.loss_fn(q, m, batch["music_key"])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.train.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.params, cfg.train.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            total += float(loss.detach()) * len(idx)
+            n_seen += len(idx)
+        return total / max(n_seen, 1), n_seen
+
+    def validate(self) -> tuple[float | None, dict | None]:
+        """(validation loss, retrieval metrics per query type) on the held-out videos."""
+        d = self.data
+        val_loss = _val_loss(self.model, self.loss_fn, d.store, d.val_pairs, self.cfg, self.device)
+        if d.val_task is None:
+            return val_loss, None
+        emb = embed_task(self.model, d.store, d.val_task, self.cfg.train.eval_batch_size, self.device, self.segment)
+        keep = ("R@1", "R@5", "R@10", "median_rank", "n_queries", "pool_size")
+        return val_loss, {k: {m: v[m] for m in keep} for k, v in score(emb, d.val_task).items()}
+
+
+def _restore(trainer: Trainer, cfg: Config, last_path: Path) -> dict:
+    saved = ckpt.load(last_path)
+    saved_cfg, mine = ckpt.config_of(saved).to_dict(), cfg.to_dict()
+    saved_cfg["train"].pop("epochs"), mine["train"].pop("epochs")  # more epochs may be asked for
+    if saved_cfg != mine:
+        diff = sorted(f"{s}.{k}" for s in mine for k in mine[s] if mine[s][k] != saved_cfg.get(s, {}).get(k))
+        raise ValueError(f"cannot resume {last_path}: config differs in {', '.join(diff)}")
+    trainer.load_state_dict(saved)
+    log.info("resumed %s at epoch %d", last_path, saved["epoch"])
+    return {k: saved[k] for k in _FRESH}
+
+
+_FRESH = {"epoch": 0, "best_metric": None, "best_epoch": None, "bad_epochs": 0, "history": [],
+          "stopped_early": False}
+
+
+def train(config, triplets_glob, features_dir, out_dir, *, methods=None, resume: bool = False,
+          epochs: int | None = None, seed: int | None = None, device=None) -> dict:
+    """Train a ViML/MVPt+/MT model (config: a Config, a YAML path or a packaged name).
+    Returns a summary: epochs run, best epoch and metric, whether early stopping fired, history."""
+    cfg = _resolve_config(config, methods, epochs, seed)
+    out_dir = Path(out_dir)
+    last_path = out_dir / ckpt.LAST
+    if last_path.exists() and not resume:
+        raise ValueError(f"{out_dir} already holds a checkpoint ({ckpt.LAST}): resume it or choose another out_dir")
+    dev = pick_device(device)
+    seed_everything(cfg.train.seed)
+    data = prepare_data(cfg, triplets_glob, features_dir)
+    trainer = Trainer(cfg, data, dev)
+    state = dict(_FRESH, history=[])
+    if resume and last_path.exists():
+        state = _restore(trainer, cfg, last_path)
     elif resume:
         log.info("no %s yet: starting from scratch", last_path)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "split.json").write_text(json.dumps({
-        "seed": cfg.train.seed, "val_fraction": cfg.data.val_fraction,
-        "train_videos": len(train_videos), "validation_videos": sorted(val_videos)}, indent=1) + "\n")
+        "seed": cfg.train.seed, "val_fraction": cfg.data.val_fraction, "train_videos": data.n_train_videos,
+        "validation_videos": sorted(data.val_videos)}, indent=1) + "\n")
     (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    log.info("%s: %d train pairs, %d validation pairs (%d videos), %s parameters, device %s", kind,
-             len(train_pairs), len(val_pairs), len(val_videos), f"{count_parameters(model):,}", dev)
+    held = sum(getattr(data.store, m).nbytes for m in data.modalities)
+    log.info("%s: %d train pairs, %d validation pairs (%d videos), %s parameters, device %s, features in "
+             "memory %.1f MB", cfg.model.kind, len(data.train_pairs), len(data.val_pairs), len(data.val_videos),
+             f"{count_parameters(trainer.model):,}", dev, held / 2 ** 20)
 
     es = cfg.train.early_stopping
-    segment = cfg.data.segment_len if cfg.data.level == "segment" else None
-    p_drop = cfg.train.text_dropout if kind == "viml" else 0.0
     while state["epoch"] < cfg.train.epochs and not state["stopped_early"]:
         epoch = state["epoch"] + 1
         started = time.perf_counter()
-        model.train()
-        draws = draw_epoch(train_pairs, cfg.train.seed, epoch, p_drop, null_row, segment is not None)
-        total, n_seen = 0.0, 0
-        for sl in _batches(len(train_pairs), cfg.train.batch_size):
-            idx = draws.order[sl]
-            batch = make_batch(store, train_pairs, idx, draws.text_rows[idx] if store.text is not None else None,
-                               cfg.model.max_video_len, cfg.model.max_music_len, segment,
-                               None if draws.window_u is None else draws.window_u[idx])
-            batch = {k: v.to(dev) for k, v in batch.items()}
-            q, m = model(batch)
-            loss = loss_fn(q, m, batch["music_key"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.train.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            total += float(loss) * len(idx)
-            n_seen += len(idx)
+        train_loss, n_seen = trainer.train_epoch(epoch)
         train_seconds = time.perf_counter() - started
-        val_loss = _val_loss(model, loss_fn, store, val_pairs, cfg, dev)
-        val = None
-        if val_task is not None:
-            emb = embed_task(model, store, val_task, cfg.train.eval_batch_size, dev, segment)
-            val = {k: {m: v[m] for m in ("R@1", "R@5", "R@10", "median_rank", "n_queries", "pool_size")}
-                   for k, v in score(emb, val_task).items()}
+        val_loss, val = trainer.validate()
         value = _metric(val, es.metric)
-        record = {"epoch": epoch, "train_loss": total / max(n_seen, 1), "val_loss": val_loss, "val": val,
-                  "lr": scheduler.get_last_lr()[0], "temperature": float(loss_fn.temperature),
-                  "samples_per_s": n_seen / train_seconds, "seconds": time.perf_counter() - started}
-        state["history"].append(record)
-        improved = _improved(value, state["best_metric"], es.metric, es.min_delta)
+        state["history"].append({
+            "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val": val,
+            "lr": trainer.scheduler.get_last_lr()[0], "temperature": float(trainer.loss_fn.temperature.detach()),
+            "samples_per_s": n_seen / train_seconds, "seconds": time.perf_counter() - started})
+        best_loss = state["history"][state["best_epoch"] - 1]["val_loss"] if state["best_epoch"] else None
+        improved = _improved(value, state["best_metric"], es.metric, es.min_delta, val_loss, best_loss)
         if improved:
             state["best_metric"], state["best_epoch"], state["bad_epochs"] = value, epoch, 0
         elif value is not None:
             state["bad_epochs"] += 1
         state["epoch"] = epoch
-        if value is not None and state["bad_epochs"] >= es.patience:
-            state["stopped_early"] = True
-        saved = {**state, "model": model.state_dict(), "loss": loss_fn.state_dict(),
-                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "rng": torch.get_rng_state(), "config": cfg.to_dict(), "dims": dims,
-                 "encoders": {m: store.encoders[m] for m in modalities}}
+        state["stopped_early"] = value is not None and state["bad_epochs"] >= es.patience
+        saved = {**state, **trainer.state_dict()}
         ckpt.save(last_path, saved)
         if improved or value is None:
             ckpt.save(out_dir / ckpt.BEST, saved)
         _write_metrics(out_dir, cfg, state)
-        log.info("epoch %d: train loss %.4f, val loss %s, %s %s%s", epoch, record["train_loss"],
+        log.info("epoch %d: train loss %.4f, val loss %s, %s %s%s", epoch, train_loss,
                  "-" if val_loss is None else f"{val_loss:.4f}", es.metric,
                  "-" if value is None else f"{value:.2f}", " (best)" if improved else "")
     if state["stopped_early"]:

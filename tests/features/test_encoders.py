@@ -132,31 +132,3 @@ def test_hf_audio_encoder_windows_and_mean_pools(tiny_audio_model, media):
         inputs = state["extractor"](list(prepared.units[:1]), sampling_rate=8000, return_tensors="pt")
         ref = state["model"](**inputs).last_hidden_state.mean(1)
     np.testing.assert_allclose(feats[:1], ref.numpy(), atol=1e-5)
-
-
-def test_pooled_fallback_matches_the_port():
-    """musicnn_pooled computes the same with or without the port's own `pooled()` method."""
-    from pipelines.features.encoders.music import musicnn_pooled
-    from pipelines.tag.musicnn.model import Musicnn
-
-    torch.manual_seed(0)
-    model = Musicnn().eval()
-    x = torch.rand(3, 187, 96) * 4
-
-    class WithoutPooled:  # the port's pieces only, as before it had `pooled()`
-        def __init__(self, m):
-            self._m = m
-
-        def __getattr__(self, name):
-            if name == "pooled":
-                raise AttributeError(name)
-            return getattr(self._m, name)
-
-        def __setattr__(self, name, value):
-            if name == "_m":
-                object.__setattr__(self, name, value)
-            else:
-                setattr(self._m, name, value)
-
-    np.testing.assert_allclose(musicnn_pooled(WithoutPooled(model), x).numpy(), musicnn_pooled(model, x).numpy(),
-                               rtol=1e-5, atol=1e-5)

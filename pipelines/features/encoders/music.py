@@ -84,22 +84,8 @@ class MusicnnEncoder(Encoder):
 
 def musicnn_pooled(model, x):
     """[B, 187, 96] patches -> [B, 1506]: the input of musicnn's dense layer (max and mean over time of
-    the front-end and mid-end features, interleaved per channel). Uses the port's public `pooled()`
-    where it has one, else the same computation from its fast-path pieces."""
-    import torch
-
-    if hasattr(model, "pooled"):
-        return model.pooled(x)
-    with torch.no_grad():
-        if model._fast is None:  # noqa: SLF001 - the port builds its derived tensors lazily
-            model._fast = model._prepare()  # noqa: SLF001
-        p, outs = model._fast, []  # noqa: SLF001
-        for xb in x.split(model.chunk):
-            xb = xb.float() * p["in_scale"] + p["in_shift"]
-            front = torch.cat(model._timbral(xb, p) + model._temporal(xb, p), dim=1)  # noqa: SLF001
-            feats = torch.cat([front] + model._midend(front, p), dim=1)  # noqa: SLF001
-            outs.append(torch.stack([feats.amax(2), feats.mean(2)], dim=2).flatten(1))
-        return torch.cat(outs)
+    the front-end and mid-end features, interleaved per channel)."""
+    return model.pooled(x)
 
 
 class HFAudioEncoder(Encoder):

@@ -141,31 +141,41 @@ class Musicnn(nn.Module):
             outs.append(prev)
         return outs
 
-    def _backend(self, feats: torch.Tensor, p: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pool_chunk(self, x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = x * p["in_scale"] + p["in_shift"]
+        front = torch.cat(self._timbral(x, p) + self._temporal(x, p), dim=1)  # [B, 561, T]
+        feats = torch.cat([front] + self._midend(front, p), dim=1)  # [B, 753, T]
         # TF concatenates [max, mean] on a trailing axis and flattens: interleaved per feature
-        pooled = torch.stack([feats.amax(2), feats.mean(2)], dim=2).flatten(1)
+        return torch.stack([feats.amax(2), feats.mean(2)], dim=2).flatten(1)
+
+    def _backend(self, pooled: torch.Tensor, p: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = torch.relu(torch.addmm(p["dense_b"], pooled, p["dense_w"]))
         penultimate = torch.addcmul(p["pen_shift"], hidden, p["pen_scale"])
         return torch.addmm(p["out_b"], penultimate, p["out_w"]), penultimate
 
-    @torch.no_grad()  # inference only: the fast path uses detached, derived weights
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits [B, n_tags] and penultimate features [B, 200] (the BN(200) output)."""
+    def _chunks(self, x: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
         if x.ndim != 3 or x.shape[2] != N_MELS:
             raise ValueError(f"expected [batch, frames, {N_MELS}] log-mel patches, got {tuple(x.shape)}")
         if self._fast is None:
             self._fast = self._prepare()
         # Small chunks keep the big conv outputs cache-sized; whole batches run slower per patch.
-        outs = [self._forward_chunk(xb.float(), self._fast) for xb in x.split(self.chunk)]
+        return list(x.float().split(self.chunk)), self._fast
+
+    @torch.no_grad()  # inference only: the fast path uses detached, derived weights
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits [B, n_tags] and penultimate features [B, 200] (the BN(200) output)."""
+        chunks, p = self._chunks(x)
+        outs = [self._backend(self._pool_chunk(xb, p), p) for xb in chunks]
         if len(outs) == 1:
             return outs[0]
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
-    def _forward_chunk(self, x: torch.Tensor, p: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x * p["in_scale"] + p["in_shift"]
-        front = torch.cat(self._timbral(x, p) + self._temporal(x, p), dim=1)  # [B, 561, T]
-        feats = torch.cat([front] + self._midend(front, p), dim=1)  # [B, 753, T]
-        return self._backend(feats, p)
+    @torch.no_grad()
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 1506]: max and mean over time of the front- and mid-end features, interleaved per
+        feature (the input of the back end's BN + dense layer)."""
+        chunks, p = self._chunks(x)
+        return torch.cat([self._pool_chunk(xb, p) for xb in chunks])
 
     # ------------------------------------------------------------ plain reference
     @torch.no_grad()

@@ -23,10 +23,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import safetensors.torch
+from typing import TYPE_CHECKING
 
-from pipelines.tag.musicnn.model import Musicnn, state_dict_from_tf
 from pipelines.tag.musicnn.tf_checkpoint import DATA_SUFFIX, read_checkpoint_bytes
+
+if TYPE_CHECKING:  # torch is imported lazily: MODEL_NAMES / MODEL_TAGS users should not pay for it
+    from pipelines.tag.musicnn.model import Musicnn
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,10 @@ def _atomic_write(path: Path, payload: bytes) -> None:
 
 def convert_from_wheel(wheel: str | os.PathLike, out_dir: str | os.PathLike) -> list[str]:
     """Write ``<out_dir>/<name>.safetensors`` for every model in MODEL_NAMES; returns the paths."""
+    import safetensors.torch
+
+    from pipelines.tag.musicnn.model import state_dict_from_tf
+
     wheel, out_dir = Path(wheel), Path(out_dir)
     sha = _sha256(wheel)
     if sha != WHEEL_SHA256:
@@ -150,6 +156,10 @@ def _metadata(payload: bytes) -> dict[str, str]:
 
 
 def _model_from_bytes(payload: bytes, name: str, where: str) -> Musicnn:
+    import safetensors.torch
+
+    from pipelines.tag.musicnn.model import Musicnn
+
     try:
         meta = _metadata(payload)
         state = safetensors.torch.load(payload)

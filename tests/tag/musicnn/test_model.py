@@ -51,6 +51,14 @@ def test_fast_path_matches_plain_port(musicnn_models, name, frames):
     assert (torch.sigmoid(fast) - torch.sigmoid(plain)).abs().max() < 1e-5
 
 
+def test_pooled_features_feed_the_back_end(musicnn_models):
+    model, x = musicnn_models["MSD_musicnn"], _patches(3, seed=2)
+    pooled = model.pooled(x)
+    assert pooled.shape == (3, 1506)
+    hidden = torch.relu(model.dense(model.bn_pool(pooled)))
+    torch.testing.assert_close(model.bn_dense(hidden), model(x)[1], atol=1e-5, rtol=1e-5)
+
+
 def test_batching_and_chunking_do_not_change_results(musicnn_models):
     model, x = musicnn_models["MSD_musicnn"], _patches(7, seed=1)
     with torch.inference_mode():

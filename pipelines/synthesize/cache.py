@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import threading
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -67,8 +67,9 @@ class ResponseCache:
         path = self._path(key)
         if self._local:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
+            # a temp name unique to this process and thread (cheaper than mkstemp's retry loop)
+            tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{threading.get_ident()}-{key[:8]}")
+            with open(tmp, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
             return

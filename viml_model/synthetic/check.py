@@ -53,12 +53,16 @@ def load(out_dir) -> dict:
             "triplets": triplets}
 
 
-def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float = 0.01):
-    """Ridge on standardized inputs (penalty alpha * n_samples); returns predict(x_new)."""
-    mx, sx = x.mean(0), x.std(0) + 1e-8
-    my = y.mean(0)
+def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float = 0.01, weights: np.ndarray | None = None):
+    """(Weighted) ridge on standardized inputs, penalty alpha * total weight; returns predict(x_new)."""
+    wts = np.ones(len(x)) if weights is None else np.asarray(weights, np.float64)
+    total = wts.sum()
+    mx = (wts[:, None] * x).sum(0) / total
+    sx = np.sqrt((wts[:, None] * (x - mx) ** 2).sum(0) / total) + 1e-8
+    my = (wts[:, None] * y).sum(0) / total
     xs = (x - mx) / sx
-    w = np.linalg.solve(xs.T @ xs + alpha * len(xs) * np.eye(xs.shape[1]), xs.T @ (y - my))
+    w = np.linalg.solve(xs.T @ (wts[:, None] * xs) + alpha * total * np.eye(xs.shape[1]),
+                        xs.T @ (wts[:, None] * (y - my)))
     return lambda z: ((z - mx) / sx) @ w + my
 
 
@@ -150,7 +154,11 @@ def text_neighbourhoods(data: dict) -> dict:
     return out
 
 
-def retrieval_baselines(data: dict, alpha: float = 0.01) -> dict:
+def retrieval_baselines(data: dict, alpha: float = 0.01, text_dropout=(0.0, 0.5)) -> dict:
+    """Linear stand-ins for the models: `video_model` is ridge video -> music (an MVPt analogue);
+    `fusion_p<p>` is ridge [video; text] -> music trained with text dropout p (each training row counted
+    with weight 1-p as is and weight p with its text replaced by the "" embedding), queried with the
+    "" text (video_only), the human text (video_text) and the tags text (video_text_tags)."""
     vids = data["videos"]
     train_v = [v for v in vids if v["split"] == "train"]
     test_v = [v for v in vids if v["split"] == "test"]
@@ -162,24 +170,34 @@ def retrieval_baselines(data: dict, alpha: float = 0.01) -> dict:
     xv_tr = np.stack([data["video"][v["video_id"]] for v in train_v])
     xv_te = np.stack([data["video"][v["video_id"]] for v in test_v])
     centre = y_tr.mean(0)
-    out = {}
-    predict = ridge_fit(xv_tr, y_tr, alpha)
-    out["video_only"] = rank_metrics(_cos(predict(xv_te) - centre, pool - centre), truth)
+
+    def score(pred):
+        return rank_metrics(_cos(pred - centre, pool - centre), truth)
+
+    n = len(pool_ids)
+    out = {"chance": {"R@1": round(1 / n, 4), "R@5": round(min(5, n) / n, 4), "R@10": round(min(10, n) / n, 4),
+                      "median_rank": (n + 1) / 2, "pool_size": n}}
+    out["video_model"] = {"video_only": score(ridge_fit(xv_tr, y_tr, alpha)(xv_te))}
     text_rows = {}
     for split in ("train", "test", "test_tags"):
         for r in data["triplets"].get(split, []):
             text_rows.setdefault((split, r["video_id"]), r["text"])
-    if all(("train", v["video_id"]) in text_rows for v in train_v):
-        xt_tr = np.stack([data["text"][text_rows[("train", v["video_id"])]] for v in train_v])
-        predict = ridge_fit(np.concatenate([xv_tr, xt_tr], 1), y_tr, alpha)
-        for split, name in (("test", "video_text_human"), ("test_tags", "video_text_tags")):
-            if all((split, v["video_id"]) in text_rows for v in test_v):
-                xt_te = np.stack([data["text"][text_rows[(split, v["video_id"])]] for v in test_v])
-                pred = predict(np.concatenate([xv_te, xt_te], 1))
-                out[name] = rank_metrics(_cos(pred - centre, pool - centre), truth)
-    n = len(pool_ids)
-    out["chance"] = {"R@1": round(1 / n, 4), "R@5": round(min(5, n) / n, 4), "R@10": round(min(10, n) / n, 4),
-                     "median_rank": (n + 1) / 2, "pool_size": n}
+    if "" not in data["text"] or not all(("train", v["video_id"]) in text_rows for v in train_v):
+        return out
+    null = data["text"][""]
+    xt_tr = np.stack([data["text"][text_rows[("train", v["video_id"])]] for v in train_v])
+    queries = {"video_only": np.repeat(null[None], len(test_v), 0)}
+    for split, name in (("test", "video_text"), ("test_tags", "video_text_tags")):
+        if all((split, v["video_id"]) in text_rows for v in test_v):
+            queries[name] = np.stack([data["text"][text_rows[(split, v["video_id"])]] for v in test_v])
+    for p in text_dropout:
+        x = np.concatenate([np.concatenate([xv_tr, xt_tr], 1),
+                            np.concatenate([xv_tr, np.repeat(null[None], len(xv_tr), 0)], 1)])
+        weights = np.concatenate([np.full(len(xv_tr), 1.0 - p), np.full(len(xv_tr), p)])
+        keep = weights > 0
+        predict = ridge_fit(x[keep], np.concatenate([y_tr, y_tr])[keep], alpha, weights[keep])
+        out[f"fusion_p{p:g}"] = {name: score(predict(np.concatenate([xv_te, xt], 1)))
+                                 for name, xt in queries.items()}
     return out
 
 

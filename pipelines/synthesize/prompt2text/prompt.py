@@ -1,6 +1,7 @@
 """The analogy prompt: a Jinja template (templates/prompt2text/) rendered in a sandbox."""
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +36,8 @@ class PromptTemplate:
         return hashlib.sha256((self.source + "\0" + (self.system or "")).encode()).hexdigest()[:12]
 
     def _compiled(self) -> jinja2.Template:
-        env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
         try:
-            return env.from_string(self.source)
+            return _compile(self.source)
         except jinja2.TemplateSyntaxError as exc:
             raise PromptTemplateError(f"{self.path}, line {exc.lineno}: {exc.message}") from None
 
@@ -54,6 +54,13 @@ class PromptTemplate:
         """The chat form: the same analogy as the user turn, the instruction as the system turn."""
         turns = ({"role": "system", "content": self.system},) if self.system else ()
         return turns + ({"role": "user", "content": prompt},)
+
+
+@functools.lru_cache(maxsize=16)
+def _compile(source: str) -> jinja2.Template:
+    # compiled once per process: compiling per row cost more than everything else prompt2text does
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    return env.from_string(source)
 
 
 def _runtime_line(exc: Exception) -> str:

@@ -17,7 +17,7 @@ export VIML_SYNTH_LLM_BASE_URL VIML_SYNTH_LLM_MODEL VIML_SYNTH_LLM_BACKEND
 help:
 	@echo "make demo    set up, then tag the bundled demo clips and write descriptions of them"
 	@echo "make test    set up, then run the test suite (offline)"
-	@echo "make bench   run the benchmarks in bench/ (prints figures)"
+	@echo "make bench   run the benchmarks in bench/ (prints figures; tens of minutes)"
 	@echo "make install create $(VENV) with pinned dependencies and fetch the musicnn weights wheel"
 
 install: $(VENV)/.installed
@@ -46,12 +46,21 @@ demo: install
 	@$(BIN)/viml-synth show $(DEMO_OUT)/tags --top 4
 	@echo; echo "Descriptions ($(DEMO_OUT)/triplets):"
 	@$(BIN)/viml-synth show $(DEMO_OUT)/triplets
+	@echo; echo "== ViML on a SYNTHETIC benchmark: generated features with a known structure, not real media =="
+	@echo "   (two small trainings, text dropout p=0 and p=0.5; about two minutes)"
+	$(BIN)/python bench/text_dropout_study.py --bench $(DEMO_OUT)/synthetic --dropouts 0,0.5 --jobs 2 --threads 1
 
 test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python bench/tagging.py
+	$(BIN)/python bench/musicnn_model.py
+	$(BIN)/python bench/synthesize.py
+	$(BIN)/python bench/llm_concurrency.py
+	$(BIN)/python bench/features.py
+	$(BIN)/python bench/viml_train.py
+	$(BIN)/python bench/viml_eval.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

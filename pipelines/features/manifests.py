@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from pipelines.io.errors import error_record
-from pipelines.io.manifest import (Manifest, ManifestError, RowError, optional_float, optional_str, resolve_path,
-                                   iter_records)
+from pipelines.io.manifest import Manifest, optional_float, optional_str, read_validated, resolve_path
 
 REQUIRED = ("video_id", "video_path")
 OPTIONAL = ("start_s", "end_s")
@@ -42,34 +40,4 @@ def validate_video_row(raw: dict, row: int, path: str) -> VideoRequest:
 
 def read_video_manifest(path: str, fmt: str | None = None) -> Manifest:
     """Manifest whose `clips` are VideoRequests; malformed and duplicate rows are in `errors`."""
-    items: list[VideoRequest] = []
-    errors: list[dict] = []
-    first_row: dict[str, int] = {}
-    n_rows, columns = 0, set()
-    for row, raw in iter_records(path, fmt):
-        n_rows += 1
-        columns |= set(raw) if isinstance(raw, dict) else set()
-        fields = raw.partial if isinstance(raw, RowError) else raw if isinstance(raw, dict) else None
-        ref = {"manifest": path, "row": row, "raw": fields}
-        try:
-            if isinstance(raw, Exception):
-                raise raw
-            item = validate_video_row(raw, row, path)
-        except ValueError as exc:
-            rid = optional_str(fields, "video_id") if fields else None
-            errors.append(error_record(rid or f"{path}:{row}", "manifest", "malformed_row",
-                                       f"manifest row {row}: {exc}", ref))
-            continue
-        if item.video_id in first_row:
-            errors.append(error_record(item.video_id, "manifest", "duplicate_id",
-                                       f"manifest row {row}: video_id '{item.video_id}' was already used by row "
-                                       f"{first_row[item.video_id]}; only the first is encoded", ref))
-            continue
-        first_row[item.video_id] = row
-        items.append(item)
-    if n_rows == 0:
-        raise ManifestError(f"{path}: the manifest has no rows")
-    if not items and columns and not set(REQUIRED) <= columns:
-        raise ManifestError(f"{path}: a video manifest needs the columns {', '.join(REQUIRED)} "
-                            f"(found: {', '.join(sorted(columns))})")
-    return Manifest(items, errors, n_rows, path)
+    return read_validated(path, fmt, validate_video_row, "video_id", "encoded", REQUIRED)

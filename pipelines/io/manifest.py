@@ -182,15 +182,15 @@ def iter_records(path: str, fmt: str | None = None) -> Iterator[tuple[int, dict 
     return _iter_jsonl(data, path)
 
 
-def read_manifest(path: str, fmt: str | None = None, require_audio: bool = True) -> Manifest:
-    rows = iter_records(path, fmt)
-
-    clips: list[ClipRequest] = []
+def read_validated(path: str, fmt: str | None, validate, id_field: str, purpose: str,
+                   required: tuple[str, ...]) -> Manifest:
+    """Rows of any manifest through `validate(raw, row, path)`: malformed rows and repeated ids become
+    error records; the first row of an id wins. `purpose` completes "only the first is ..."."""
+    items: list = []
     errors: list[dict] = []
     first_row: dict[str, int] = {}
-    n_rows = 0
-    columns: set[str] = set()
-    for row, raw in rows:
+    n_rows, columns = 0, set()
+    for row, raw in iter_records(path, fmt):
         n_rows += 1
         columns |= set(raw) if isinstance(raw, dict) else set()
         fields = raw.partial if isinstance(raw, RowError) else raw if isinstance(raw, dict) else None
@@ -198,22 +198,29 @@ def read_manifest(path: str, fmt: str | None = None, require_audio: bool = True)
         try:
             if isinstance(raw, Exception):
                 raise raw
-            clip = validate_row(raw, row, path, require_audio)
+            item = validate(raw, row, path)
         except ValueError as exc:
-            rid = optional_str(fields, "music_id") if fields else None
+            rid = optional_str(fields, id_field) if fields else None
             errors.append(error_record(rid or f"{path}:{row}", "manifest", "malformed_row",
                                        f"manifest row {row}: {exc}", ref))
             continue
-        if clip.music_id in first_row:
-            errors.append(error_record(clip.music_id, "manifest", "duplicate_id",
-                                       f"manifest row {row}: music_id '{clip.music_id}' was already used "
-                                       f"by row {first_row[clip.music_id]}; only the first is tagged", ref))
+        item_id = getattr(item, id_field)
+        if item_id in first_row:
+            errors.append(error_record(item_id, "manifest", "duplicate_id",
+                                       f"manifest row {row}: {id_field} '{item_id}' was already used "
+                                       f"by row {first_row[item_id]}; only the first is {purpose}", ref))
             continue
-        first_row[clip.music_id] = row
-        clips.append(clip)
+        first_row[item_id] = row
+        items.append(item)
     if n_rows == 0:
         raise ManifestError(f"{path}: the manifest has no rows")
-    if not clips and columns and "music_id" not in columns:
-        raise ManifestError(f"{path}: none of the required columns {', '.join(REQUIRED)} "
+    if not items and columns and not set(required) <= columns:
+        raise ManifestError(f"{path}: the manifest needs the column(s) {', '.join(required)} "
                             f"(found: {', '.join(sorted(columns))})")
-    return Manifest(clips, errors, n_rows, path)
+    return Manifest(items, errors, n_rows, path)
+
+
+def read_manifest(path: str, fmt: str | None = None, require_audio: bool = True) -> Manifest:
+    """The tag stage's manifest: ClipRequests (music_id, audio_path, segment, video_id)."""
+    return read_validated(path, fmt, lambda raw, row, p: validate_row(raw, row, p, require_audio),
+                          "music_id", "tagged", ("music_id",))

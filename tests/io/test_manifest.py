@@ -59,7 +59,7 @@ def test_jsonl_and_parquet(tmp_path):
     ("m.txt", "x", "cannot tell the manifest format"),
     ("empty.csv", "", "empty"),
     ("header.csv", "music_id,audio_path\n", "no rows"),
-    ("cols.csv", "id,path\n1,a.ogg\n", "none of the required columns"),
+    ("cols.csv", "id,path\n1,a.ogg\n", r"needs the column\(s\) music_id"),
     ("bad.parquet", "not parquet", "not a readable Parquet"),
 ])
 def test_unusable_manifest_raises(tmp_path, name, content, match):

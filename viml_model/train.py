@@ -174,6 +174,7 @@ class Trainer:
         if saved.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
 
+    @torch.enable_grad()  # whatever grad mode the caller's process left on (e.g. a tagger's inference)
     def train_epoch(self, epoch: int) -> tuple[float, int]:
         """One pass over the training pairs; returns (mean loss, samples)."""
         cfg, d = self.cfg, self.data

@@ -21,11 +21,10 @@ class MusicnnBackend(TaggerBackend):
             raise ValueError(f"unknown musicnn model(s) {sorted(unknown)}; choose from {MODEL_NAMES}")
 
     def load(self):
-        import torch
-
         from pipelines.tag.musicnn.weights import load_musicnn
 
-        torch.set_grad_enabled(False)
+        # no global torch.set_grad_enabled(False) here: it would leak into whatever else runs in the
+        # process (a trainer, a test); predict() runs under inference_mode instead
         return {name: load_musicnn(name, self.weights_dir) for name in self.models}
 
     def prepare(self, clip: ClipRequest, state=None) -> Prepared:

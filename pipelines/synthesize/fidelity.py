@@ -74,18 +74,21 @@ def singular(word: str) -> str:
 def words(text: str) -> list[str]:
     """Normalized tokens of a text: words (lowercase, possessive 's dropped, plurals folded) and the
     punctuation marks , . ; ! ? (kept so that forms never match across them and sentences end negation)."""
-    return list(_words(str(text)))
+    text = str(text)
+    # tag texts repeat across millions of rows and are cached; generated texts are nearly all unique
+    return list(_cached_words(text) if len(text) <= 64 else _words(text))
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _words(text: str) -> tuple[str, ...]:
-    # cached: tag texts repeat across millions of rows, and tokenizing them dominated fidelity's cost
     out = []
     for tok in _TOKEN.findall(text.lower().replace("\u2019", "'")):
         if tok.endswith("'s"):
             tok = tok[:-2]
         out.append(singular(tok))
     return tuple(out)
+
+
+_cached_words = functools.lru_cache(maxsize=1 << 16)(_words)
 
 
 def _form(text: str) -> tuple[str, ...]:

@@ -76,17 +76,17 @@ def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
     tracks = read_inputs(p, job) | "Parse" >> beam.ParDo(ParseTrack()).with_outputs(ERRORS, main="ok")
     work = (tracks.ok
             | "Expand" >> beam.ParDo(ExpandWork(names, job.samples, job.seed, job.selection)).with_outputs(*names))
-    triplets, errors = [], [tracks[ERRORS]]
+    errors = [tracks[ERRORS]]
     for method in job.methods:
         batch = getattr(getattr(method, "options", None), "batch_size", 64)
         done = (work[method.name]
                 | f"Batch_{method.name}" >> beam.BatchElements(min_batch_size=min(batch, 8), max_batch_size=batch)
                 | f"Run_{method.name}" >> beam.ParDo(RunMethod(method)).with_outputs(ERRORS, main="ok"))
-        triplets.append(done.ok)
+        # one writer per method, fused with the steps before it: texts stream to disk as they are made
+        # (a Flatten first made the local runner hold every text of the run in memory)
+        done.ok | f"Write_{method.name}" >> beam.io.WriteToParquet(
+            outputs.join(staging, f"triplets-{method.name}"), TRIPLETS_SCHEMA, file_name_suffix=".parquet")
         errors.append(done[ERRORS])
-    (triplets | "AllTriplets" >> beam.Flatten()
-     | "WriteTriplets" >> beam.io.WriteToParquet(outputs.join(staging, "triplets"), TRIPLETS_SCHEMA,
-                                                 file_name_suffix=".parquet"))
     (errors | "AllErrors" >> beam.Flatten()
      | "WriteErrors" >> beam.io.WriteToParquet(outputs.join(staging, "errors"), ERRORS_SCHEMA,
                                                file_name_suffix=".parquet"))

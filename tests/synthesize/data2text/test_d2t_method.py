@@ -3,12 +3,10 @@ import json
 import pickle
 import random
 
-import pytest
 
-from pipelines.synthesize.data2text import BuiltinRewriter, JoinRewriter, TemplateBank, data2text, data2text_many, plan
+from pipelines.synthesize.data2text import BuiltinRewriter, JoinRewriter, data2text, data2text_many, plan
 from pipelines.synthesize.data2text.grammar import missing
 from pipelines.synthesize.tagset import InputTag
-from pipelines.tag.vocabulary import Vocabulary
 
 PAPER = [
     ["rock", "lead vocals", "electric bass", "frantic", "powerful", "vocals", "electric guitar", "angry", "slow",
@@ -18,16 +16,6 @@ PAPER = [
 ]
 MUSICCAPS = ["low quality", "hip hop", "dj scratching sounds", "punchy kick", "punchy snare", "shimmering hi hats",
              "syncopated open hat", "noisy", "mono", "plastic tapping sounds", "groovy"]
-
-
-@pytest.fixture(scope="module")
-def vocab():
-    return Vocabulary.load()
-
-
-@pytest.fixture(scope="module")
-def bank():
-    return TemplateBank.load()
 
 
 def tagger_tags(vocab, names):

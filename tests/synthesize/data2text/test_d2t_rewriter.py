@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.synthesize.data2text import BuiltinRewriter, JoinRewriter, TemplateBank, data2text
+from pipelines.synthesize.data2text import BuiltinRewriter, JoinRewriter, data2text
 from pipelines.synthesize.data2text.grammar import missing
 from pipelines.synthesize.data2text.rewriter import dedupe
 from pipelines.synthesize.tagset import InputTag
-from pipelines.tag.vocabulary import Vocabulary
 
 MUSICCAPS = Path(__file__).resolve().parents[4] / "shared" / "data" / "musiccaps_train.csv"
 PAPER_1 = ["rock", "lead vocals", "electric bass", "frantic", "powerful", "vocals", "electric guitar", "angry",
@@ -22,16 +21,6 @@ ODD_TAGS = ["R&B", "rock", "ROCK", "rock ", "bass", "groovy bass", "no voices", 
             "slow tempo", "slow", "low quality", "low-quality", "mono", "medium to uptempo", "drum & bass",
             "heart-touching", "very very long tag with many words in it for no reason", "tempo", "quality",
             "singing", "voice", "crowd cheering", "that", "a , b", "etc."]
-
-
-@pytest.fixture(scope="module")
-def vocab():
-    return Vocabulary.load()
-
-
-@pytest.fixture(scope="module")
-def bank():
-    return TemplateBank.load()
 
 
 @pytest.fixture(scope="module")

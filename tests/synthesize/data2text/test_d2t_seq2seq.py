@@ -9,29 +9,17 @@ from pipelines.synthesize.data2text import (
     BuiltinRewriter,
     RewriteLossError,
     Seq2SeqRewriter,
-    TemplateBank,
     data2text,
     data2text_many,
     plan,
 )
 from pipelines.synthesize.tagset import InputTag
-from pipelines.tag.vocabulary import Vocabulary
 
 ROWS = [
     ["rock", "male vocals", "electric guitar", "angry", "slow"],
     ["jazz", "piano", "saxophone", "relaxing"],
     ["hip-hop", "synth bass", "electronic drumset", "sad", "male vocals", "dance"],
 ]
-
-
-@pytest.fixture(scope="module")
-def vocab():
-    return Vocabulary.load()
-
-
-@pytest.fixture(scope="module")
-def bank():
-    return TemplateBank.load()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -28,23 +28,15 @@ from typing import Optional
 
 import numpy as np
 
-from pipelines.io.media_source import Source, check_segment, load_source
+from pipelines.io.media_source import MediaDecodeError, Source, check_segment, load_source
 
 REASONS = ("missing_file", "empty_file", "not_video", "no_video_stream", "corrupt", "bad_segment")
 _SEEK_PREROLL_S = 1.0  # seek to a keyframe at least this long before the segment
 _DURATION_SLACK_S = 0.5  # a stream may end this much before the container's duration
 
 
-class VideoDecodeError(ValueError):
+class VideoDecodeError(MediaDecodeError):
     """A file that cannot be used as video; ``reason`` is one of :data:`REASONS`."""
-
-    def __init__(self, reason: str, message: str, uri: Optional[str] = None):
-        super().__init__(message)
-        self.reason = reason
-        self.uri = uri
-
-    def __reduce__(self):  # keep reason/uri when Beam pickles the exception (dead letters)
-        return (type(self), (self.reason, str(self), self.uri))
 
 
 @dataclass(frozen=True)

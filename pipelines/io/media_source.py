@@ -11,6 +11,18 @@ import os
 import re
 from typing import Callable, Optional, Union
 
+class MediaDecodeError(ValueError):
+    """A file that cannot be used as media; `reason` is a short machine-readable code."""
+
+    def __init__(self, reason: str, message: str, uri: Optional[str] = None):
+        super().__init__(message)
+        self.reason = reason
+        self.uri = uri
+
+    def __reduce__(self):  # keep reason/uri when Beam pickles the exception (dead letters)
+        return (type(self), (self.reason, str(self), self.uri))
+
+
 Source = Union[str, bytes]  # a local path, or the whole file for non-local URIs
 URI_SCHEME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9+.]*://")  # what Beam's FileSystems.get_scheme uses
 ErrorFactory = Callable[[str, str, str], Exception]

@@ -38,7 +38,7 @@ from typing import Optional
 
 import numpy as np
 
-from pipelines.io.media_source import Source, check_segment, load_source
+from pipelines.io.media_source import MediaDecodeError, Source, check_segment, load_source
 
 REASONS = ("missing_file", "empty_file", "not_audio", "corrupt", "silent", "too_short",
            "bad_segment")
@@ -53,16 +53,8 @@ _TRUSTED_DURATION_FORMATS = {"mov", "mp4", "m4a", "matroska", "webm", "ogg", "fl
 
 
 
-class AudioDecodeError(ValueError):
+class AudioDecodeError(MediaDecodeError):
     """A file that cannot be used as audio; ``reason`` is one of :data:`REASONS`."""
-
-    def __init__(self, reason: str, message: str, uri: Optional[str] = None):
-        super().__init__(message)
-        self.reason = reason
-        self.uri = uri
-
-    def __reduce__(self):  # keep reason/uri when Beam pickles the exception (dead letters)
-        return (type(self), (self.reason, str(self), self.uri))
 
 
 @dataclass

@@ -78,9 +78,12 @@ def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
             | "Expand" >> beam.ParDo(ExpandWork(names, job.samples, job.seed, job.selection)).with_outputs(*names))
     errors = [tracks[ERRORS]]
     for method in job.methods:
-        batch = getattr(getattr(method, "options", None), "batch_size", 64)
+        fixed = getattr(getattr(method, "options", None), "batch_size", None)
+        # LLM batches have a fixed size (several rounds of max_concurrency requests): BatchElements'
+        # adaptive sizing starts small and kept the client's concurrency slots half empty
+        sizes = dict(min_batch_size=fixed, max_batch_size=fixed) if fixed else dict(min_batch_size=8, max_batch_size=64)
         done = (work[method.name]
-                | f"Batch_{method.name}" >> beam.BatchElements(min_batch_size=min(batch, 8), max_batch_size=batch)
+                | f"Batch_{method.name}" >> beam.BatchElements(**sizes)
                 | f"Run_{method.name}" >> beam.ParDo(RunMethod(method)).with_outputs(ERRORS, main="ok"))
         # one writer per method, fused with the steps before it: texts stream to disk as they are made
         # (a Flatten first made the local runner hold every text of the run in memory)

@@ -187,24 +187,29 @@ class Prompt2TextMethod(Method):
     def _complete(self, plans: list[dict]) -> dict[str, dict]:
         """Raw completions by cache key: from the cache, else from the LLM (then cached)."""
         found: dict[str, dict] = {}
-        todo = []
+        todo, queued = [], set()
         for plan in plans:
             for key, request in zip(plan["keys"], plan["requests"]):
                 hit = self._cache.get(key) if self._cache else None
                 if hit is not None:
                     found[key] = dict(hit, cache_hit=True)
-                elif key not in found and all(k != key for k, _ in todo):
+                elif key not in found and key not in queued:
+                    queued.add(key)
                     todo.append((key, request))
-        results = self._backend.generate_many([r for _, r in todo]) if todo else []
-        for (key, _), result in zip(todo, results):
+
+        def record(i: int, result) -> None:  # as each response lands: a killed run loses none of them
+            key = todo[i][0]
             if isinstance(result, Exception):
                 found[key] = {"error": result}
-                continue
+                return
             value = {"text": result.text, "model": result.model, "attempts": result.attempts,
                      "latency_s": result.latency_s, "finish_reason": result.finish_reason, "created": time.time()}
             if self._cache:
-                self._cache.put(key, value)  # as soon as it exists: a killed run resumes from here
+                self._cache.put(key, value)
             found[key] = dict(value, cache_hit=False)
+
+        if todo:
+            self._backend.generate_many([r for _, r in todo], on_result=record)
         return found
 
     def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:

@@ -126,16 +126,16 @@ def test_cache_second_run_makes_no_requests_and_changed_example_only_affected_ro
 
 def test_resume_after_killed_run(files, tmp_path):
     """A run killed mid-way: the rerun asks only for what the first run had not finished."""
-    tracks = [(f"k{i:02d}", ["rock", f"tag{i}"]) for i in range(24)]
+    tracks = [(f"k{i:02d}", ["rock", f"tag{i}"]) for i in range(48)]  # ~6 s of requests: time to kill it
     files["tags"].write_text("".join(json.dumps({"music_id": m, "tags": t}) + "\n" for m, t in tracks))
-    with LLMServer(latency_ms=150) as server:
+    with LLMServer(latency_ms=250) as server:
         out = tmp_path / "out"
         argv = _argv(server, files, out, "--max-concurrency", "2")
         proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *argv], env={**os.environ},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while time.time() < deadline and len(list(files["cache"].rglob("*.json"))) < 6:
-            time.sleep(0.05)
+            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         cached = len(list(files["cache"].rglob("*.json")))

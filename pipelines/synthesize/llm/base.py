@@ -15,11 +15,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from pipelines.synthesize.llm.retry import RateLimiter, RetryPolicy
 
 log = logging.getLogger(__name__)
+
+
+OnResult = Callable[[int, "LLMResult | LLMError"], None]
 
 
 @dataclass(frozen=True)
@@ -177,8 +180,11 @@ class LLMBackend(abc.ABC):
         self.timeout_s, self.seed = float(timeout_s), seed
 
     @abc.abstractmethod
-    def generate_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult | LLMError]:
-        """Results in request order; a failed request gives an LLMError in its place (never raises for it)."""
+    def generate_many(self, requests: Sequence[LLMRequest], on_result: OnResult | None = None
+                      ) -> list[LLMResult | LLMError]:
+        """Results in request order; a failed request gives an LLMError in its place (never raises for it).
+        `on_result(index, result)` is called as each request finishes (e.g. to cache it at once, so a
+        killed run loses no finished request); it runs on the backend's own thread and must be quick."""
 
     def generate(self, request: LLMRequest) -> LLMResult:
         [out] = self.generate_many([request])
@@ -309,13 +315,15 @@ class AsyncHTTPBackend(LLMBackend):
     def n_shards(self) -> int:
         return -(-self.max_concurrency // SHARD_SIZE)
 
-    def generate_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult | LLMError]:
+    def generate_many(self, requests: Sequence[LLMRequest], on_result: OnResult | None = None
+                      ) -> list[LLMResult | LLMError]:
         requests = list(requests)
         if not requests:
             return []
-        return self._start().run(self._run_all(requests))
+        return self._start().run(self._run_all(requests, on_result))
 
-    async def _run_all(self, requests: list[LLMRequest]) -> list[LLMResult | LLMError]:
+    async def _run_all(self, requests: list[LLMRequest], on_result: OnResult | None = None
+                       ) -> list[LLMResult | LLMError]:
         results: list[Any] = [None] * len(requests)
         pending = iter(enumerate(requests))
 
@@ -324,6 +332,8 @@ class AsyncHTTPBackend(LLMBackend):
         async def worker():
             for i, request in pending:
                 results[i] = await self._one(request)
+                if on_result is not None:
+                    on_result(i, results[i])
 
         await asyncio.gather(*(worker() for _ in range(min(len(requests), 2 * self.max_concurrency))))
         return results

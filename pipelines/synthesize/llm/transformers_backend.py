@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Sequence
 
-from pipelines.synthesize.llm.base import (GenerationParams, LLMBackend, LLMError, LLMRequest, LLMResult, cut_at_stop,
+from pipelines.synthesize.llm.base import (GenerationParams, LLMBackend, LLMError, LLMRequest, LLMResult, OnResult, cut_at_stop,
                                            request_seed)
 
 
@@ -65,7 +65,8 @@ class TransformersBackend(LLMBackend):
         lines = [f"{m.get('role', 'user')}: {m.get('content', '')}" for m in messages]
         return "\n".join(lines + ["assistant:"])
 
-    def generate_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult | LLMError]:
+    def generate_many(self, requests: Sequence[LLMRequest], on_result: OnResult | None = None
+                      ) -> list[LLMResult | LLMError]:
         requests = list(requests)
         results: list[Any] = [None] * len(requests)
         seeds = {i: request_seed(r, self.seed) for i, r in enumerate(requests)}
@@ -84,8 +85,11 @@ class TransformersBackend(LLMBackend):
                             results[i] = out
                         elif not out[0].strip():
                             retry.append(i)  # a resample (new seed) may give text
+                            continue
                         else:
                             results[i] = LLMResult(out[0], attempt, elapsed, self.model, out[1], key=requests[i].key)
+                        if on_result is not None:
+                            on_result(i, results[i])
                 pending = retry
                 for i in pending:
                     seeds[i] = None if seeds[i] is None else seeds[i] + 1
@@ -94,6 +98,8 @@ class TransformersBackend(LLMBackend):
         for i in pending:
             results[i] = LLMError("empty_text", "the model returned no text", attempts=self.policy.max_attempts,
                                   retryable=True, key=requests[i].key)
+            if on_result is not None:
+                on_result(i, results[i])
         return results
 
     def _batches(self, requests: list[LLMRequest], indices: list[int]) -> list[list[int]]:

@@ -67,8 +67,19 @@ def read_encoders(features_dir: str | Path) -> dict:
     return data
 
 
+class _RowsById:
+    """Row lookup by id, shared by the feature tables (which declare `ids` and `index`)."""
+
+    def __post_init__(self):
+        if not self.index:
+            self.index = {k: i for i, k in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 @dataclass
-class SequenceTable:
+class SequenceTable(_RowsById):
     """Variable-length [L, D] feature sequences, one per id."""
 
     ids: list[str]
@@ -78,13 +89,6 @@ class SequenceTable:
     start: np.ndarray  # int64 per id (row inside its block)
     length: np.ndarray  # int32 per id
     index: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not self.index:
-            self.index = {k: i for i, k in enumerate(self.ids)}
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     @property
     def nbytes(self) -> int:
@@ -115,20 +119,13 @@ class SequenceTable:
 
 
 @dataclass
-class VectorTable:
+class VectorTable(_RowsById):
     """One [D] vector per id (the text embeddings)."""
 
     ids: list[str]
     dim: int
     matrix: np.ndarray  # [N, D]
     index: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not self.index:
-            self.index = {k: i for i, k in enumerate(self.ids)}
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     @property
     def nbytes(self) -> int:

@@ -11,9 +11,7 @@ The ideal is C / latency requests/s; the target is >= 0.9 of it.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,17 +20,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from pipelines.synthesize.llm import GenerationParams, LLMError, LLMRequest, make_backend  # noqa: E402
-
-
-def start_server(latency_ms: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.testing.llm_server", "--port", "0",
-                             "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True, cwd=PROJECT,
-                            env={**os.environ, "PYTHONPATH": str(PROJECT)})
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http://127.0.0.1:"):
-        proc.kill()
-        raise SystemExit(f"the server did not start (printed {url!r})")
-    return proc, url
+from pipelines.testing.llm_server import ServerProcess  # noqa: E402
 
 
 def run(url: str, backend_kind: str, transport: str, concurrency: int, rounds: int) -> tuple[float, int]:
@@ -63,7 +51,8 @@ def main() -> None:
     parser.add_argument("--backend", default="openai", choices=["openai", "tgi"])
     parser.add_argument("--http-transport", default="auto", choices=["auto", "lean", "httpx"])
     args = parser.parse_args()
-    proc, url = start_server(args.latency_ms)
+    server = ServerProcess(args.latency_ms)
+    url = server.url
     print(f"{args.backend} backend ({args.http_transport} transport) -> {url}, latency {args.latency_ms:g} ms, "
           f"{args.rounds} x concurrency requests per run, median of {args.repeats}")
     print(f"{'concurrency':>11} {'req/s':>8} {'ideal':>8} {'fraction':>8} {'runs':>20} {'failed':>6}")
@@ -78,8 +67,7 @@ def main() -> None:
             print(f"{c:>11} {rate:>8.1f} {ideal:>8.1f} {rate / ideal:>8.3f} {fractions:>20} "
                   f"{sum(f for _, f in runs):>6}")
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.close()
     print(f"worst fraction {worst:.3f} (target >= 0.9): {'OK' if worst >= 0.9 else 'BELOW TARGET'}")
 
 

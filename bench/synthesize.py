@@ -7,7 +7,8 @@
   4. peak memory (RSS) of `tags`+`data2text` runs at two sizes, each in a fresh process: bounded
      means the larger run's peak is not proportionally larger
 
-    .venv/bin/python bench/synthesize.py [--rows 100000] [--llm-rows 10000] [--memory-rows 50000,200000]
+    .venv/bin/python bench/synthesize.py [--rows 100000] [--llm-rows 10000] [--concurrency 8,32,128]
+        [--memory-rows 50000,200000] [--only methods|llm|memory]
 """
 from __future__ import annotations
 
@@ -69,14 +70,16 @@ def bench_methods(work: Path, rows: int) -> None:
               f"({s['per_method'][method]['rows_per_busy_s']} rows/s inside the step)")
 
 
-def bench_llm(work: Path, rows: int) -> None:
-    from pipelines.testing.llm_server import LLMServer
+def bench_llm(work: Path, rows: int, concurrencies: list[int]) -> None:
+    from pipelines.testing.llm_server import ServerProcess
 
     tags = work / f"llm-tags-{rows}.parquet"
     write_tags(tags, rows, seed=1)
     latency = 0.2
-    with LLMServer(latency_ms=1000 * latency) as server:
-        for concurrency in (8, 32, 128):
+    # the server runs in its own process, as a real LLM server would: in this one it would take its
+    # share of the pipeline's GIL
+    with ServerProcess(1000 * latency) as server:
+        for concurrency in concurrencies:
             n = min(rows, concurrency * 30)
             small = work / f"llm-{n}.parquet"
             write_tags(small, n, seed=concurrency)
@@ -85,27 +88,45 @@ def bench_llm(work: Path, rows: int) -> None:
                             "prompt2text", "--llm-base-url", f"{server.url}/v1", "--llm-model", "loopback",
                             "--max-concurrency", str(concurrency), "--no-cache"])
             # steady state: from the first request's arrival to the last one's answer (no Beam start-up)
-            arrivals = [r.received_at for r in server.requests]
-            busy = max(arrivals) - min(arrivals) + latency
-            achieved, ideal = server.count / busy, concurrency / latency
-            print(f"prompt2text concurrency {concurrency:3d}: {server.count} requests, {achieved:6.1f} req/s while "
+            stats = server.stats()
+            busy = stats["last_received"] - stats["first_received"] + latency
+            achieved, ideal = stats["posts"] / busy, concurrency / latency
+            print(f"prompt2text concurrency {concurrency:3d}: {stats['posts']} requests, {achieved:6.1f} req/s while "
                   f"generating = {achieved / ideal:.2f} of {ideal:.0f}; whole run incl. Beam start-up "
-                  f"{s['bench_wall_s']:.1f} s = {server.count / s['bench_wall_s'] / ideal:.2f}")
+                  f"{s['bench_wall_s']:.1f} s = {stats['posts'] / s['bench_wall_s'] / ideal:.2f}")
         cache = work / "llm-cache"
         server.reset()
         args = ["--input", str(tags), "--methods", "prompt2text", "--llm-base-url", f"{server.url}/v1",
                 "--llm-model", "loopback", "--max-concurrency", "128", "--cache-dir", str(cache)]
         first = synthesize([*args, "--out", str(work / "llm-first")])
-        requests_first = server.count
+        requests_first = server.stats()["posts"]
         server.reset()
         again = synthesize([*args, "--out", str(work / "llm-again")])
         print(f"prompt2text {rows} rows: first run {requests_first} requests in {first['bench_wall_s']:.1f} s; "
-              f"cached rerun {server.count} requests, {rows / again['bench_wall_s']:.0f} rows/s")
+              f"cached rerun {server.stats()['posts']} requests, {rows / again['bench_wall_s']:.0f} rows/s")
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 
 def peak_rss_child(tags: str, out: str) -> None:
+    """Runs tags+data2text and samples RSS every second: a bounded run's RSS levels off over time,
+    a leaking one keeps climbing until the end."""
+    import threading
+
+    trace, done = [], threading.Event()
+    started = time.perf_counter()
+
+    def sample():
+        while not done.wait(1.0):
+            trace.append((round(time.perf_counter() - started, 1), round(current_rss_mb(), 1)))
+
+    threading.Thread(target=sample, daemon=True).start()
     synthesize(["--input", tags, "--out", out, "--methods", "tags,data2text"])
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    done.set()
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "trace": trace}))
 
 
 def bench_memory(work: Path, sizes: list[int]) -> None:
@@ -115,15 +136,20 @@ def bench_memory(work: Path, sizes: list[int]) -> None:
         started = time.perf_counter()
         result = subprocess.run([sys.executable, __file__, "--peak-rss-child", str(tags), str(work / f"mem-out-{n}")],
                                 capture_output=True, text=True, check=True)
-        peak = json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_mb"]
-        print(f"tags+data2text {n:8d} tracks ({2 * n} texts): peak RSS {peak:7.0f} MB, "
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        print(f"tags+data2text {n:8d} tracks ({2 * n} texts): peak RSS {report['peak_rss_mb']:7.0f} MB, "
               f"{time.perf_counter() - started:.0f} s")
+        trace = report["trace"]
+        if trace:  # RSS at each tenth of the run's duration: flat in the second half = bounded
+            marks = [trace[min(len(trace) - 1, int(len(trace) * q / 10))] for q in range(1, 11)]
+            print("  RSS over the run (s: MB): " + ", ".join(f"{t:.0f}: {mb:.0f}" for t, mb in marks))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--llm-rows", type=int, default=10_000)
+    parser.add_argument("--concurrency", default="8,32,128", help="prompt2text concurrency levels")
     parser.add_argument("--memory-rows", default="50000,200000")
     parser.add_argument("--only", choices=["methods", "llm", "memory"])
     parser.add_argument("--peak-rss-child", nargs=2, help=argparse.SUPPRESS)
@@ -136,7 +162,7 @@ def main() -> None:
         if args.only in (None, "methods"):
             bench_methods(work, args.rows)
         if args.only in (None, "llm"):
-            bench_llm(work, args.llm_rows)
+            bench_llm(work, args.llm_rows, [int(x) for x in args.concurrency.split(",")])
         if args.only in (None, "memory"):
             bench_memory(work, [int(x) for x in args.memory_rows.split(",")])
 

@@ -19,6 +19,9 @@ METHODS = ("tags", "data2text", "prompt2text")
 class Method(abc.ABC):
     name: str = ""
     vocabulary_path: str | None = None
+    # Batches that may still be in progress when the next one starts (see start/finish): a remote
+    # LLM answers one batch while this process prepares the next.
+    overlap: int = 0
 
     def setup(self) -> None:
         from pipelines.synthesize.fidelity import matcher_for
@@ -29,6 +32,15 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
         ...
+
+    def start(self, items: list[WorkItem]) -> object:
+        """Begins a batch and returns a handle for `finish`; methods that can work in the background
+        (remote requests) return before the batch is done. The default does all the work here."""
+        return self.generate(items)
+
+    def finish(self, started: object) -> list[TextOut | Exception]:
+        """The batch's outputs, per item and in order (waits for background work)."""
+        return started
 
     def describe(self) -> dict:
         return {"method": self.name}
@@ -130,10 +142,19 @@ class Prompt2TextOptions:
 
 
 @dataclass
+class _StartedBatch:
+    items: list[WorkItem]
+    plans: list  # per item: its plan, or the exception that stopped it
+    found: dict[str, dict]  # cache key -> completion (filled in by the backend as answers land)
+    pending: object  # a Future of the LLM requests, or None when the cache answered everything
+
+
+@dataclass
 class Prompt2TextMethod(Method):
     options: Prompt2TextOptions = field(default_factory=Prompt2TextOptions)
     vocabulary_path: str | None = None
     name: str = field(default="prompt2text", init=False)
+    overlap: int = field(default=1, init=False)
 
     def setup(self) -> None:
         super().setup()
@@ -184,11 +205,19 @@ class Prompt2TextMethod(Method):
                                   params, item.sample * o.candidates + c))
         return {"examples": examples, "prompt": prompt, "requests": requests, "keys": keys}
 
-    def _complete(self, plans: list[dict]) -> dict[str, dict]:
-        """Raw completions by cache key: from the cache, else from the LLM (then cached)."""
+    def start(self, items: list[WorkItem]) -> "_StartedBatch":
+        """Plans every row, answers what the cache can, and sends the rest without waiting."""
+        plans = []
+        for item in items:
+            try:
+                plans.append(self._plan(item))
+            except Exception as exc:  # a broken template fails its rows, with the template's file and line
+                plans.append(exc)
         found: dict[str, dict] = {}
         todo, queued = [], set()
         for plan in plans:
+            if isinstance(plan, Exception):
+                continue
             for key, request in zip(plan["keys"], plan["requests"]):
                 hit = self._cache.get(key) if self._cache else None
                 if hit is not None:
@@ -208,26 +237,25 @@ class Prompt2TextMethod(Method):
                 self._cache.put(key, value)
             found[key] = dict(value, cache_hit=False)
 
-        if todo:
-            self._backend.generate_many([r for _, r in todo], on_result=record)
-        return found
+        pending = self._backend.submit_many([r for _, r in todo], on_result=record) if todo else None
+        return _StartedBatch(items, plans, found, pending)
 
-    def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
+    def finish(self, started: "_StartedBatch") -> list[TextOut | Exception]:
         from pipelines.synthesize.prompt2text.postprocess import RejectedCompletion, check_completion, cut_completion
 
-        plans, outs = [], []
-        for item in items:
-            try:
-                plans.append(self._plan(item))
-            except Exception as exc:  # a broken template fails its rows, with the template's file and line
-                plans.append(exc)
-        completions = self._complete([p for p in plans if isinstance(p, dict)])
-        for item, plan in zip(items, plans):
+        if started.pending is not None:
+            started.pending.result()  # `found` is complete once every request has been recorded
+        outs = []
+        for item, plan in zip(started.items, started.plans):
             if isinstance(plan, Exception):
                 outs.append(plan)
                 continue
-            outs.append(self._choose(item, plan, completions, cut_completion, check_completion, RejectedCompletion))
+            outs.append(self._choose(item, plan, started.found, cut_completion, check_completion,
+                                     RejectedCompletion))
         return outs
+
+    def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
+        return self.finish(self.start(items))
 
     def _choose(self, item, plan, completions, cut, check, rejected_type) -> TextOut | Exception:
         """Post-process every candidate; keep the most faithful valid one, else report why none was."""

@@ -1,12 +1,15 @@
 """The synthesize pipeline's steps: parse tracks, select tags and fan out work, run a method."""
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import time
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.io.errors import error_from_exception, error_record
 from pipelines.synthesize.select import TagSelection, select_tags
@@ -52,7 +55,12 @@ class ExpandWork(beam.DoFn):
 
 
 class RunMethod(beam.DoFn):
-    """Runs one method on a batch of WorkItems; per-item failures go to errors with their reason."""
+    """Runs one method on batches of WorkItems; per-item failures go to errors with their reason.
+
+    A method with `overlap` > 0 keeps that many batches in progress while it starts the next one (an
+    LLM answers batch N while batch N+1 is planned and sent), so the remote side never waits for this
+    process between batches. Batches still open when the bundle ends are finished in finish_bundle.
+    """
 
     def __init__(self, method):
         self.method = method
@@ -71,12 +79,39 @@ class RunMethod(beam.DoFn):
     def teardown(self):
         self.method.teardown()
 
-    def process(self, batch: list[WorkItem]):
+    def start_bundle(self):
+        self._open: collections.deque = collections.deque()  # (batch, handle, timestamp, window)
+
+    def process(self, batch: list[WorkItem], timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         started = time.perf_counter()
         try:
-            outs = self.method.generate(batch)
+            handle = self.method.start(batch)
         except Exception as exc:  # the whole batch failed (e.g. a model error): each row says why
-            outs = [exc] * len(batch)
+            handle = _Failed(exc)
+        self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
+        self._open.append((batch, handle, timestamp, window))
+        while len(self._open) > self.method.overlap:
+            batch, handle, _, _ = self._open.popleft()
+            yield from self._outputs(batch, handle)
+
+    def finish_bundle(self):
+        while self._open:
+            batch, handle, timestamp, window = self._open.popleft()
+            for out in self._outputs(batch, handle):  # outside process(): outputs carry their window
+                if isinstance(out, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
+                else:
+                    yield WindowedValue(out, timestamp, [window])
+
+    def _outputs(self, batch: list[WorkItem], handle):
+        started = time.perf_counter()
+        if isinstance(handle, _Failed):
+            outs = [handle.error] * len(batch)
+        else:
+            try:
+                outs = self.method.finish(handle)
+            except Exception as exc:
+                outs = [exc] * len(batch)
         self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
         for item, out in zip(batch, outs):
             if isinstance(out, Exception):
@@ -96,3 +131,10 @@ class RunMethod(beam.DoFn):
                     self.calls.inc()
             self.written.inc()
             yield triplet_record(item, out)
+
+
+@dataclass
+class _Failed:
+    """A batch whose start() raised: every item in it fails with this error."""
+
+    error: Exception

@@ -2,7 +2,7 @@
 
 Speaks OpenAI `POST /v1/completions` and `/v1/chat/completions`, TGI `POST /generate` (a dict) and
 `POST /` (a one-element list, what huggingface_hub's InferenceClient posts to for a base URL), plus
-`GET /health`, `/info` and `/v1/models`. Text comes from a pluggable responder `fn(body, path) -> str`;
+`GET /health`, `/info` and `/v1/models`, and the harness's own `GET /_stats` and `POST /_reset`. Text comes from a pluggable responder `fn(body, path) -> str`;
 the server then applies stop sequences and the token limit like a real server would (a "token" here is
 a whitespace-separated word). Faults (HTTP errors with Retry-After, slow or hung responses, malformed
 JSON, empty text, dropped connections) are scheduled at runtime through `server.faults`.
@@ -34,6 +34,7 @@ WORDS = ("warm", "bright", "driving", "mellow", "brooding", "airy", "punchy", "l
 OPENAI_PATHS = ("/v1/completions", "/v1/chat/completions")
 TGI_PATHS = ("/generate", "/")
 FAULT_KINDS = ("status", "slow", "hang", "malformed", "empty", "drop")
+CONTROL_PATHS = ("/_stats", "/_reset")
 
 
 def prompt_text(body: Any, path: str) -> str:
@@ -214,6 +215,8 @@ class LLMServer:
         self._tasks: set[asyncio.Task] = set()
         self._requests: list[ReceivedRequest] = []
         self._counts: dict[tuple[str, str], int] = {}
+        self._first_post: float | None = None  # arrival of the first and last POST since reset()
+        self._last_post: float | None = None
         self._in_flight = 0
         self.max_in_flight = 0
         self.connections = 0  # TCP connections accepted (keep-alive reuse keeps this low)
@@ -262,6 +265,7 @@ class LLMServer:
         """Forget received requests and counters (faults stay; `faults.clear()` removes them)."""
         with self._lock:
             self._requests, self._counts = [], {}
+            self._first_post = self._last_post = None
             self.max_in_flight = self._in_flight
 
     @property
@@ -322,6 +326,10 @@ class LLMServer:
         raw = await reader.readexactly(int(lower.get("content-length") or 0))
         keep_alive = lower.get("connection", "").lower() != "close" and "1.0" not in version
         path = target.split("?", 1)[0]
+        if path in CONTROL_PATHS:  # the harness's own endpoints: not counted as traffic
+            writer.write(_http_response(200, self._control(method, path)))
+            await writer.drain()
+            return keep_alive
         if method == "GET":
             self._record(ReceivedRequest("GET", path, headers, None, raw))
             status, payload = self._get(path)
@@ -344,6 +352,16 @@ class LLMServer:
         finally:
             self._leave()
         return keep_alive
+
+    def _control(self, method: str, path: str) -> dict:
+        """`GET /_stats`: POSTs received and when the first and last arrived (server clock, seconds),
+        for benchmarks that run the server in another process; `POST /_reset` forgets them."""
+        if method == "POST" and path == "/_reset":
+            self.reset()
+        with self._lock:
+            return {"posts": sum(n for (m, _), n in self._counts.items() if m == "POST"),
+                    "first_received": self._first_post, "last_received": self._last_post,
+                    "max_in_flight": self.max_in_flight, "latency_s": self.latency_s}
 
     def _get(self, path: str) -> tuple[int, Any]:
         if path == "/health":
@@ -389,6 +407,10 @@ class LLMServer:
         with self._lock:
             key = (request.method, request.path)
             self._counts[key] = self._counts.get(key, 0) + 1
+            if request.method == "POST":
+                if self._first_post is None:
+                    self._first_post = request.received_at
+                self._last_post = request.received_at
             if self.record:
                 self._requests.append(request)
 
@@ -451,6 +473,51 @@ def _retry_after_value(value: float | str) -> str:
     if isinstance(value, str):
         return value
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+class ServerProcess:
+    """The server in a child process (`python -m pipelines.testing.llm_server`), so that a benchmark's
+    client does not share its GIL with the server, as it would not with a real LLM server. A context
+    manager; `stats()` and `reset()` go through the control endpoints."""
+
+    def __init__(self, latency_ms: float = 0.0, *extra_args: str):
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self.proc = subprocess.Popen([sys.executable, "-m", "pipelines.testing.llm_server", "--port", "0",
+                                      "--latency-ms", str(latency_ms), *extra_args],
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        self.url = (self.proc.stdout.readline() or "").strip()
+        if not self.url.startswith("http://127.0.0.1:"):
+            self.close()
+            raise RuntimeError(f"the LLM server process did not start (it printed {self.url!r})")
+
+    def _call(self, method: str, path: str) -> dict:
+        import urllib.request
+
+        request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def stats(self) -> dict:
+        return self._call("GET", "/_stats")
+
+    def reset(self) -> None:
+        self._call("POST", "/_reset")
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,11 +2,14 @@
 import apache_beam as beam
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import IntervalWindow
 
-from pipelines.synthesize.methods import make_method
+from pipelines.synthesize.methods import Method, make_method
 from pipelines.synthesize.select import TagSelection
 from pipelines.synthesize.steps import ERRORS, ExpandWork, ParseTrack, RunMethod
+from pipelines.synthesize.work import TextOut, Track, WorkItem
 
 ROWS = [
     ({"source": "t", "row": 1}, {"music_id": "a", "video_id": "v", "tags": ["rock", "piano", "sad"]}),
@@ -28,3 +31,54 @@ def test_parse_expand_and_run_tags():
         assert_that(tracks[ERRORS] | beam.Map(lambda e: (e["id"], e["error_type"])),
                     equal_to([("c", "malformed_row"), ("t:4", "malformed_row")]), label="errors")
         assert_that(texts[ERRORS], equal_to([]), label="no method errors")
+
+
+class _Overlapping(Method):
+    """A method that keeps one batch open, logging the calls RunMethod makes (its protocol under test)."""
+
+    name = "tags"
+    overlap = 1
+
+    def __init__(self):
+        self.calls = []
+
+    def setup(self):
+        pass
+
+    def generate(self, items):
+        raise AssertionError("RunMethod must use start/finish")
+
+    def start(self, items):
+        self.calls.append(("start", [i.track.music_id for i in items]))
+        if items[0].track.music_id == "bad":
+            raise RuntimeError("the whole batch failed")
+        return items
+
+    def finish(self, items):
+        self.calls.append(("finish", [i.track.music_id for i in items]))
+        return [TextOut(f"text of {i.track.music_id}") for i in items]
+
+
+def _items(*ids):
+    return [WorkItem(Track(m, None, (), "ref"), (), "tags", 0, 1) for m in ids]
+
+
+def test_run_method_keeps_one_batch_open_and_finishes_it_with_its_window():
+    method = _Overlapping()
+    step = RunMethod(method)
+    step.setup()
+    step.start_bundle()
+    window = IntervalWindow(0, 10)
+    first = list(step.process(_items("a", "b"), timestamp=5, window=window))
+    second = list(step.process(_items("c"), timestamp=5, window=window))
+    failed = list(step.process(_items("bad"), timestamp=5, window=window))
+    last = list(step.finish_bundle())
+    assert first == []  # batch 1 stays open while batch 2 starts
+    assert method.calls == [("start", ["a", "b"]), ("start", ["c"]), ("finish", ["a", "b"]),
+                            ("start", ["bad"]), ("finish", ["c"])]
+    assert [r["text"] for r in second] == ["text of a", "text of b"]
+    assert [r["text"] for r in failed] == ["text of c"]
+    [error] = last  # finished after process(): it carries the batch's timestamp and window
+    assert isinstance(error, TaggedOutput) and error.tag == ERRORS
+    assert error.value.timestamp == 5 and error.value.windows == [window]
+    assert error.value.value["id"] == "bad" and "the whole batch failed" in error.value.value["message"]

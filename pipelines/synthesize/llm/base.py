@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -186,6 +187,17 @@ class LLMBackend(abc.ABC):
         `on_result(index, result)` is called as each request finishes (e.g. to cache it at once, so a
         killed run loses no finished request); it runs on the backend's own thread and must be quick."""
 
+    def submit_many(self, requests: Sequence[LLMRequest], on_result: OnResult | None = None
+                    ) -> "concurrent.futures.Future[list[LLMResult | LLMError]]":
+        """generate_many without waiting for it: the caller can prepare its next requests meanwhile.
+        This default runs them at once (a local model keeps the caller's thread busy anyway)."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(self.generate_many(requests, on_result))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+            future.set_exception(exc)
+        return future
+
     def generate(self, request: LLMRequest) -> LLMResult:
         [out] = self.generate_many([request])
         if isinstance(out, LLMError):
@@ -228,8 +240,11 @@ class _LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, name="llm-backend-loop", daemon=True)
         self.thread.start()
 
+    def submit(self, coro) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
     def run(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        return self.submit(coro).result()
 
     def stop(self):
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -317,10 +332,18 @@ class AsyncHTTPBackend(LLMBackend):
 
     def generate_many(self, requests: Sequence[LLMRequest], on_result: OnResult | None = None
                       ) -> list[LLMResult | LLMError]:
+        return self.submit_many(requests, on_result).result()
+
+    def submit_many(self, requests: Sequence[LLMRequest], on_result: OnResult | None = None
+                    ) -> concurrent.futures.Future:
+        # Batches submitted while others are in flight share the same concurrency slots (first come,
+        # first served), so the next batch fills the slots the previous one frees as it winds down.
         requests = list(requests)
         if not requests:
-            return []
-        return self._start().run(self._run_all(requests, on_result))
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            future.set_result([])
+            return future
+        return self._start().submit(self._run_all(requests, on_result))
 
     async def _run_all(self, requests: list[LLMRequest], on_result: OnResult | None = None
                        ) -> list[LLMResult | LLMError]:

@@ -203,6 +203,23 @@ def test_concurrency_bound(backends):
     assert 0.25 <= elapsed < 1.0  # 5 waves of 50 ms, not 20 sequential requests
 
 
+def test_submitted_batches_share_the_slots_and_return_at_once(backends):
+    with LLMServer(latency_ms=50) as srv:
+        backend = backends(srv.url, max_concurrency=4)
+        started = time.monotonic()
+        first = backend.submit_many([LLMRequest(prompt=f"a{i}") for i in range(6)])
+        second = backend.submit_many([LLMRequest(prompt=f"b{i}") for i in range(6)])
+        assert time.monotonic() - started < 0.04  # neither call waited for an answer
+        a, b = first.result(timeout=5), second.result(timeout=5)
+        elapsed = time.monotonic() - started
+        assert srv.max_in_flight == 4  # the bound is per backend, not per batch
+        assert [r.text for r in a] == [completion(f"a{i}") for i in range(6)]
+        assert [r.text for r in b] == [completion(f"b{i}") for i in range(6)]
+        # 12 requests in 3 full waves: the second batch filled the slots the first one left free
+        assert elapsed < 0.25, elapsed
+        assert backend.submit_many([]).result() == []
+
+
 def test_concurrency_bound_holds_across_retries(backends):
     with LLMServer(latency_ms=20) as srv:
         srv.faults.push(503, every=2, times=6)

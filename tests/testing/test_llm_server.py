@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from pipelines.synthesize.llm.transport import LeanTransport
-from pipelines.testing.llm_server import Fault, LLMServer, apply_limits, default_responder
+from pipelines.testing.llm_server import Fault, LLMServer, ServerProcess, apply_limits, default_responder
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -206,3 +206,18 @@ def test_command_line(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert "Warning" not in proc.stderr.read()
+
+
+def test_server_process_stats_and_reset():
+    with ServerProcess(10, "--fault", "503:times=1") as srv:
+        assert srv.stats() == {"posts": 0, "first_received": None, "last_received": None, "max_in_flight": 0,
+                               "latency_s": 0.01}
+        requests.get(srv.url + "/health", timeout=5)  # GETs are not generation traffic
+        codes = [requests.post(srv.url + "/v1/completions", json={"prompt": f"p{i}"}, timeout=5).status_code
+                 for i in range(3)]
+        stats = srv.stats()
+        assert codes == [503, 200, 200] and stats["posts"] == 3 and stats["max_in_flight"] == 1
+        assert 0.02 <= stats["last_received"] - stats["first_received"] < 5  # two 10 ms answers in between
+        srv.reset()
+        assert srv.stats()["posts"] == 0 and srv.stats()["first_received"] is None
+    assert srv.proc.poll() is not None  # the child is gone with the context

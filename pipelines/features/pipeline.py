@@ -31,6 +31,7 @@ from pipelines.features.schemas import ERRORS_SCHEMA, FORMAT, SCHEMAS
 from pipelines.features.steps import ERRORS, NAMESPACE, ROWS, EncodeBatch, Prepare, TextsOfTriplets
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
+from pipelines.io.parquet_rows import ReadParquetRows
 from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
 
@@ -97,7 +98,7 @@ def triplet_files(pattern: str) -> list[str]:
 def _inputs(p: beam.Pipeline, job: FeaturesJob, modality: str):
     """(inputs, manifest-level errors) of one modality."""
     if modality == "text":
-        texts = (p | "ReadTriplets" >> beam.io.ReadFromParquet(job.triplets, columns=["text"])
+        texts = (p | "ReadTriplets" >> ReadParquetRows(job.triplets, columns=["text"])
                  | "Texts" >> beam.ParDo(TextsOfTriplets()))
         null = p | "NullText" >> beam.Create([NULL_TEXT])
         return ((texts, null) | "AllTexts" >> beam.Flatten() | "Distinct" >> beam.Distinct()

@@ -154,7 +154,7 @@ class Prompt2TextMethod(Method):
     options: Prompt2TextOptions = field(default_factory=Prompt2TextOptions)
     vocabulary_path: str | None = None
     name: str = field(default="prompt2text", init=False)
-    overlap: int = field(default=1, init=False)
+    overlap: int = field(default=2, init=False)
 
     def setup(self) -> None:
         super().setup()

@@ -20,6 +20,7 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines.io import outputs
 from pipelines.io.manifest import detect_format, iter_records
+from pipelines.io.parquet_rows import ReadParquetRows
 from pipelines.io.schemas import ERRORS_SCHEMA, TRIPLETS_SCHEMA
 from pipelines.synthesize.card import write_card
 from pipelines.pipeline_info import versions
@@ -63,7 +64,7 @@ def read_inputs(p: beam.Pipeline, job: SynthesizeJob):
     files = _input_files(job.inputs)
     fmt = job.input_format or detect_format(files[0])
     if fmt == "parquet":  # scales: Beam reads Parquet splits in parallel on the workers
-        return (p | "ReadParquet" >> beam.io.ReadFromParquet(job.inputs)
+        return (p | "ReadParquet" >> ReadParquetRows(job.inputs)
                 | "Ref" >> beam.Map(lambda r: ({"source": job.inputs, "music_id": r.get("music_id")}, r)))
     rows = [({"source": f, "row": n}, raw) for f in files for n, raw in iter_records(f, fmt)]
     # Create holds every row in one bundle: Reshuffle spreads them over workers. (Parquet splits

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import logging
 import time
@@ -13,7 +14,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipelines.io.errors import error_from_exception, error_record
 from pipelines.synthesize.select import TagSelection, select_tags
-from pipelines.synthesize.work import WorkItem, row_seed, track_from_row, triplet_record
+from pipelines.synthesize.work import Track, WorkItem, row_seed, track_from_row, triplet_record
 
 ERRORS = "errors"
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ class ExpandWork(beam.DoFn):
 
     def process(self, track):
         selected, fallback = select_tags(list(track.tags), self.selection)
+        # downstream needs only the selected tags: the full list (89 for a tagger's output) would be
+        # copied into every pickled WorkItem (Beam's size sampling, shuffles between workers)
+        track = Track(track.music_id, track.video_id, (), track.ref)
         for method in self.methods:
             for sample in range(self.samples):
                 seed = row_seed(self.seed, track.music_id, track.video_id, method, sample)
@@ -75,6 +79,11 @@ class RunMethod(beam.DoFn):
 
     def setup(self):
         self.method.setup()
+        if self.method.overlap:
+            # Everything alive now (imports, the runner, the client) is kept out of full garbage
+            # collections: each one holds the GIL for ~100 ms on this kind of machine, and the LLM
+            # client's event loop, which shares the process, sends nothing meanwhile.
+            gc.freeze()
 
     def teardown(self):
         self.method.teardown()

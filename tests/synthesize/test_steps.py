@@ -9,6 +9,7 @@ from apache_beam.transforms.window import IntervalWindow
 from pipelines.synthesize.methods import Method, make_method
 from pipelines.synthesize.select import TagSelection
 from pipelines.synthesize.steps import ERRORS, ExpandWork, ParseTrack, RunMethod
+from pipelines.synthesize.tagset import InputTag
 from pipelines.synthesize.work import TextOut, Track, WorkItem
 
 ROWS = [
@@ -82,3 +83,11 @@ def test_run_method_keeps_one_batch_open_and_finishes_it_with_its_window():
     assert isinstance(error, TaggedOutput) and error.tag == ERRORS
     assert error.value.timestamp == 5 and error.value.windows == [window]
     assert error.value.value["id"] == "bad" and "the whole batch failed" in error.value.value["message"]
+
+
+def test_work_items_carry_only_the_selected_tags():
+    tags = tuple(InputTag(f"t{i}", "instrument", i / 100) for i in range(89))
+    track = Track("m", "v", tags, "ref")
+    [item] = [o.value for o in ExpandWork(["tags"], 1, 0, TagSelection()).process(track)]
+    assert item.track == Track("m", "v", (), "ref")  # ids and ref kept, the 89 input tags not copied
+    assert [t.tag for t in item.selected] == [f"t{i}" for i in range(83, 89)]  # top 6 instruments

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Sequence
 
-from pipelines.synthesize.llm.retry import RateLimiter, RetryPolicy
+from pipelines.synthesize.llm.retry import FairSlots, RateLimiter, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ class AsyncHTTPBackend(LLMBackend):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.update(_runtime=None, _runtime_lock=None, _limiter=RateLimiter(self.requests_per_minute))
-        for key in ("_slots", "_live_token"):
+        for key in ("_slots", "_live_token", "_queue", "_workers"):
             state.pop(key, None)
         state.update(dict.fromkeys(self._runtime_fields()))
         return state
@@ -320,11 +320,25 @@ class AsyncHTTPBackend(LLMBackend):
 
     async def _open_all(self) -> None:
         # Slot ids double as the concurrency bound and as the shard a request uses (see SHARD_SIZE).
-        self._slots: asyncio.Queue[int] = asyncio.Queue()
-        for slot in range(self.max_concurrency):
-            self._slots.put_nowait(slot)
+        self._slots = FairSlots(self.max_concurrency)
         self._live_token = self._resolve_token()
         await self._open()
+        # One FIFO of requests for every batch submitted, served by a fixed pool of workers: a batch
+        # submitted while another is in flight queues behind it instead of interleaving with it, so the
+        # earlier batch finishes first (its caller can post-process it while the next one runs). Twice
+        # the concurrency, so that requests sleeping in backoff do not leave HTTP slots idle.
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._workers = [asyncio.create_task(self._serve()) for _ in range(2 * self.max_concurrency)]
+
+    async def _serve(self) -> None:
+        while True:
+            request, deliver = await self._queue.get()
+            try:
+                result = await self._one(request)
+            except Exception as exc:  # noqa: BLE001 - a bug must fail its request, not stall the batch
+                log.exception("unexpected error in an LLM request")
+                result = LLMError("internal", f"{type(exc).__name__}: {exc}", key=request.key)
+            deliver(result)
 
     @property
     def n_shards(self) -> int:
@@ -348,18 +362,27 @@ class AsyncHTTPBackend(LLMBackend):
     async def _run_all(self, requests: list[LLMRequest], on_result: OnResult | None = None
                        ) -> list[LLMResult | LLMError]:
         results: list[Any] = [None] * len(requests)
-        pending = iter(enumerate(requests))
+        done = asyncio.get_running_loop().create_future()
+        remaining = len(requests)
 
-        # A fixed pool of workers rather than one task per request: 100k prompts stay cheap. Twice the
-        # concurrency so that requests sleeping in backoff do not leave HTTP slots idle.
-        async def worker():
-            for i, request in pending:
-                results[i] = await self._one(request)
-                if on_result is not None:
-                    on_result(i, results[i])
+        def deliver_to(i: int):
+            def deliver(result) -> None:
+                nonlocal remaining
+                results[i] = result
+                remaining -= 1
+                try:
+                    if on_result is not None:
+                        on_result(i, result)
+                except Exception as exc:  # noqa: BLE001 - the caller's callback failed: its call fails
+                    if not done.done():
+                        done.set_exception(exc)
+                if remaining == 0 and not done.done():
+                    done.set_result(results)
+            return deliver
 
-        await asyncio.gather(*(worker() for _ in range(min(len(requests), 2 * self.max_concurrency))))
-        return results
+        for i, request in enumerate(requests):
+            self._queue.put_nowait((request, deliver_to(i)))
+        return await done
 
     async def _one(self, request: LLMRequest) -> LLMResult | LLMError:
         started: float | None = None
@@ -372,7 +395,7 @@ class AsyncHTTPBackend(LLMBackend):
                           scrub(str(last_error), self._live_token))
                 if seed is not None and last_error.reason in ("empty_text", "malformed_response"):
                     seed += 1  # resampling with the same seed would give the same bad answer
-            slot = await self._slots.get()  # held only while a request is on the wire, not during backoff
+            slot = await self._slots.acquire()  # held only while a request is on the wire, not during backoff
             try:
                 await self._limiter.acquire()
                 started = time.monotonic() if started is None else started
@@ -382,7 +405,7 @@ class AsyncHTTPBackend(LLMBackend):
             except Exception as exc:  # noqa: BLE001 - every failure becomes a classified LLMError
                 raise self._classify(exc) from None
             finally:
-                self._slots.put_nowait(slot)
+                self._slots.release(slot)
             text, was_cut = cut_at_stop(out.text or "", request.params.stop)
             if not text.strip():
                 raise LLMError("empty_text", "the model returned no text", retryable=True)
@@ -396,11 +419,17 @@ class AsyncHTTPBackend(LLMBackend):
             err.args = (err.reason, err.message)
             return err
 
+    async def _stop_workers(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
     def close(self) -> None:
         with self._runtime_lock:
             runtime, self._runtime = self._runtime, None
         if runtime is not None:
             try:
+                runtime.run(self._stop_workers())
                 runtime.run(self._aclose())
             finally:
                 runtime.stop()

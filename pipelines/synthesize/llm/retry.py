@@ -5,6 +5,7 @@ or empty answer) is tried again, up to `max_attempts` in all, after
 `min(max_s, base_s * 2**(n-1)) * jitter`, or after the server's Retry-After when it sent one.
 RateLimiter: spaces request starts 60/rpm seconds apart (shared by every task on one event loop), and
 can hold all starts back after a Retry-After so that other tasks stop hammering a throttled server.
+FairSlots: the concurrency bound, first come first served.
 Clocks, sleeps and the random source are injectable so tests need not wait.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, TypeVar
 
@@ -101,3 +103,43 @@ class RateLimiter:
     def hold(self, seconds: float) -> None:
         """No request starts for `seconds` from now (the server asked us to back off)."""
         self._hold_until = max(self._hold_until, self.clock() + seconds)
+
+
+class FairSlots:
+    """A fixed set of numbered slots (the concurrency bound), handed out strictly first come, first served.
+
+    asyncio.Queue is not fair here: a task that releases a slot and asks again at once can take it back
+    before the waiter it woke runs, and that waiter then queues again at the back. Under load the oldest
+    requests kept losing their turn, so a batch submitted first finished last. Here a released slot goes
+    straight to the oldest waiter.
+    """
+
+    def __init__(self, n: int):
+        self._free: deque[int] = deque(range(n))
+        self._waiters: deque[asyncio.Future] = deque()
+
+    async def acquire(self) -> int:
+        if self._free and not self._waiters:
+            return self._free.popleft()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # a slot arrived as we were cancelled: pass it on
+                self.release(waiter.result())
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self, slot: int) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(slot)
+                return
+        self._free.append(slot)
+
+    @property
+    def free(self) -> int:
+        return len(self._free)

@@ -220,6 +220,23 @@ def test_submitted_batches_share_the_slots_and_return_at_once(backends):
         assert backend.submit_many([]).result() == []
 
 
+def test_a_batch_submitted_first_finishes_first(backends):
+    """Requests are served in submission order across batches: the caller can post-process batch 1
+    while batch 2 runs (interleaved, both would finish at the end)."""
+    with LLMServer(latency_ms=50) as srv:
+        backend = backends(srv.url, max_concurrency=4)
+        backend.generate_many([LLMRequest(prompt="warm-up")])
+        finished = {}
+        started = time.monotonic()
+        futures = {name: backend.submit_many([LLMRequest(prompt=f"{name}{i}") for i in range(16)])
+                   for name in ("first", "second")}
+        for name, future in futures.items():
+            future.add_done_callback(lambda _, name=name: finished.setdefault(name, time.monotonic() - started))
+        futures["first"].result(timeout=5), futures["second"].result(timeout=5)
+        assert finished["first"] < finished["second"] - 0.1, finished  # 4 waves of 50 ms apart
+        assert finished["first"] < 0.5 * finished["second"] + 0.1, finished
+
+
 def test_concurrency_bound_holds_across_retries(backends):
     with LLMServer(latency_ms=20) as srv:
         srv.faults.push(503, every=2, times=6)

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from pipelines.synthesize.llm import GenerationParams, LLMError, LLMRequest, RateLimiter, RetryPolicy
+from pipelines.synthesize.llm.retry import FairSlots
 from pipelines.synthesize.llm.base import cut_at_stop, error_for_status, parse_retry_after, request_seed, scrub
 
 
@@ -159,3 +160,43 @@ def test_helpers():
     assert request_seed(a, 1) == request_seed(LLMRequest(prompt="other", key="a"), 1)  # the key decides
     assert request_seed(a, 1) != request_seed(b, 1) and request_seed(a, 1) != request_seed(a, 2)
     assert request_seed(LLMRequest(prompt="p", params=GenerationParams(seed=9)), 1) == 9
+
+
+def test_fair_slots_hand_a_released_slot_to_the_oldest_waiter():
+    async def scenario():
+        slots = FairSlots(1)
+        held = await slots.acquire()
+        order = []
+
+        async def waiter(name):
+            slot = await slots.acquire()
+            order.append(name)
+            await asyncio.sleep(0)
+            slots.release(slot)
+
+        waiting = [asyncio.create_task(waiter(n)) for n in ("first", "second", "third")]
+        await asyncio.sleep(0)
+        slots.release(held)
+        # the releasing task asks again at once: with asyncio.Queue it would take the slot back
+        again = asyncio.create_task(waiter("latecomer"))
+        await asyncio.gather(*waiting, again)
+        return order, slots.free
+
+    assert asyncio.run(scenario()) == (["first", "second", "third", "latecomer"], 1)
+
+
+def test_fair_slots_cancelled_waiter_neither_leaks_nor_blocks_a_slot():
+    async def scenario():
+        slots = FairSlots(1)
+        held = await slots.acquire()
+        gone = asyncio.create_task(slots.acquire())
+        stays = asyncio.create_task(slots.acquire())
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.sleep(0)
+        slots.release(held)
+        slot = await asyncio.wait_for(stays, 1)
+        slots.release(slot)
+        return gone.cancelled(), slots.free
+
+    assert asyncio.run(scenario()) == (True, 1)

@@ -9,7 +9,6 @@ from pipelines.synthesize.llm import GenerationParams, LLMRequest, LLMResult, ma
 from pipelines.testing.llm_server import LLMServer, default_responder
 
 TOKEN = "hf_testSECRETtoken0123456789"
-FAST = dict(backoff_base_s=0.01, backoff_max_s=0.05)
 
 
 @pytest.fixture(autouse=True)
@@ -23,23 +22,8 @@ def no_real_token(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def server():
-    with LLMServer(next_example=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def backends():
-    made = []
-
-    def make(kind="tgi", **kwargs):
-        backend = make_backend(kind, **{"model": "org/model", **FAST, **kwargs})
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        backend.close()
+def backends(made_backends):
+    return lambda kind="tgi", **options: made_backends(kind, **{"model": "org/model", **options})
 
 
 def test_text_generation_body_and_result(server, backends):

@@ -10,27 +10,11 @@ from pipelines.synthesize.llm import GenerationParams, LLMError, LLMRequest, LLM
 from pipelines.testing.llm_server import LLMServer, default_responder
 
 TOKEN = "sk-test-SECRET-0123456789"
-FAST = dict(backoff_base_s=0.01, backoff_max_s=0.05)  # real retries, tiny waits
 
 
 @pytest.fixture
-def server():
-    with LLMServer(next_example=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def backends():
-    made = []
-
-    def make(url, **kwargs):
-        backend = make_backend("openai", base_url=url, **{"model": "m1", **FAST, **kwargs})
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        backend.close()
+def backends(made_backends):
+    return lambda url, **options: made_backends("openai", base_url=url, **{"model": "m1", **options})
 
 
 def completion(prompt, stop=("\n\n",)):

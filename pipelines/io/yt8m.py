@@ -241,6 +241,17 @@ def _license_beside(csv_path: str) -> str | None:
 
 # --------------------------------------------------------------------------- loaders
 
+def _youtube_id(raw: dict | str) -> str:
+    """The row's video_id; raises ValueError with the reason the row is unusable (`raw` is a str when
+    the CSV reader could not parse the row: the reason itself)."""
+    if isinstance(raw, str):
+        raise ValueError(raw)
+    youtube_id = (raw.get("video_id") or "").strip()
+    if not youtube_id:
+        raise ValueError("missing video_id")
+    return youtube_id
+
+
 def load_musicvideo(csv_path: str, media_dir: str | None = None, audio_dir: str | None = None) -> Yt8mLoad:
     """YT8M-MusicVideo style list -> video and music manifests (music_id = video_id), missing media reported."""
     result = Yt8mLoad("musicvideo", csv_path)
@@ -249,11 +260,7 @@ def load_musicvideo(csv_path: str, media_dir: str | None = None, audio_dir: str 
     for row, raw in _read_csv(csv_path):
         result.n_rows += 1
         try:
-            if isinstance(raw, str):
-                raise ValueError(raw)
-            youtube_id = (raw.get("video_id") or "").strip()
-            if not youtube_id:
-                raise ValueError("missing video_id")
+            youtube_id = _youtube_id(raw)
             if youtube_id in seen:
                 raise ValueError(f"video_id {youtube_id} already used by row {seen[youtube_id]}")
             start, end = _segment(raw, "start_s", "end_s", required=False)
@@ -286,12 +293,8 @@ def load_musictextclips(csv_path: str, media_dir: str | None = None, audio_dir: 
     for row, raw in _read_csv(csv_path):
         result.n_rows += 1
         try:
-            if isinstance(raw, str):
-                raise ValueError(raw)
-            youtube_id = (raw.get("video_id") or "").strip()
+            youtube_id = _youtube_id(raw)
             text = (raw.get("text") or "").strip()
-            if not youtube_id:
-                raise ValueError("missing video_id")
             if not text:
                 raise ValueError("missing text")
             start, end = _segment(raw, "start", "end", required=True)

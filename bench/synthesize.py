@@ -4,8 +4,12 @@
   2. prompt2text through the pipeline against the loopback LLM server at 200 ms per request:
      achieved requests/s at concurrency 8/32/128 as a fraction of concurrency / latency
   3. a cached rerun of the same prompt2text rows: LLM requests made (must be 0) and rows/s
-  4. peak memory (RSS) of `tags`+`data2text` runs at two sizes, each in a fresh process: bounded
-     means the larger run's peak is not proportionally larger
+  4. peak memory (VmHWM) of `tags`+`data2text` runs at several sizes, each in a fresh process, and
+     RSS sampled every second through each run: bounded means the larger run's peak is not
+     proportionally larger and RSS stops rising once the run is under way
+
+The LLM server runs in a separate process (pipelines.testing.llm_server.ServerProcess), as a real
+one would; steady state is measured from the server's first to last request arrival.
 
     .venv/bin/python bench/synthesize.py [--rows 100000] [--llm-rows 10000] [--concurrency 8,32,128]
         [--memory-rows 50000,200000] [--only methods|llm|memory]

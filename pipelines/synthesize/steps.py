@@ -82,7 +82,9 @@ class RunMethod(beam.DoFn):
         if self.method.overlap:
             # Everything alive now (imports, the runner, the client) is kept out of full garbage
             # collections: each one holds the GIL for ~100 ms on this kind of machine, and the LLM
-            # client's event loop, which shares the process, sends nothing meanwhile.
+            # client's event loop, which shares the process, sends nothing meanwhile. (Collect
+            # first: garbage frozen now would never be freed.)
+            gc.collect()
             gc.freeze()
 
     def teardown(self):
@@ -100,17 +102,20 @@ class RunMethod(beam.DoFn):
         self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
         self._open.append((batch, handle, timestamp, window))
         while len(self._open) > self.method.overlap:
-            batch, handle, _, _ = self._open.popleft()
-            yield from self._outputs(batch, handle)
+            yield from self._emit(*self._open.popleft())
 
     def finish_bundle(self):
         while self._open:
-            batch, handle, timestamp, window = self._open.popleft()
-            for out in self._outputs(batch, handle):  # outside process(): outputs carry their window
-                if isinstance(out, beam.pvalue.TaggedOutput):
-                    yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
-                else:
-                    yield WindowedValue(out, timestamp, [window])
+            yield from self._emit(*self._open.popleft())
+
+    def _emit(self, batch: list[WorkItem], handle, timestamp, window):
+        """A batch's outputs with the batch's own timestamp and window: they may leave during a later
+        element's process() or in finish_bundle."""
+        for out in self._outputs(batch, handle):
+            if isinstance(out, beam.pvalue.TaggedOutput):
+                yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
+            else:
+                yield WindowedValue(out, timestamp, [window])
 
     def _outputs(self, batch: list[WorkItem], handle):
         started = time.perf_counter()

@@ -5,6 +5,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import IntervalWindow
+from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.synthesize.methods import Method, make_method
 from pipelines.synthesize.select import TagSelection
@@ -71,17 +72,20 @@ def test_run_method_keeps_one_batch_open_and_finishes_it_with_its_window():
     step.start_bundle()
     window = IntervalWindow(0, 10)
     first = list(step.process(_items("a", "b"), timestamp=5, window=window))
-    second = list(step.process(_items("c"), timestamp=5, window=window))
-    failed = list(step.process(_items("bad"), timestamp=5, window=window))
+    second = list(step.process(_items("c"), timestamp=7, window=IntervalWindow(5, 15)))
+    failed = list(step.process(_items("bad"), timestamp=9, window=IntervalWindow(5, 15)))
     last = list(step.finish_bundle())
     assert first == []  # batch 1 stays open while batch 2 starts
     assert method.calls == [("start", ["a", "b"]), ("start", ["c"]), ("finish", ["a", "b"]),
                             ("start", ["bad"]), ("finish", ["c"])]
-    assert [r["text"] for r in second] == ["text of a", "text of b"]
-    assert [r["text"] for r in failed] == ["text of c"]
+    assert [r.value["text"] for r in second] == ["text of a", "text of b"]
+    assert [r.value["text"] for r in failed] == ["text of c"]
+    # each batch's outputs keep the batch's own timestamp and window, whenever they leave
+    assert [(r.timestamp, r.windows) for r in second] == [(Timestamp(5), [window])] * 2
+    assert [(r.timestamp, r.windows) for r in failed] == [(Timestamp(7), [IntervalWindow(5, 15)])]
     [error] = last  # finished after process(): it carries the batch's timestamp and window
     assert isinstance(error, TaggedOutput) and error.tag == ERRORS
-    assert error.value.timestamp == 5 and error.value.windows == [window]
+    assert error.value.timestamp == 9 and error.value.windows == [IntervalWindow(5, 15)]
     assert error.value.value["id"] == "bad" and "the whole batch failed" in error.value.value["message"]
 
 

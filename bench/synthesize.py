@@ -90,23 +90,30 @@ def bench_llm(work: Path, rows: int, concurrencies: list[int]) -> None:
             s = synthesize(["--input", str(small), "--out", str(work / f"llm-out-{concurrency}"), "--methods",
                             "prompt2text", "--llm-base-url", f"{server.url}/v1", "--llm-model", "loopback",
                             "--max-concurrency", str(concurrency), "--no-cache"])
-            # steady state: from the first request's arrival to the last one's answer (no Beam start-up)
             stats = server.stats()
-            busy = stats["last_received"] - stats["first_received"] + latency
-            achieved, ideal = stats["posts"] / busy, concurrency / latency
+            achieved, ideal, fraction = steady_state(stats, concurrency, latency)
             print(f"prompt2text concurrency {concurrency:3d}: {stats['posts']} requests, {achieved:6.1f} req/s while "
-                  f"generating = {achieved / ideal:.2f} of {ideal:.0f}; whole run incl. Beam start-up "
+                  f"generating = {fraction:.2f} of {ideal:.0f}; whole run incl. Beam start-up "
                   f"{s['bench_wall_s']:.1f} s = {stats['posts'] / s['bench_wall_s'] / ideal:.2f}")
         cache = work / "llm-cache"
         server.reset()
         args = ["--input", str(tags), "--methods", "prompt2text", "--llm-base-url", f"{server.url}/v1",
                 "--llm-model", "loopback", "--max-concurrency", "128", "--cache-dir", str(cache)]
         first = synthesize([*args, "--out", str(work / "llm-first")])
-        requests_first = server.stats()["posts"]
+        stats = server.stats()
         server.reset()
         again = synthesize([*args, "--out", str(work / "llm-again")])
-        print(f"prompt2text {rows} rows: first run {requests_first} requests in {first['bench_wall_s']:.1f} s; "
+        print(f"prompt2text {rows} rows, concurrency 128, writing the cache: {stats['posts']} requests in "
+              f"{first['bench_wall_s']:.1f} s ({steady_state(stats, 128, latency)[2]:.2f} of ideal while generating); "
               f"cached rerun {server.stats()['posts']} requests, {rows / again['bench_wall_s']:.0f} rows/s")
+
+
+def steady_state(stats: dict, concurrency: int, latency: float) -> tuple[float, float, float]:
+    """(achieved, ideal, fraction) requests/s from the first request's arrival to the last one's answer,
+    so Beam's start-up does not count."""
+    busy = stats["last_received"] - stats["first_received"] + latency
+    achieved, ideal = stats["posts"] / busy, concurrency / latency
+    return achieved, ideal, achieved / ideal
 
 
 def current_rss_mb() -> float:

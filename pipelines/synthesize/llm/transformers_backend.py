@@ -1,13 +1,14 @@
 """A local causal LM (path or hub id) through transformers: batched `generate` with left padding.
 
 Requests are grouped by sampling parameters and run `max_concurrency` at a time (the batch size).
-Sampling is seeded per batch (from the first request's seed), so a rerun with the same requests, batch
-size and seed gives the same text; like any batched sampler, a different batch composition gives
-different samples. Only the completion is returned (prompt tokens are cut off), stop sequences are
-applied after decoding, and chat requests use the tokenizer's chat template when it has one.
+Each request samples from its own seed (row_sampling.py), so its text does not depend on which requests
+share its batch: a resumed run or another batch size writes the same texts. Only the completion is
+returned (prompt tokens are cut off), stop sequences are applied after decoding, and chat requests use
+the tokenizer's chat template when it has one.
 """
 from __future__ import annotations
 
+import random
 import threading
 import time
 from typing import Any, Sequence
@@ -69,7 +70,8 @@ class TransformersBackend(LLMBackend):
                       ) -> list[LLMResult | LLMError]:
         requests = list(requests)
         results: list[Any] = [None] * len(requests)
-        seeds = {i: request_seed(r, self.seed) for i, r in enumerate(requests)}
+        # unseeded requests still get a seed of their own (a fresh random one): rows sample independently
+        seeds = {i: _seed_or_random(request_seed(r, self.seed)) for i, r in enumerate(requests)}
         pending = list(range(len(requests)))
         with self._lock:
             self.load()
@@ -77,7 +79,7 @@ class TransformersBackend(LLMBackend):
                 retry = []
                 for batch in self._batches(requests, pending):
                     started = time.monotonic()
-                    outputs = self._run_batch([requests[i] for i in batch], seeds[batch[0]])
+                    outputs = self._run_batch([requests[i] for i in batch], [seeds[i] for i in batch])
                     elapsed = time.monotonic() - started
                     for i, out in zip(batch, outputs):
                         if isinstance(out, LLMError):
@@ -92,7 +94,7 @@ class TransformersBackend(LLMBackend):
                             on_result(i, results[i])
                 pending = retry
                 for i in pending:
-                    seeds[i] = None if seeds[i] is None else seeds[i] + 1
+                    seeds[i] += 1
                 if not pending:
                     break
         for i in pending:
@@ -109,29 +111,31 @@ class TransformersBackend(LLMBackend):
         size = self.max_concurrency
         return [group[k:k + size] for group in groups.values() for k in range(0, len(group), size)]
 
-    def _run_batch(self, batch: list[LLMRequest], seed: int | None) -> list[tuple[str, str] | LLMError]:
+    def _run_batch(self, batch: list[LLMRequest], seeds: list[int]) -> list[tuple[str, str] | LLMError]:
         try:
-            return self._generate(batch, seed)
+            return self._generate(batch, seeds)
         except Exception as exc:  # noqa: BLE001 - one bad prompt must not fail its neighbours
             if len(batch) > 1:
-                return [self._run_batch([r], seed)[0] for r in batch]
+                return [self._run_batch([r], [s])[0] for r, s in zip(batch, seeds)]
             return [LLMError("generation_error", f"{type(exc).__name__}: {exc}"[:500])]
 
-    def _generate(self, batch: list[LLMRequest], seed: int | None) -> list[tuple[str, str]]:
+    def _generate(self, batch: list[LLMRequest], seeds: list[int]) -> list[tuple[str, str]]:
         import torch
+        from transformers import LogitsProcessorList
+
+        from pipelines.synthesize.llm.row_sampling import RowSeededSampler
 
         state = self.load()
         tokenizer, net = state["tokenizer"], state["model"]
         params = batch[0].params
         encoded = tokenizer([self.render(r) for r in batch], return_tensors="pt", padding=True).to(state["device"])
-        sampled = params.temperature > 0
-        kwargs: dict = {"max_new_tokens": params.max_new_tokens, "do_sample": sampled,
+        # greedy decoding; with a temperature, on logits noised per row so that the argmax is a sample
+        kwargs: dict = {"max_new_tokens": params.max_new_tokens, "do_sample": False,
                         "pad_token_id": tokenizer.pad_token_id}
-        if sampled:
-            kwargs.update(temperature=params.temperature, top_p=params.top_p)
-        with torch.inference_mode(), torch.random.fork_rng(devices=[]):  # seed without touching global RNG
-            if seed is not None:
-                torch.manual_seed(seed)
+        if params.temperature > 0:
+            kwargs["logits_processor"] = LogitsProcessorList([RowSeededSampler(seeds, params.temperature,
+                                                                               params.top_p)])
+        with torch.inference_mode():
             output = net.generate(**encoded, **kwargs)
         new_tokens = output[:, encoded["input_ids"].shape[1]:]  # left padding: the prompt is the same width
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
@@ -142,3 +146,7 @@ class TransformersBackend(LLMBackend):
             finish = "stop" if was_cut or (eos is not None and eos in ids) else "length"
             results.append((text, finish))
         return results
+
+
+def _seed_or_random(seed: int | None) -> int:
+    return random.SystemRandom().getrandbits(62) if seed is None else seed

@@ -136,3 +136,42 @@ def test_bad_prompt_fails_alone(backend):
 def test_needs_a_model():
     with pytest.raises(ValueError):
         make_backend("transformers")
+
+
+def test_sampled_text_does_not_depend_on_the_batch(tiny_lm):
+    params = GenerationParams(max_new_tokens=8, temperature=1.0, top_p=0.9)
+    mine = LLMRequest(prompt="Tags: rock\nDescription:", params=params, key="mine")
+    others = [LLMRequest(prompt=p, params=params, key=f"o{i}") for i, p in enumerate(["a calm", "x", "Tags: jazz"])]
+    alone = make_backend("transformers", model=tiny_lm[0], seed=3, max_concurrency=1).generate_many([mine])[0]
+    batched = make_backend("transformers", model=tiny_lm[0], seed=3, max_concurrency=4).generate_many(
+        [others[0], mine, *others[1:]])
+    reordered = make_backend("transformers", model=tiny_lm[0], seed=3, max_concurrency=2).generate_many(
+        [*others, mine])
+    assert batched[1].text == reordered[3].text == alone.text
+    assert len({r.text for r in batched}) > 1  # rows do not share one stream of noise
+
+
+def test_top_p_filter_keeps_the_smallest_set_reaching_top_p():
+    import torch
+
+    from pipelines.synthesize.llm.row_sampling import top_p_filter
+
+    logits = torch.log(torch.tensor([[0.2, 0.5, 0.3]]))
+    kept = lambda p: torch.isfinite(top_p_filter(logits, p))[0].tolist()  # noqa: E731
+    assert kept(0.5) == [False, True, False]
+    assert kept(0.7) == [False, True, True]
+    assert kept(0.81) == [True, True, True] == kept(1.0)
+
+
+def test_row_seeded_sampler_draws_from_the_tempered_distribution():
+    import torch
+
+    from pipelines.synthesize.llm.row_sampling import RowSeededSampler
+
+    n, logits = 4000, torch.tensor([2.0, 1.0, 0.0, -1.0])
+    sampler = RowSeededSampler(range(n), temperature=2.0, top_p=1.0)
+    picks = sampler(None, logits.repeat(n, 1)).argmax(dim=-1)
+    observed = torch.bincount(picks, minlength=4).float() / n
+    assert torch.allclose(observed, (logits / 2.0).softmax(-1), atol=0.03), observed
+    again = RowSeededSampler(range(n), temperature=2.0, top_p=1.0)(None, logits.repeat(n, 1)).argmax(dim=-1)
+    assert torch.equal(picks, again)  # the same seeds, the same draws

@@ -23,7 +23,7 @@ def prompt2text_options(args) -> Prompt2TextOptions:
         examples=args.examples, k=args.k, example_selection=args.example_selection,
         prompt_template=args.prompt_template, system_prompt=args.system_prompt, candidates=args.candidates,
         cache_dir=None if args.no_cache else (args.cache_dir or default_llm_cache()),
-        batch_size=max(64, 4 * args.max_concurrency))
+        batch_size=max(64, 4 * args.max_concurrency), max_tokens_field=args.llm_max_tokens_field)
 
 
 def _check_prompt2text(options: Prompt2TextOptions) -> None:

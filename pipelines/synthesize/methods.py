@@ -139,6 +139,7 @@ class Prompt2TextOptions:
     candidates: int = 1  # draw n completions, keep the most faithful
     cache_dir: str | None = None  # None: no cache
     batch_size: int = 64  # rows handed to the client at once (>= max_concurrency keeps it busy)
+    max_tokens_field: str = "max_tokens"  # openai chat: or max_completion_tokens
 
 
 @dataclass
@@ -170,7 +171,8 @@ class Prompt2TextMethod(Method):
         self._backend = make_backend(o.backend, base_url=o.base_url, model=o.model, api=o.api,
                                      max_concurrency=o.max_concurrency, requests_per_minute=o.requests_per_minute,
                                      max_attempts=o.max_attempts, timeout_s=o.timeout_s,
-                                     backoff_base_s=o.backoff_base_s)
+                                     backoff_base_s=o.backoff_base_s,
+                                     **({"max_tokens_field": o.max_tokens_field} if o.backend == "openai" else {}))
 
     def teardown(self) -> None:
         backend = getattr(self, "_backend", None)

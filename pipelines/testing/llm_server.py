@@ -428,7 +428,8 @@ class LLMServer:
             params = body.get("parameters") or {}
             stop, limit = params.get("stop") or [], params.get("max_new_tokens")
         else:
-            stop, limit = body.get("stop") or [], body.get("max_tokens")
+            limit = body.get("max_completion_tokens") if path == "/v1/chat/completions" else None
+            stop, limit = body.get("stop") or [], body.get("max_tokens") if limit is None else limit
         stop = [stop] if isinstance(stop, str) else list(stop)
         text, reason = apply_limits(text, stop if self.honour_stop else [], limit)
         n_prompt, n_out = len(prompt_text(body, path).split()), len(text.split())

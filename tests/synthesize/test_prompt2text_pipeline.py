@@ -187,6 +187,13 @@ def test_chat_api(server, files):
     assert paths == {"/v1/chat/completions": len(TRACKS)}
     messages = server.requests[0].body["messages"]
     assert [m["role"] for m in messages] == ["system", "user"] and messages[1]["content"].endswith("Description:")
+    assert server.requests[0].body["max_tokens"] == 96
+    server.reset()
+    argv = _argv(server, files, files["root"] / "out2", "--llm-api", "chat", "--llm-max-tokens-field",
+                 "max_completion_tokens", "--no-cache")
+    assert main(argv) == EXIT_OK
+    assert {r.body.get("max_completion_tokens") for r in server.requests} == {96}
+    assert not any("max_tokens" in r.body for r in server.requests)
 
 
 def test_token_never_written(server, files, monkeypatch, caplog):

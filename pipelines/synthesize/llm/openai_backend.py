@@ -19,6 +19,9 @@ from pipelines.synthesize.llm.base import (SHARD_SIZE, AsyncHTTPBackend, Complet
 from pipelines.synthesize.llm.transport import transport_for
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# The token limit's name in chat requests: servers such as vLLM take both; OpenAI's own reasoning models
+# take only max_completion_tokens. /v1/completions always takes max_tokens.
+MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 
 
 def _is_hf_router(url: str) -> bool:
@@ -29,9 +32,13 @@ def _is_hf_router(url: str) -> bool:
 class OpenAIBackend(AsyncHTTPBackend):
     name = "openai"
 
-    def __init__(self, *, api: str = "completions", http_transport: str = "auto", **kwargs):
+    def __init__(self, *, api: str = "completions", http_transport: str = "auto", max_tokens_field: str = "max_tokens",
+                 **kwargs):
         if api not in ("completions", "chat"):
             raise ValueError(f"api must be 'completions' or 'chat', not {api!r}")
+        if max_tokens_field not in MAX_TOKENS_FIELDS:
+            raise ValueError(f"max_tokens_field must be one of {MAX_TOKENS_FIELDS}, not {max_tokens_field!r}")
+        self.max_tokens_field = max_tokens_field
         base_url = kwargs.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         kwargs["base_url"] = base_url.rstrip("/")
         super().__init__(**kwargs)
@@ -41,7 +48,8 @@ class OpenAIBackend(AsyncHTTPBackend):
         self._urls: dict[str, httpx2.URL] = {}
 
     def describe(self) -> dict:
-        return {**super().describe(), "api": self.api, "http_transport": self.http_transport}
+        return {**super().describe(), "api": self.api, "http_transport": self.http_transport,
+                "max_tokens_field": self.max_tokens_field}
 
     def _runtime_fields(self) -> tuple[str, ...]:
         return ("_clients", "_urls")
@@ -69,7 +77,8 @@ class OpenAIBackend(AsyncHTTPBackend):
             body["messages"] = list(request.messages or ({"role": "user", "content": request.prompt},))
         else:
             body["prompt"] = request.prompt
-        body.update(max_tokens=p.max_new_tokens, temperature=p.temperature, top_p=p.top_p)
+        body[self.max_tokens_field if chat else "max_tokens"] = p.max_new_tokens
+        body.update(temperature=p.temperature, top_p=p.top_p)
         if p.stop:
             body["stop"] = list(p.stop)
         if seed is not None:

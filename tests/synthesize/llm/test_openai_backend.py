@@ -43,6 +43,21 @@ def test_exact_chat_bodies_and_v1_suffix(server, backends):
     assert second.body["messages"] == [{"role": "user", "content": "hello"}] and "model" not in second.body
 
 
+def test_max_completion_tokens_for_chat_requests(server, backends):
+    backend = backends(server.url, api="chat", max_tokens_field="max_completion_tokens")
+    params = GenerationParams(max_new_tokens=2, stop=())
+    [chat] = backend.generate_many([LLMRequest(prompt="hi", params=params)])
+    [raw] = backends(server.url, max_tokens_field="max_completion_tokens").generate_many(
+        [LLMRequest(prompt="hi", params=params)])
+    first, second = server.requests
+    assert first.body["max_completion_tokens"] == 2 and "max_tokens" not in first.body
+    assert second.path == "/v1/completions" and second.body["max_tokens"] == 2  # the legacy API's only name
+    assert len(chat.text.split()) == 2 and chat.finish_reason == "length"  # the server honoured it
+    assert backend.describe()["max_tokens_field"] == "max_completion_tokens"
+    with pytest.raises(ValueError, match="max_tokens_field"):
+        backends(server.url, max_tokens_field="max_output_tokens")
+
+
 def test_order_text_and_client_side_stop(backends):
     def responder(body, path):  # a server that ignores stop sequences
         return f" answer to {body['prompt']}\n\nnext example"

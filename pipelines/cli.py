@@ -83,8 +83,8 @@ def _synthesize_parser(sub) -> None:
     g.add_argument("--llm-api", default="completions", choices=["completions", "chat"])
     g.add_argument("--max-new-tokens", type=int, default=96)
     g.add_argument("--llm-max-tokens-field", default="max_tokens", choices=["max_tokens", "max_completion_tokens"],
-                   help="name of the token limit in openai chat requests (OpenAI's reasoning models want "
-                        "max_completion_tokens)")
+                   help="name of the token limit in openai chat requests (OpenAI deprecated max_tokens; some "
+                        "models accept only max_completion_tokens)")
     g.add_argument("--temperature", type=float, default=0.7)
     g.add_argument("--top-p", type=float, default=0.95)
     g.add_argument("--stop", action="append", help="stop sequence (repeatable; default: blank line, next 'Tags:')")

@@ -18,9 +18,9 @@ help:
 	@echo "make demo    set up, then tag the bundled demo clips and write descriptions of them"
 	@echo "make test    set up, then run the test suite (offline)"
 	@echo "make bench   run the benchmarks in bench/ (prints figures; tens of minutes)"
-	@echo "make install create $(VENV) with pinned dependencies and fetch the musicnn weights wheel"
+	@echo "make install create $(VENV) with pinned dependencies, fetch the musicnn weights wheel and WordNet"
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(CACHE)/.wordnet-tried
 
 # torch==2.13.0 resolves to the CPU wheel on local disk (see ../shared/notes/stack.md); Beam extras are
 # never installed (they pin old torch/transformers). Bytecode is compiled because this environment
@@ -36,6 +36,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt setup.py
 	$(BIN)/pip download --quiet --no-deps musicnn==0.1.0 -d $(CACHE)/wheels
 	$(BIN)/viml-synth weights --log-level WARNING > /dev/null
 	touch $@
+
+# WordNet 3.0 for METEOR's synonym stage (Debian's wordnet-base, via apt-get download: no root needed).
+# Tried once per cache; without it evaluate-text still runs and says its METEOR has no synonym stage.
+$(CACHE)/.wordnet-tried: | $(VENV)/.installed
+	$(BIN)/viml-synth wordnet --log-level WARNING > /dev/null || echo "note: WordNet not fetched; METEOR will run without synonyms"
+	mkdir -p $(@D) && touch $@
 
 # The whole job from configs/demo.yaml: tag the bundled clips, then write descriptions. prompt2text runs
 # when an LLM endpoint is set, e.g. `make demo VIML_SYNTH_LLM_BASE_URL=http://localhost:8000/v1

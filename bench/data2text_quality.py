@@ -7,8 +7,8 @@ Compared on the same rows:
   template   "the music is characterized by <tags>" (LP-MusicCaps' one-template baseline)
   join       data2text's templated sentences, one per category, without rewriting
   builtin    data2text with the built-in rewriter (ordering, aggregation, compression)
-Metrics: corpus BLEU-1..4 with brevity penalty, ROUGE-L F (mean over rows), METEOR (exact+stem)
-from pipelines/evaluate/text_metrics.py when present (else the small versions below), mean length
+Metrics: corpus BLEU-1..4 with brevity penalty, ROUGE-L F (mean over rows), METEOR (exact+stem, and
+with WordNet synonyms when `viml-synth wordnet` fetched it) from pipelines/evaluate/text_metrics.py, mean length
 in words, and tag coverage: share of input tags whose text appears in the output (case-insensitive,
 whole words, a plural ending allowed) and share of rows expressing every tag.
 
@@ -46,6 +46,8 @@ from pipelines.evaluate import text_metrics as _tm  # noqa: E402
 def bleu(hyps, refs):
     return _tm.corpus_bleu(hyps, refs, 4)
 
+
+from pipelines.evaluate.wordnet import find as find_wordnet  # noqa: E402
 
 rouge_l, meteor = _tm.rouge_l, _tm.meteor
 METRICS_SOURCE = "pipelines/evaluate/text_metrics.py"
@@ -116,6 +118,8 @@ def main(argv=None) -> int:
           f"{sum(map(len, tag_lists)) / len(tag_lists):.1f}; mean caption length {mean_words(refs):.1f} words")
     header = f"{'system':<10} {'BLEU-1':>7} {'BLEU-2':>7} {'BLEU-3':>7} {'BLEU-4':>7} {'ROUGE-L':>8}"
     header += "" if args.no_meteor or meteor is None else f" {'METEOR':>7}"
+    synonyms = None if args.no_meteor else find_wordnet()  # METEOR's third stage, when WordNet is fetched
+    header += f" {'+WN syn':>7}" if synonyms else ""
     header += f" {'BP':>5} {'words':>6} {'tags%':>6} {'rows%':>6} {'ms/row':>7}"
     print(header)
     for name, outs in systems.items():
@@ -124,6 +128,8 @@ def main(argv=None) -> int:
                 f"{rouge_l(outs, refs):8.3f}")
         if not args.no_meteor and meteor is not None:
             line += f" {meteor(outs, refs):7.3f}"
+        if synonyms:
+            line += f" {meteor(outs, refs, synonyms=synonyms.synonyms):7.3f}"
         tag_cov, row_cov = coverage(outs, tag_lists)
         line += (f" {b['brevity_penalty']:5.2f} {mean_words(outs):6.1f} {100 * tag_cov:6.1f} {100 * row_cov:6.1f}"
                  f" {timings.get(name, 0.0):7.2f}")

@@ -109,16 +109,28 @@ def _synthesize_parser(sub) -> None:
 
 def _evaluate_text_parser(sub) -> None:
     p = sub.add_parser("evaluate-text", help="score synthesized texts against human references",
-                       description="BLEU-1..4, ROUGE-L, METEOR (without synonyms), embedding similarity, "
-                                   "vocabulary, distinct-n, length, tag coverage and hallucination, per method.")
+                       description="BLEU-1..4, ROUGE-L, METEOR (with WordNet synonyms when WordNet is "
+                                   "installed), embedding similarity, vocabulary, distinct-n, length, tag coverage "
+                                   "and hallucination, per method.")
     p.add_argument("--triplets", help="triplets-*.parquet (a glob)")
     p.add_argument("--references", help="CSV/JSONL/Parquet with music_id and a reference text column")
     p.add_argument("--reference-column", default=None, help="default: caption, text or description")
     p.add_argument("--id-column", default="music_id")
     p.add_argument("--no-embed", action="store_true", help="skip the sentence-embedding similarity")
+    p.add_argument("--wordnet", help="WordNet folder for METEOR's synonym stage (default: $VIML_SYNTH_CACHE/wordnet "
+                                     "when present, see `viml-synth wordnet`); 'none' to leave the stage out")
     p.add_argument("--out", help="write the JSON report here (default: print only)")
     _add_common_args(p)
     p.set_defaults(func=cmd_evaluate_text)
+
+
+def _wordnet_parser(sub) -> None:
+    p = sub.add_parser("wordnet", help="fetch WordNet 3.0 (Debian's wordnet-base) for METEOR's synonym stage",
+                       description="Downloads Debian's wordnet-base package with `apt-get download` (no root "
+                                   "needed) and unpacks its database files and licence into the cache.")
+    p.add_argument("--out", help="destination folder (default: $VIML_SYNTH_CACHE/wordnet)")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=cmd_wordnet)
 
 
 def _run_parser(sub) -> None:
@@ -162,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tag_parser(sub)
     _synthesize_parser(sub)
     _evaluate_text_parser(sub)
+    _wordnet_parser(sub)
     from pipelines.features.cli import add_features_parser
 
     add_features_parser(sub)
@@ -286,6 +299,17 @@ def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     has_texts = FileSystems.match([FileSystems.join(args.out, "triplets-*.parquet")])[0].metadata_list
     print(texts_table(args.out) if has_texts else top_tags_table(args.out, args.top))
+    return EXIT_OK
+
+
+def cmd_wordnet(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.evaluate.wordnet import WordNet, WordNetUnavailable, fetch
+
+    try:
+        folder = fetch(args.out)
+    except WordNetUnavailable as exc:
+        raise UsageError(f"wordnet: {exc}") from exc
+    print(folder, WordNet.load(folder).describe())
     return EXIT_OK
 
 

@@ -1,10 +1,11 @@
-"""Locating the data folders that live at the repository's top level (templates/, prompts/).
+"""Locating data: the folders at the repository's top level (templates/, prompts/), and the cache.
 
 In a source checkout or an editable install they are `<repo>/<name>`; a built wheel (what Beam's
 --setup_file ships to workers) carries them as the packages `pipelines.templates` / `pipelines.prompts`.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -16,3 +17,9 @@ def data_dir(name: str, *sub: str) -> Path:
         if candidate.exists():
             return candidate
     raise FileNotFoundError(f"{'/'.join((name, *sub))} not found; looked in " + ", ".join(map(str, candidates)))
+
+
+def cache_dir() -> Path:
+    """Where fetched data lives (musicnn weights, WordNet, LLM responses): $VIML_SYNTH_CACHE, else
+    ~/.cache/viml-synth. The Makefile uses the same default."""
+    return Path(os.environ.get("VIML_SYNTH_CACHE") or Path.home() / ".cache" / "viml-synth")

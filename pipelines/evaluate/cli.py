@@ -39,8 +39,14 @@ def load_triplets(pattern: str) -> list[dict]:
 
 
 def evaluate_text_command(args) -> int:
+    from pipelines.evaluate import wordnet
     from pipelines.evaluate.text_report import evaluate_texts, format_table
     from pipelines.tag.vocabulary import Vocabulary
+
+    try:
+        synonyms = wordnet.find(args.wordnet)
+    except wordnet.WordNetUnavailable as exc:
+        raise ValueError(f"--wordnet: {exc}") from exc
 
     refs = load_references(args.references, args.id_column, args.reference_column)
     rows, unmatched = [], 0
@@ -49,7 +55,7 @@ def evaluate_text_command(args) -> int:
         unmatched += reference is None
         rows.append({"text": t["text"], "method": t["method"], "reference": reference,
                      "tags": [InputTag(x["tag"], x["category"], x["confidence"]) for x in t["tags"] or []]})
-    report = evaluate_texts(rows, Vocabulary.load(), embed=not args.no_embed)
+    report = evaluate_texts(rows, Vocabulary.load(), embed=not args.no_embed, wordnet=synonyms)
     report["inputs"] = {"triplets": args.triplets, "references": args.references, "rows": len(rows),
                         "rows_without_reference": unmatched}
     print(format_table(report))

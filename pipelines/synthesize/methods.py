@@ -7,13 +7,17 @@ or the exception that explains why that item has no text.
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 
 from pipelines.synthesize.work import TextOut, WorkItem
 
 METHODS = ("tags", "data2text", "prompt2text")
+CACHE_WRITERS = 4  # threads writing LLM responses to the cache
+log = logging.getLogger(__name__)
 
 
 class Method(abc.ABC):
@@ -148,6 +152,7 @@ class _StartedBatch:
     plans: list  # per item: its plan, or the exception that stopped it
     found: dict[str, dict]  # cache key -> completion (filled in by the backend as answers land)
     pending: object  # a Future of the LLM requests, or None when the cache answered everything
+    writes: list  # Futures of the cache writes of the answers that have landed
 
 
 @dataclass
@@ -168,6 +173,10 @@ class Prompt2TextMethod(Method):
         self._pool = load_pool(o.examples)
         self._template = load_prompt_template(o.prompt_template, o.system_prompt)
         self._cache = ResponseCache(o.cache_dir) if o.cache_dir else None
+        # Responses are cached by these threads, not on the LLM client's event loop: a write (a local
+        # file, or a whole object in a bucket) would hold up every request in flight.
+        self._cache_writer = (concurrent.futures.ThreadPoolExecutor(CACHE_WRITERS, thread_name_prefix="llm-cache")
+                              if self._cache else None)
         self._backend = make_backend(o.backend, base_url=o.base_url, model=o.model, api=o.api,
                                      max_concurrency=o.max_concurrency, requests_per_minute=o.requests_per_minute,
                                      max_attempts=o.max_attempts, timeout_s=o.timeout_s,
@@ -178,6 +187,9 @@ class Prompt2TextMethod(Method):
         backend = getattr(self, "_backend", None)
         if backend is not None:
             backend.close()
+        writer = getattr(self, "_cache_writer", None)
+        if writer is not None:
+            writer.shutdown(wait=True)  # every response that arrived is on disk before the worker ends
 
     def _params(self, seed: int):
         from pipelines.synthesize.llm import GenerationParams
@@ -216,7 +228,7 @@ class Prompt2TextMethod(Method):
             except Exception as exc:  # a broken template fails its rows, with the template's file and line
                 plans.append(exc)
         found: dict[str, dict] = {}
-        todo, queued = [], set()
+        todo, queued, writes = [], set(), []
         for plan in plans:
             if isinstance(plan, Exception):
                 continue
@@ -236,17 +248,18 @@ class Prompt2TextMethod(Method):
             value = {"text": result.text, "model": result.model, "attempts": result.attempts,
                      "latency_s": result.latency_s, "finish_reason": result.finish_reason, "created": time.time()}
             if self._cache:
-                self._cache.put(key, value)
+                writes.append(self._cache_writer.submit(self._cache.put, key, value))
             found[key] = dict(value, cache_hit=False)
 
         pending = self._backend.submit_many([r for _, r in todo], on_result=record) if todo else None
-        return _StartedBatch(items, plans, found, pending)
+        return _StartedBatch(items, plans, found, pending, writes)
 
     def finish(self, started: "_StartedBatch") -> list[TextOut | Exception]:
         from pipelines.synthesize.prompt2text.postprocess import RejectedCompletion, check_completion, cut_completion
 
         if started.pending is not None:
             started.pending.result()  # `found` is complete once every request has been recorded
+        self._wait_for_cache(started.writes)
         outs = []
         for item, plan in zip(started.items, started.plans):
             if isinstance(plan, Exception):
@@ -258,6 +271,15 @@ class Prompt2TextMethod(Method):
 
     def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
         return self.finish(self.start(items))
+
+    @staticmethod
+    def _wait_for_cache(writes: list) -> None:
+        """The batch's cache writes are done before its texts leave; a failed write costs a rerun
+        that request again, not the text, so it is logged, not raised."""
+        failed = [exc for exc in (w.exception() for w in writes) if exc is not None]
+        if failed:
+            log.warning("%d of %d responses could not be cached (first: %s: %s)", len(failed), len(writes),
+                        type(failed[0]).__name__, failed[0])
 
     def _choose(self, item, plan, completions, cut, check, rejected_type) -> TextOut | Exception:
         """Post-process every candidate; keep the most faithful valid one, else report why none was."""

@@ -204,3 +204,18 @@ def test_token_never_written(server, files, monkeypatch, caplog):
     written = [p for p in files["root"].rglob("*") if p.is_file() and p.name != "tags.jsonl"]
     assert written and not [p for p in written if TOKEN.encode() in p.read_bytes()]
     assert TOKEN not in caplog.text
+
+
+def test_a_failing_cache_write_costs_no_text(server, files, monkeypatch, caplog):
+    from pipelines.synthesize.cache import ResponseCache
+
+    def full_disk(self, key, value):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ResponseCache, "put", full_disk)
+    out = files["root"] / "out"
+    with caplog.at_level("WARNING"):
+        assert main(_argv(server, files, out)) == EXIT_OK
+    assert len(_rows(out)) == len(TRACKS) and _rows(out, "errors") == []
+    assert f"{len(TRACKS)} of {len(TRACKS)} responses could not be cached" in caplog.text
+    assert "No space left on device" in caplog.text

@@ -37,6 +37,7 @@ class ResponseCache:
     def __init__(self, root: str):
         self.root = root
         self._local = "://" not in root
+        self._made: set[str] = set()  # shard folders known to exist (one makedirs each, not one per put)
 
     def _path(self, key: str) -> str:
         if self._local:
@@ -66,7 +67,10 @@ class ResponseCache:
         data = json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8")
         path = self._path(key)
         if self._local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            folder = os.path.dirname(path)
+            if folder not in self._made:
+                os.makedirs(folder, exist_ok=True)
+                self._made.add(folder)
             # a temp name unique to this process and thread (cheaper than mkstemp's retry loop)
             tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{threading.get_ident()}-{key[:8]}")
             with open(tmp, "wb") as fh:

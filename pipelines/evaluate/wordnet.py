@@ -63,11 +63,15 @@ def fetch(dest: str | os.PathLike | None = None) -> Path:
             raise WordNetUnavailable(f"{' '.join(exc.cmd[:3])} failed: {(exc.stderr or '').strip()[-300:]}") from None
         except ValueError:
             raise WordNetUnavailable(f"apt-get download {PACKAGE} wrote no .deb file") from None
-        source = Path(tmp, "root", "usr", "share", "wordnet")
+        source = Path(tmp, "root", "usr", "share")
         staging = Path(tempfile.mkdtemp(prefix=".wordnet-", dir=_parent(dest)))
-        for name in FILES:
-            shutil.copyfile(source / name, staging / name)
-        shutil.copyfile(Path(tmp, "root", "usr", "share", "doc", PACKAGE, "copyright"), staging / LICENSE)
+        try:
+            for name in FILES:
+                shutil.copyfile(source / "wordnet" / name, staging / name)
+            shutil.copyfile(source / "doc" / PACKAGE / "copyright", staging / LICENSE)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise WordNetUnavailable(f"the {PACKAGE} package did not hold what was expected: {exc}") from None
     if dest.exists():
         shutil.rmtree(dest)
     staging.rename(dest)  # whole or not at all: a half-copied folder would load as a smaller WordNet

@@ -2,10 +2,11 @@
 
 Speaks OpenAI `POST /v1/completions` and `/v1/chat/completions`, TGI `POST /generate` (a dict) and
 `POST /` (a one-element list, what huggingface_hub's InferenceClient posts to for a base URL), plus
-`GET /health`, `/info` and `/v1/models`, and the harness's own `GET /_stats` and `POST /_reset`. Text comes from a pluggable responder `fn(body, path) -> str`;
-the server then applies stop sequences and the token limit like a real server would (a "token" here is
-a whitespace-separated word). Faults (HTTP errors with Retry-After, slow or hung responses, malformed
-JSON, empty text, dropped connections) are scheduled at runtime through `server.faults`.
+`GET /health`, `/info` and `/v1/models`, and the harness's own `GET /_stats` and `POST /_reset`. Text
+comes from a pluggable responder `fn(body, path) -> str`; the server then applies stop sequences and
+the token limit like a real server would (a "token" here is a whitespace-separated word). Faults (HTTP
+errors with Retry-After, slow or hung responses, malformed JSON, empty text, dropped connections) are
+scheduled at runtime through `server.faults`.
 
     with LLMServer(latency_ms=200) as server:
         server.faults.push(429, times=2, retry_after=1)
@@ -20,11 +21,16 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import re
 import ssl
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 Responder = Callable[[dict, str], str]
@@ -482,11 +488,6 @@ class ServerProcess:
     manager; `stats()` and `reset()` go through the control endpoints."""
 
     def __init__(self, latency_ms: float = 0.0, *extra_args: str):
-        import os
-        import subprocess
-        import sys
-        from pathlib import Path
-
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         self.proc = subprocess.Popen([sys.executable, "-m", "pipelines.testing.llm_server", "--port", "0",
@@ -498,10 +499,9 @@ class ServerProcess:
             raise RuntimeError(f"the LLM server process did not start (it printed {self.url!r})")
 
     def _call(self, method: str, path: str) -> dict:
-        import urllib.request
-
         request = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
-        with urllib.request.urlopen(request, timeout=10) as response:
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1: never via a proxy
+        with direct.open(request, timeout=10) as response:
             return json.loads(response.read())
 
     def stats(self) -> dict:

@@ -334,10 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         # Beam's GCP module warns about optional BigQuery clients at import; irrelevant here. Beam's own
-        # INFO chatter drowns our progress lines, so it speaks only at --log-level DEBUG.
+        # INFO chatter, and the HTTP clients' line per LLM request (hundreds a second), would drown our
+        # progress lines, so they speak only at --log-level DEBUG.
         logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
         if args.log_level != "DEBUG":
-            logging.getLogger("apache_beam").setLevel(logging.WARNING)
+            for chatty in ("apache_beam", "httpx2", "httpcore2", "httpx", "httpcore"):
+                logging.getLogger(chatty).setLevel(logging.WARNING)
         unknown = [a for a in extra if a.startswith("--")]
         if unknown and args.command not in ("tag", "synthesize", "features", "run"):
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")

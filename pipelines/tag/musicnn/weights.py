@@ -14,7 +14,6 @@ Licence: the musicnn code and weights are ISC-licensed,
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from pipelines.resources import cache_dir
+from pipelines.resources import cache_dir, sha256_file
 from pipelines.tag.musicnn.tf_checkpoint import DATA_SUFFIX, read_checkpoint_bytes
 
 if TYPE_CHECKING:  # torch is imported lazily: MODEL_NAMES / MODEL_TAGS users should not pay for it
@@ -73,12 +72,6 @@ def find_wheel() -> Path:
     return Path(found[-1])
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_wheel_checkpoint(wheel: zipfile.ZipFile, name: str, *, skip_optimizer: bool = True) -> dict:
@@ -118,7 +111,7 @@ def convert_from_wheel(wheel: str | os.PathLike, out_dir: str | os.PathLike) -> 
     from pipelines.tag.musicnn.model import state_dict_from_tf
 
     wheel, out_dir = Path(wheel), Path(out_dir)
-    sha = _sha256(wheel)
+    sha = sha256_file(wheel)
     if sha != WHEEL_SHA256:
         log.warning("%s has sha256 %s, not the PyPI musicnn 0.1.0 wheel's %s", wheel, sha, WHEEL_SHA256)
     written = []

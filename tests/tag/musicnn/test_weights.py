@@ -7,7 +7,7 @@ import pytest
 import safetensors
 import torch
 
-from pipelines.tag.musicnn import weights
+from pipelines.resources import sha256_file
 from pipelines.tag.musicnn.weights import (MODEL_NAMES, MODEL_TAGS, cache_dir, convert_from_wheel, find_wheel,
                                            load_musicnn)
 
@@ -41,7 +41,7 @@ def test_converted_files(weights_dir, musicnn_wheel):
             assert all(f.get_tensor(k).dtype == torch.float32 for k in f.keys())
         assert meta["model"] == name
         assert json.loads(meta["tags"]) == MODEL_TAGS[name]
-        assert meta["source_wheel_sha256"] == weights._sha256(musicnn_wheel)
+        assert meta["source_wheel_sha256"] == sha256_file(musicnn_wheel)
         assert "Universitat Pompeu Fabra" in meta["license"]
 
 

@@ -215,7 +215,7 @@ class Prompt2TextMethod(Method):
             request = LLMRequest(prompt=None if messages else prompt, messages=messages, params=params,
                                  key=f"{item.id}/{c}")
             requests.append(request)
-            keys.append(cache_key(list(messages) if messages else prompt, self._backend.describe().get("model") or "",
+            keys.append(cache_key(list(messages) if messages else prompt, self._backend.model or "",
                                   params, item.sample * o.candidates + c))
         return {"examples": examples, "prompt": prompt, "requests": requests, "keys": keys}
 

@@ -9,29 +9,21 @@ import argparse
 import logging
 import sys
 
-import yaml
-
 log = logging.getLogger("viml-synth")
 
-EXIT_OK, EXIT_NOTHING_DONE, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class UsageError(ValueError):
-    """Bad options or unreadable inputs: reported in one line, exit status 2."""
-
-
-def _add_runner_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("runner (any other --flag is passed to Beam, e.g. --project, --region)")
-    group.add_argument("--runner", default="local",
-                       help="local (Beam's embedded FnApiRunner, default), DataflowRunner, FlinkRunner, "
-                            "SparkRunner or PortableRunner")
-    group.add_argument("--workers", type=int, default=1,
-                       help="local runner only: worker processes (each loads its own model copy)")
-
-
-def _add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="YAML file of options (keys as the long flags, with _); flags override it")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+from pipelines.cli_common import (  # noqa: F401 - EXIT_* and UsageError are re-exported for callers
+    EXIT_BAD_INPUT,
+    EXIT_NOTHING_DONE,
+    EXIT_OK,
+    LOG_LEVELS,
+    UsageError,
+    add_common_args,
+    add_runner_args,
+    load_config,
+    section_of,
+    subcommand_parser,
+    validated_defaults,
+)
 
 
 def _tag_parser(sub) -> None:
@@ -51,8 +43,8 @@ def _tag_parser(sub) -> None:
     p.add_argument("--vocabulary", help="vocabulary YAML (default: the packaged 20/28/41 genre/mood/instrument)")
     p.add_argument("--hf-window-s", type=float, default=10.0, help="hf: seconds per window (scores are averaged)")
     p.add_argument("--batch-clips", type=int, default=16, help="clips per model forward pass")
-    _add_runner_args(p)
-    _add_common_args(p)
+    add_runner_args(p)
+    add_common_args(p)
     p.set_defaults(func=cmd_tag)
 
 
@@ -102,8 +94,8 @@ def _synthesize_parser(sub) -> None:
     g.add_argument("--candidates", type=int, default=1, help="completions drawn per text; the most faithful wins")
     g.add_argument("--cache-dir", help="LLM response cache (default: $VIML_SYNTH_CACHE/llm)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
-    _add_runner_args(p)
-    _add_common_args(p)
+    add_runner_args(p)
+    add_common_args(p)
     p.set_defaults(func=cmd_synthesize)
 
 
@@ -120,7 +112,7 @@ def _evaluate_text_parser(sub) -> None:
     p.add_argument("--wordnet", help="WordNet folder for METEOR's synonym stage (default: $VIML_SYNTH_CACHE/wordnet "
                                      "when present, see `viml-synth wordnet`); 'none' to leave the stage out")
     p.add_argument("--out", help="write the JSON report here (default: print only)")
-    _add_common_args(p)
+    add_common_args(p)
     p.set_defaults(func=cmd_evaluate_text)
 
 
@@ -140,7 +132,7 @@ def _run_parser(sub) -> None:
                                    "are copied into --out so the run can be repeated exactly.")
     p.add_argument("--config", required=True, help="YAML with `out`, `seed`, and a section per stage")
     p.add_argument("--out", help="overrides the config's `out`")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
     p.set_defaults(func=cmd_run)
 
 
@@ -190,26 +182,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    """Parse twice: a --config file's values become defaults, flags given on the command line win."""
+    """Parse twice: a --config file's values become defaults, flags given on the command line win. The
+    file's values get the flags' own checks (type, choices), so a typo fails here, naming file and key."""
     args, extra = parser.parse_known_args(argv)
     # `run` and `train` take --config as a run / model config, not as a file of their CLI options
     if getattr(args, "config", None) and args.command not in ("run", "train"):
-        try:
-            with open(args.config, encoding="utf-8") as fh:
-                config = yaml.safe_load(fh) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"cannot read config {args.config}: {exc}") from exc
-        if not isinstance(config, dict):
-            raise UsageError(f"{args.config}: expected a mapping of option -> value")
-        section = config.get(args.command, config)  # a whole-run config may nest options per command
-        known = set(vars(args))
-        unknown = sorted(k for k in section if k.replace("-", "_") not in known and k not in ("beam_args",))
-        if unknown:
-            raise UsageError(f"{args.config}: unknown option(s) for '{args.command}': {', '.join(unknown)}")
-        sub = parser._subparsers._group_actions[0].choices[args.command]  # noqa: SLF001 - argparse has no API
-        sub.set_defaults(**{k.replace("-", "_"): v for k, v in section.items() if k != "beam_args"})
+        config = load_config(args.config)
+        # a whole-run config may nest options per command; a flat file is the command's own section
+        section = section_of(config, args.command, args.config) if args.command in config else config
+        sub = subcommand_parser(parser, args.command)
+        sub.set_defaults(**validated_defaults(sub, section, f"{args.config}, section '{args.command}'"))
         args, extra = parser.parse_known_args(argv)
-        extra = list(section.get("beam_args", [])) + extra
+        beam_args = section.get("beam_args", [])
+        if not isinstance(beam_args, list) or not all(isinstance(a, str) for a in beam_args):
+            raise UsageError(f"{args.config}: beam_args must be a list of strings")
+        extra = list(beam_args) + extra
     return args, extra
 
 

@@ -18,7 +18,14 @@ import os
 import shutil
 import time
 
-import yaml
+from pipelines.cli_common import (
+    EXIT_OK,
+    UsageError,
+    load_config,
+    section_of,
+    subcommand_parser,
+    validated_defaults,
+)
 
 STAGES = ("tag", "synthesize")
 SHARED = ("runner", "workers", "seed", "log_level", "vocabulary")
@@ -27,34 +34,30 @@ LLM_ENV = {"llm_base_url": "VIML_SYNTH_LLM_BASE_URL", "llm_model": "VIML_SYNTH_L
 
 
 def _load(path: str) -> dict:
-    from pipelines.cli import UsageError
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            config = yaml.safe_load(fh) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read config {path}: {exc}") from exc
-    if not isinstance(config, dict):
-        raise UsageError(f"{path}: expected a mapping")
+    config = load_config(path)
     unknown = sorted(set(config) - set(STAGES) - set(SHARED) - {"out", "beam_args"})
     if unknown:
         raise UsageError(f"{path}: unknown top-level key(s): {', '.join(unknown)} (stages: {', '.join(STAGES)})")
     if not any(s in config for s in STAGES):
         raise UsageError(f"{path}: no stage section ({', '.join(STAGES)})")
+    for stage in STAGES:
+        section_of(config, stage, path)  # a section given as a scalar is named now
+    if "out" in config and not isinstance(config["out"], str):
+        raise UsageError(f"{path}: out: expected a string (a folder), got {config['out']!r}")
+    beam_args = config.get("beam_args", [])
+    if not isinstance(beam_args, list) or not all(isinstance(a, str) for a in beam_args):
+        raise UsageError(f"{path}: beam_args must be a list of strings")
     return config
 
 
-def _stage_args(parser: argparse.ArgumentParser, stage: str, section: dict, path: str) -> argparse.Namespace:
-    """The stage's own parser with the section as defaults: same validation and defaults as the CLI."""
-    from pipelines.cli import UsageError
-
-    sub = parser._subparsers._group_actions[0].choices[stage]  # noqa: SLF001 - argparse has no API for this
-    known = {a.dest for a in sub._actions}  # noqa: SLF001
-    section = {k.replace("-", "_"): v for k, v in section.items()}
-    unknown = sorted(k for k in section if k not in known)
-    if unknown:
-        raise UsageError(f"{path}: unknown option(s) for '{stage}': {', '.join(unknown)}")
-    sub.set_defaults(**section)
+def _stage_args(parser: argparse.ArgumentParser, stage: str, config: dict, path: str) -> argparse.Namespace:
+    """The stage's own parser with its section as defaults: the same checks and defaults as the CLI. Keys
+    shared at the top level are checked first, so an error names where the value was written."""
+    sub = subcommand_parser(parser, stage)
+    shared = {k: config[k] for k in SHARED if k in config and (k != "seed" or stage == "synthesize")}
+    values = validated_defaults(sub, shared, f"{path}, top level", passthrough=())
+    values.update(validated_defaults(sub, section_of(config, stage, path), f"{path}, section '{stage}'"))
+    sub.set_defaults(**values)
     return sub.parse_args([])
 
 
@@ -75,30 +78,43 @@ def _skip_prompt2text(section: dict) -> str | None:
             "VIML_SYNTH_LLM_BASE_URL and VIML_SYNTH_LLM_MODEL; see README 'prompt2text')")
 
 
-def run_from_config(path: str, out: str | None, parser: argparse.ArgumentParser, beam_args: list[str]) -> int:
-    from pipelines.cli import EXIT_OK, UsageError
-
-    config = _load(path)
-    out = out or config.get("out")
-    if not out:
-        raise UsageError(f"{path}: set `out` (or pass --out)")
-    os.makedirs(out, exist_ok=True)
-    started, record = time.time(), {"config": os.path.abspath(path), "out": out, "stages": {}, "skipped": {}}
+def _plan(config: dict, out: str, path: str, parser: argparse.ArgumentParser) -> tuple[list, dict]:
+    """Every stage's arguments, checked before the first stage starts: a bad value in the last section
+    must not cost the user a finished tag run."""
+    planned, skipped = [], {}
     for stage in STAGES:
         if stage not in config:
             continue
-        section = {k: config[k] for k in SHARED if k in config and k != "seed"}
-        if stage == "synthesize" and "seed" in config:
-            section["seed"] = config["seed"]
-        section.update(config[stage] or {})
+        section = dict(section_of(config, stage, path))
         section.setdefault("out", os.path.join(out, "tags" if stage == "tag" else "triplets"))
         if stage == "synthesize":
             section.setdefault("input", os.path.join(out, "tags", "tags-*.parquet"))
             reason = _skip_prompt2text(section)
             if reason:
-                print(f"skipping prompt2text: {reason}")
-                record["skipped"]["prompt2text"] = reason
-        args = _stage_args(parser, stage, section, path)
+                skipped["prompt2text"] = reason
+        args = _stage_args(parser, stage, {**config, stage: section}, path)
+        if stage == "synthesize":
+            from pipelines.synthesize.build import check_options
+
+            try:
+                check_options(args)
+            except ValueError as exc:
+                raise UsageError(f"{path}, section 'synthesize': {exc}") from exc
+        planned.append((stage, args))
+    return planned, skipped
+
+
+def run_from_config(path: str, out: str | None, parser: argparse.ArgumentParser, beam_args: list[str]) -> int:
+    config = _load(path)
+    out = out or config.get("out")
+    if not out:
+        raise UsageError(f"{path}: set `out` (or pass --out)")
+    planned, skipped = _plan(config, out, path, parser)
+    os.makedirs(out, exist_ok=True)
+    started, record = time.time(), {"config": os.path.abspath(path), "out": out, "stages": {}, "skipped": skipped}
+    for reason in skipped.values():
+        print(f"skipping prompt2text: {reason}")
+    for stage, args in planned:
         print(f"== {stage} -> {args.out}")
         status = args.func(args, list(config.get("beam_args", [])) + beam_args)
         record["stages"][stage] = {"exit_status": status, "out": args.out, "summary": os.path.join(args.out, "summary.json")}

@@ -4,13 +4,12 @@ from __future__ import annotations
 import argparse
 import logging
 
+from pipelines.cli_common import EXIT_NOTHING_DONE, EXIT_OK, add_common_args, add_runner_args
+
 log = logging.getLogger("viml-synth")
-EXIT_OK, EXIT_NOTHING_DONE = 0, 1
 
 
 def add_features_parser(subparsers) -> argparse.ArgumentParser:
-    from pipelines.cli import _add_common_args, _add_runner_args  # lazy: pipelines.cli imports this module
-
     p = subparsers.add_parser(
         "features", help="encode videos, music and texts with frozen pretrained encoders (Beam pipeline)",
         description="Writes video-*.parquet [T, D] (frames at --fps), music-*.parquet [S, D] (3 s segments), "
@@ -44,8 +43,8 @@ def add_features_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--batch-frames", type=int, default=16, help="frames per encoder forward pass")
     g.add_argument("--batch-patches", type=int, default=64, help="audio segments per encoder forward pass")
     g.add_argument("--batch-texts", type=int, default=256, help="texts per encoder forward pass")
-    _add_runner_args(p)
-    _add_common_args(p)
+    add_runner_args(p)
+    add_common_args(p)
     p.set_defaults(func=features_command)
     return p
 

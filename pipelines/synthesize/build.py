@@ -39,13 +39,17 @@ def _check_prompt2text(options: Prompt2TextOptions) -> None:
     load_prompt_template(options.prompt_template, options.system_prompt)
 
 
-def job_from_args(args, beam_args: list[str]) -> SynthesizeJob:
-    if not args.input or not args.out:
-        raise ValueError("synthesize: --input and --out are required")
+def method_names(args) -> list[str]:
     names = [m.strip() for m in str(args.methods).split(",") if m.strip()]
     unknown = [m for m in names if m not in METHODS]
     if not names or unknown:
         raise ValueError(f"--methods: unknown {unknown or names}; choose from {', '.join(METHODS)}")
+    return names
+
+
+def check_options(args) -> tuple[list[str], Prompt2TextOptions | None, TagSelection]:
+    """Every check that needs no input file, so `run` can make them before its first stage starts."""
+    names = method_names(args)
     if args.samples_per_track < 1:
         raise ValueError("--samples-per-track must be >= 1")
     p2t = prompt2text_options(args) if "prompt2text" in names else None
@@ -60,6 +64,13 @@ def job_from_args(args, beam_args: list[str]) -> SynthesizeJob:
             raise ValueError(str(exc)) from exc
     selection = TagSelection(threshold=args.threshold, top_k=TagSelection.parse_top_k(args.top_k),
                              max_tags=args.max_tags, min_tags=args.min_tags)
+    return names, p2t, selection
+
+
+def job_from_args(args, beam_args: list[str]) -> SynthesizeJob:
+    if not args.input or not args.out:
+        raise ValueError("synthesize: --input and --out are required")
+    names, p2t, selection = check_options(args)
     methods = [make_method(n, templates=args.templates, rewriter=args.rewriter, vocabulary=args.vocabulary,
                            prompt2text=p2t) for n in names]
     options = {k: v for k, v in vars(args).items() if k != "func"}

@@ -9,7 +9,7 @@ import ast
 import json
 import math
 
-from pipelines.synthesize.tagset import InputTag
+from pipelines.synthesize.tagset import InputTag, printable
 
 
 class TagsCellError(ValueError):
@@ -58,12 +58,12 @@ def parse_tags_cell(cell) -> list[InputTag]:
             name, confidence, category = item, None, None
         else:
             raise TagsCellError(f"cannot read tag entry {item!r}: expected a name or {{tag, confidence}}")
-        name = name.strip() if type(name) is str else str(name if name is not None else "").strip()
+        name = printable(name if type(name) is str else str(name if name is not None else "")).strip()
         if not name:
             raise TagsCellError("empty tag name")
         if confidence is not None and not (type(confidence) is float and 0.0 <= confidence <= 1.0):
             confidence = _confidence(name, confidence)
-        tags.append(InputTag(name, str(category) if category else None, confidence))
+        tags.append(InputTag(name, printable(str(category)).strip() or None if category else None, confidence))
     if not tags:
         raise TagsCellError("no tags")
     return tags

@@ -35,8 +35,12 @@ def _check_prompt2text(options: Prompt2TextOptions) -> None:
         raise ValueError("prompt2text with --llm-backend transformers needs --llm-model (hub id or local path)")
     if options.k < 0 or options.candidates < 1:
         raise ValueError("--k must be >= 0 and --candidates >= 1")
-    load_pool(options.examples)
-    load_prompt_template(options.prompt_template, options.system_prompt)
+    pool = load_pool(options.examples)
+    template = load_prompt_template(options.prompt_template, options.system_prompt)
+    # a sandbox violation or an undefined name only shows when rendering: try it once here with real
+    # examples, or every row would fail on a worker with the same message
+    examples = list(pool.examples[:options.k])
+    template.render(examples, ["rock", "electric guitar", "energetic"])
 
 
 def method_names(args) -> list[str]:

@@ -1,9 +1,18 @@
 """The tags that go into text synthesis for one track, whatever form the input gave them in."""
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 CATEGORIES = ("genre", "mood", "instrument")
+
+
+def printable(text: str) -> str:
+    """Line breaks, control and format characters become spaces (runs collapsed): a tag goes into prompts and
+    templates line by line, so a newline inside one could forge a `Description:` line of the prompt."""
+    if text.isprintable():  # the fast path: C-level check, true for every ordinary tag
+        return text
+    return " ".join("".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text).split())
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.resources import data_dir
-from pipelines.synthesize.tagset import InputTag
+from pipelines.synthesize.tagset import InputTag, printable
 
 SELECTION_MODES = ("random", "similar")
 
@@ -62,7 +62,11 @@ def load_pool(path: str | Path | None = None) -> ExamplePool:
     except OSError as exc:
         raise ExamplePoolError(f"cannot read example pool {path}: {exc.strerror or exc}") from exc
     examples, seen = [], {}
-    for line_no, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ExamplePoolError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -78,7 +82,8 @@ def load_pool(path: str | Path | None = None) -> ExamplePool:
         if ex_id in seen:
             raise ExamplePoolError(f"{path}, line {line_no}: id '{ex_id}' already used on line {seen[ex_id]}")
         seen[ex_id] = line_no
-        examples.append(Example(ex_id, tuple(t.strip() for t in tags), " ".join(description.split())))
+        # example tags go into the prompt like the target's: no line break may forge its structure
+        examples.append(Example(ex_id, tuple(printable(t).strip() for t in tags), " ".join(description.split())))
     if not examples:
         raise ExamplePoolError(f"{path}: the example pool is empty")
     return ExamplePool(tuple(examples), str(path), hashlib.sha256(raw).hexdigest()[:12])

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import time
 
 from pipelines.cli_common import (
@@ -26,6 +25,7 @@ from pipelines.cli_common import (
     subcommand_parser,
     validated_defaults,
 )
+from pipelines.io.redact import redact_text
 
 STAGES = ("tag", "synthesize")
 SHARED = ("runner", "workers", "seed", "log_level", "vocabulary")
@@ -120,7 +120,8 @@ def run_from_config(path: str, out: str | None, parser: argparse.ArgumentParser,
         record["stages"][stage] = {"exit_status": status, "out": args.out, "summary": os.path.join(args.out, "summary.json")}
         if status != EXIT_OK:
             break
-    shutil.copyfile(path, os.path.join(out, "config.yaml"))  # the exact config, for a repeat run
+    with open(path, encoding="utf-8") as src, open(os.path.join(out, "config.yaml"), "w", encoding="utf-8") as dst:
+        dst.write(redact_text(src.read()))  # the exact config, for a repeat run (less any URL password)
     record["wall_s"] = round(time.time() - started, 3)
     with open(os.path.join(out, "run_summary.json"), "w", encoding="utf-8") as fh:
         json.dump(record, fh, indent=2)

@@ -54,6 +54,9 @@ def parquet_rows(paths: list[str]) -> int:
 
 
 def write_json(path: str, obj: dict) -> None:
+    from pipelines.io.redact import redact_values
+
+    obj = redact_values(obj)  # a password in an endpoint URL must not reach a record of the run
     with FileSystems.create(path) as fh:
         fh.write((json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode("utf-8"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from pipelines.io import outputs
+from pipelines.io.redact import redact_text
 
 
 def render_card(summary: dict) -> str:
@@ -49,4 +50,4 @@ def write_card(out_dir: str, summary: dict) -> None:
     from apache_beam.io.filesystems import FileSystems
 
     with FileSystems.create(outputs.join(out_dir, "README.md")) as fh:
-        fh.write(render_card(summary).encode("utf-8"))
+        fh.write(redact_text(render_card(summary)).encode("utf-8"))

@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from pipelines.io.redact import redact_url
 from pipelines.synthesize.work import TextOut, WorkItem
 
 METHODS = ("tags", "data2text", "prompt2text")
@@ -315,6 +316,7 @@ class Prompt2TextMethod(Method):
 
     def describe(self) -> dict:
         d = {"method": self.name, **{k: v for k, v in vars(self.options).items()}}
+        d["base_url"] = redact_url(d.get("base_url"))
         if hasattr(self, "_backend"):
             d["backend_info"] = self._backend.describe()
         return d

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Sequence
 
+from pipelines.io.redact import redact_url
 from pipelines.synthesize.llm.retry import FairSlots, RateLimiter, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class LLMBackend(abc.ABC):
         return out
 
     def describe(self) -> dict:
-        return {"backend": self.name, "base_url": self.base_url, "model": self.model,
+        return {"backend": self.name, "base_url": redact_url(self.base_url), "model": self.model,
                 "max_concurrency": self.max_concurrency, "requests_per_minute": self.requests_per_minute,
                 "timeout_s": self.timeout_s, "seed": self.seed, "retry": self.policy.describe()}
 

@@ -201,6 +201,7 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[arg
 
 
 def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.io.out_dir import check_out_dir
     from pipelines.io.manifest import ManifestError, read_manifest
     from pipelines.tag.backends import from_spec
     from pipelines.tag.pipeline import NothingTagged, TagJob, run
@@ -208,6 +209,7 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     if not args.out:
         raise UsageError("tag: --out is required")
+    check_out_dir(args.out, "tag")
     try:
         vocabulary = Vocabulary.load(args.vocabulary)
         backend = from_spec(args.tagger, weights_dir=args.weights_dir, label_map=args.label_map,
@@ -238,11 +240,13 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_synthesize(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.io.out_dir import check_out_dir
     from pipelines.synthesize.build import job_from_args
     from pipelines.synthesize.pipeline import NothingWritten, run
 
     try:
         job = job_from_args(args, beam_args)
+        check_out_dir(args.out, "synthesize")
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
     try:

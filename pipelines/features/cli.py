@@ -58,6 +58,9 @@ def job_from_args(args: argparse.Namespace, beam_args: list[str]):
 
     if not args.out:
         raise ValueError("features: --out is required")
+    from pipelines.io.out_dir import check_out_dir
+
+    check_out_dir(args.out, "features")
     if not (args.videos or args.music or args.triplets):
         raise ValueError("features: give at least one of --videos, --music, --triplets")
     for name in ("batch_frames", "batch_patches", "batch_texts"):

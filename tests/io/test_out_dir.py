@@ -1,0 +1,27 @@
+"""A stage refuses an output folder that holds another stage's run, so no summary.json is overwritten."""
+import json
+
+import pytest
+
+from pipelines.cli import EXIT_BAD_INPUT, main
+from pipelines.io.out_dir import check_out_dir, recorded_stage
+
+
+def test_recorded_stage(tmp_path):
+    assert recorded_stage(str(tmp_path)) is None
+    (tmp_path / "summary.json").write_text(json.dumps({"stage": "tag"}))
+    assert recorded_stage(str(tmp_path)) == "tag"
+    check_out_dir(str(tmp_path), "tag")  # the same stage may rerun into its own folder
+    with pytest.raises(ValueError, match="viml-synth tag"):
+        check_out_dir(str(tmp_path), "synthesize")
+
+
+def test_synthesize_into_the_tag_folder_exits_2_and_keeps_the_tag_summary(tmp_path, capsys):
+    summary = {"stage": "tag", "counts": {"tagged": 3}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    tags = tmp_path / "in.jsonl"
+    tags.write_text(json.dumps({"music_id": "m0", "tags": ["rock", "guitar", "happy"]}) + "\n")
+    code = main(["synthesize", "--input", str(tags), "--out", str(tmp_path), "--methods", "tags"])
+    assert code == EXIT_BAD_INPUT
+    assert "holds the outputs of `viml-synth tag`" in capsys.readouterr().err
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary

@@ -96,3 +96,11 @@ def test_valid_values_are_converted_like_flags(tmp_path):
                                                  "no_cache": True, "input": "a", "out": "b"}, "c.yaml")
     assert args.threshold == 0.0 and isinstance(args.threshold, float)
     assert args.seed == 3 and args.stop == ["\n"] and args.no_cache is True
+
+
+def test_a_method_named_twice_is_a_usage_error_not_a_traceback(tmp_path, capsys):
+    tags = tmp_path / "in.jsonl"
+    tags.write_text('{"music_id": "a", "tags": ["rock", "guitar", "happy"]}\n')
+    code = main(["synthesize", "--input", str(tags), "--out", str(tmp_path / "out"), "--methods", "tags,tags"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "given more than once" in err and "Traceback" not in err

@@ -48,6 +48,10 @@ def method_names(args) -> list[str]:
     unknown = [m for m in names if m not in METHODS]
     if not names or unknown:
         raise ValueError(f"--methods: unknown {unknown or names}; choose from {', '.join(METHODS)}")
+    repeated = sorted({m for m in names if names.count(m) > 1})
+    if repeated:  # two copies of a method would write the same (music_id, method, sample) rows twice
+        raise ValueError(f"--methods: {', '.join(repeated)} given more than once (use --samples-per-track "
+                         "for more texts per track)")
     return names
 
 

@@ -338,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args, extra)
         except (ValueError, FileNotFoundError) as exc:  # stages raise these for unusable inputs or options
             raise UsageError(str(exc)) from exc
+        except OSError as exc:  # an unwritable --out, a full disk: the system's words, without a traceback
+            log.debug("OSError", exc_info=True)
+            raise UsageError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from exc
     except UsageError as exc:
         print(f"viml-synth: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

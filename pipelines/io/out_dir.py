@@ -6,6 +6,7 @@ stage pointed at the same folder would silently replace the first one's record o
 from __future__ import annotations
 
 import json
+import os
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -25,6 +26,8 @@ def recorded_stage(out_dir: str) -> str | None:
 
 def check_out_dir(out_dir: str, stage: str) -> None:
     """ValueError (exit 2) when out_dir already holds another stage's outputs."""
+    if "://" not in out_dir and os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"--out {out_dir} is a file, not a folder")
     other = recorded_stage(out_dir)
     if other and other != stage:
         raise ValueError(f"--out {out_dir} holds the outputs of `viml-synth {other}` (its summary.json); "

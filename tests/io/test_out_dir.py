@@ -25,3 +25,14 @@ def test_synthesize_into_the_tag_folder_exits_2_and_keeps_the_tag_summary(tmp_pa
     assert code == EXIT_BAD_INPUT
     assert "holds the outputs of `viml-synth tag`" in capsys.readouterr().err
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
+
+
+@pytest.mark.parametrize("out", ["afile", "afile/sub", "/proc/viml-synth-cannot-write-here"])
+def test_an_unusable_out_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "in.jsonl").write_text(json.dumps({"music_id": "m0", "tags": ["rock", "guitar", "happy"]}) + "\n")
+    code = main(["synthesize", "--input", "in.jsonl", "--out", out, "--methods", "tags"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "Traceback" not in err and out.split("/")[0] in err, err
+    assert (tmp_path / "afile").read_text() == "x"

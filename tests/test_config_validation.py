@@ -104,3 +104,24 @@ def test_a_method_named_twice_is_a_usage_error_not_a_traceback(tmp_path, capsys)
     code = main(["synthesize", "--input", str(tags), "--out", str(tmp_path / "out"), "--methods", "tags,tags"])
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT and "given more than once" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--threshold", "1.5"], ["--threshold", "1.5"]),
+    (["--max-tags", "0"], ["--max-tags"]),
+    (["--min-tags", "9", "--max-tags", "4"], ["--min-tags", "--max-tags"]),
+    (["--methods", "prompt2text", "--max-concurrency", "0"], ["--max-concurrency"]),
+    (["--methods", "prompt2text", "--top-p", "0"], ["--top-p"]),
+    (["--methods", "prompt2text", "--timeout-s", "0"], ["--timeout-s"]),
+])
+def test_out_of_range_values_are_refused_before_the_pipeline(tmp_path, capsys, flags, words):
+    tags = tmp_path / "in.jsonl"
+    tags.write_text('{"music_id": "a", "tags": ["rock", "guitar", "happy"]}\n')
+    argv = ["synthesize", "--input", str(tags), "--out", str(tmp_path / "out"), "--methods", "tags",
+            "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m", *flags]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "Traceback" not in err and "while running" not in err
+    for word in words:
+        assert word in err, (word, err)
+    assert not (tmp_path / "out").exists()

@@ -55,11 +55,35 @@ def method_names(args) -> list[str]:
     return names
 
 
+# Out-of-range values are refused here, by name, rather than by a worker halfway through a run (or, worse,
+# silently: a threshold of 1.5 would put every row on the min-tags fallback). (option, low, high); a
+# bound in a 1-tuple is exclusive.
+RANGES = [("samples_per_track", 1, None), ("threshold", 0.0, 1.0), ("max_tags", 1, None), ("min_tags", 0, None)]
+LLM_RANGES = [("max_concurrency", 1, None), ("max_attempts", 1, None), ("timeout_s", (0.0,), None),
+              ("backoff_s", 0.0, None), ("requests_per_minute", (0.0,), None), ("max_new_tokens", 1, None),
+              ("temperature", 0.0, None), ("top_p", (0.0,), 1.0), ("candidates", 1, None), ("k", 0, None)]
+
+
+def _check_ranges(args, ranges) -> None:
+    for name, low, high in ranges:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        exclusive = isinstance(low, tuple)
+        low = low[0] if exclusive else low
+        if (value <= low if exclusive else value < low) or (high is not None and value > high):
+            bounds = ("(" if exclusive else "[") + f"{low}, " + (f"{high}]" if high is not None else "inf)")
+            raise ValueError(f"--{name.replace('_', '-')} must be within {bounds}, got {value}")
+
+
 def check_options(args) -> tuple[list[str], Prompt2TextOptions | None, TagSelection]:
     """Every check that needs no input file, so `run` can make them before its first stage starts."""
     names = method_names(args)
-    if args.samples_per_track < 1:
-        raise ValueError("--samples-per-track must be >= 1")
+    _check_ranges(args, RANGES)
+    if args.min_tags > args.max_tags:
+        raise ValueError(f"--min-tags ({args.min_tags}) must not exceed --max-tags ({args.max_tags})")
+    if "prompt2text" in names:
+        _check_ranges(args, LLM_RANGES)
     p2t = prompt2text_options(args) if "prompt2text" in names else None
     if p2t:
         _check_prompt2text(p2t)

@@ -108,7 +108,7 @@ def test_loads_with_datasets(inputs, tmp_path):
     (["--methods", "tags,poetry"], "unknown ['poetry']"),
     (["--methods", "prompt2text"], "needs --llm-base-url"),
     (["--top-k", "genre:3"], "--top-k expects category=N"),
-    (["--samples-per-track", "0"], "--samples-per-track must be >= 1"),
+    (["--samples-per-track", "0"], "--samples-per-track must be within [1, inf)"),
 ])
 def test_bad_options_exit_2(inputs, tmp_path, capsys, argv, message):
     assert _run("--input", str(inputs / "user.csv"), "--out", str(tmp_path / "o"), *argv) == EXIT_BAD_INPUT

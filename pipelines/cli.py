@@ -210,6 +210,9 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
     if not args.out:
         raise UsageError("tag: --out is required")
     check_out_dir(args.out, "tag")
+    if args.batch_clips < 1 or args.hf_window_s <= 0:
+        raise UsageError(f"tag: --batch-clips must be >= 1 and --hf-window-s > 0 "
+                         f"(got {args.batch_clips} and {args.hf_window_s})")
     try:
         vocabulary = Vocabulary.load(args.vocabulary)
         backend = from_spec(args.tagger, weights_dir=args.weights_dir, label_map=args.label_map,

@@ -125,3 +125,10 @@ def test_out_of_range_values_are_refused_before_the_pipeline(tmp_path, capsys, f
     for word in words:
         assert word in err, (word, err)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flags", [["--batch-clips", "0"], ["--hf-window-s", "0"]])
+def test_tag_batch_and_window_are_checked_before_the_pipeline(tmp_path, capsys, flags):
+    code = main(["tag", "--manifest", "demo/manifest.csv", "--out", str(tmp_path / "out"), *flags])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and flags[0] in err and "Minimum" not in err

@@ -1,4 +1,6 @@
 """Config files are checked like command-line flags: same types, same choices, before any stage runs."""
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -129,6 +131,7 @@ def test_out_of_range_values_are_refused_before_the_pipeline(tmp_path, capsys, f
 
 @pytest.mark.parametrize("flags", [["--batch-clips", "0"], ["--hf-window-s", "0"]])
 def test_tag_batch_and_window_are_checked_before_the_pipeline(tmp_path, capsys, flags):
-    code = main(["tag", "--manifest", "demo/manifest.csv", "--out", str(tmp_path / "out"), *flags])
+    manifest = str(Path(__file__).resolve().parents[1] / "demo" / "manifest.csv")
+    code = main(["tag", "--manifest", manifest, "--out", str(tmp_path / "out"), *flags])
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT and flags[0] in err and "Minimum" not in err

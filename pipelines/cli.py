@@ -291,6 +291,8 @@ def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     from apache_beam.io.filesystems import FileSystems
 
+    if not FileSystems.exists(args.out):
+        raise UsageError(f"show: {args.out} does not exist")
     has_texts = FileSystems.match([FileSystems.join(args.out, "triplets-*.parquet")])[0].metadata_list
     print(texts_table(args.out) if has_texts else top_tags_table(args.out, args.top))
     return EXIT_OK

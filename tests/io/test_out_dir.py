@@ -36,3 +36,8 @@ def test_an_unusable_out_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, o
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT and "Traceback" not in err and out.split("/")[0] in err, err
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_show_of_a_missing_folder_says_so(tmp_path, capsys):
+    assert main(["show", str(tmp_path / "nope")]) == EXIT_BAD_INPUT
+    assert "does not exist" in capsys.readouterr().err

@@ -12,11 +12,12 @@ export TRANSFORMERS_OFFLINE := 1
 export VIML_SYNTH_CACHE := $(CACHE)
 export VIML_SYNTH_LLM_BASE_URL VIML_SYNTH_LLM_MODEL VIML_SYNTH_LLM_BACKEND
 
-.PHONY: install demo test bench clean help
+.PHONY: install demo test lint bench clean help
 
 help:
 	@echo "make demo    set up, then tag the bundled demo clips and write descriptions of them"
 	@echo "make test    set up, then run the test suite (offline)"
+	@echo "make lint    ruff check (configuration in pyproject.toml)"
 	@echo "make bench   run the benchmarks in bench/ (prints figures; tens of minutes)"
 	@echo "make install create $(VENV) with pinned dependencies, fetch the musicnn weights wheel and WordNet"
 
@@ -58,6 +59,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
 
 bench: install
 	$(BIN)/python bench/tagging.py

@@ -84,10 +84,18 @@ class RunMethod(beam.DoFn):
             # collections: each one holds the GIL for ~100 ms on this kind of machine, and the LLM
             # client's event loop, which shares the process, sends nothing meanwhile. (Collect
             # first: garbage frozen now would never be freed.)
+            # The freeze is process-wide: every step sharing this worker keeps what it had allocated by
+            # now out of cyclic collection too. That costs nothing but memory held by reference cycles
+            # created before this point (refcounting still frees the rest), and it lasts only until
+            # teardown, which unfreezes.
             gc.collect()
             gc.freeze()
+            self._froze = True
 
     def teardown(self):
+        if getattr(self, "_froze", False):
+            gc.unfreeze()  # back to ordinary collection once this step is done with the worker
+            self._froze = False
         self.method.teardown()
 
     def start_bundle(self):

@@ -232,8 +232,8 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
         manifest = read_manifest(manifest_path, args.manifest_format, require_audio=backend.needs_audio)
     except (ManifestError, VocabularyError, ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
-    log.info("manifest %s: %d rows, %d valid, %d rejected", manifest.source, manifest.n_rows,
-             len(manifest.clips), len(manifest.errors))
+    log.info("manifest %s: %s, %d file(s); its rows are read by the pipeline", manifest.source,
+             manifest.input.fmt, len(manifest.input.files))
     options = {k: v for k, v in vars(args).items() if k not in ("func",)}
     job = TagJob(manifest, backend, args.out, vocabulary, runner=args.runner, workers=args.workers,
                  batch_clips=args.batch_clips, beam_args=beam_args, options=options)

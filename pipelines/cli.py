@@ -293,11 +293,10 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.io.outputs import committed_files
     from pipelines.tag.show import texts_table, top_tags_table
 
-    from apache_beam.io.filesystems import FileSystems
-
-    has_texts = FileSystems.match([FileSystems.join(args.out, "triplets-*.parquet")])[0].metadata_list
+    has_texts = committed_files(args.out, "triplets")
     print(texts_table(args.out) if has_texts else top_tags_table(args.out, args.top))
     return EXIT_OK
 

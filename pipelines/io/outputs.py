@@ -27,10 +27,10 @@ from typing import Any, Iterator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-MARKER = "_COMMITTED.json"
+from pipelines.io.commit_marker import MARKER, RUN_TAG  # noqa: E402 - shared with Beam-free readers
+
 FAILED_DIR = "failed-run"  # where a run that produced nothing leaves its errors and summary
 STAGING = ".staging-"
-RUN_TAG = ".run-"  # in every committed data file's name: tells a run's files from a user's
 KILL_ENV = "VIML_SYNTH_KILL_AT"  # tests only: SIGKILL this process at the named commit step
 
 
@@ -127,29 +127,23 @@ def committed_files(out_dir: str, prefix: str) -> list[str]:
 
 
 def resolve_inputs(pattern: str) -> list[str]:
-    """Files a user's input glob names, minus files of an output folder that are not committed."""
-    files = _match(pattern)
-    committed: dict[str, set[str] | None] = {}
-    kept = []
-    for path in files:
-        folder = path[: len(path) - len(basename(path))].rstrip("/") or "/"
-        if folder not in committed:
-            marker = read_marker(folder)
-            committed[folder] = ({n for names in marker["files"].values() for n in names}
-                                 if marker is not None else None)
-        names = committed[folder]
+    """Files a user's input glob names, minus files of an output folder that its marker does not list
+    (a run killed mid-commit, or the previous run's files before their removal)."""
+    kept, markers = [], {}
+    for path in _match(pattern):
         name = basename(path)
-        if names is None:
+        folder = path[: len(path) - len(name)].rstrip("/") or "/"
+        if folder not in markers:
+            markers[folder] = read_marker(folder)
+        marker = markers[folder]
+        if marker is None:
             if RUN_TAG not in name:
                 kept.append(path)
-        elif name in names or not _managed(name, marker_prefixes(folder)):
+            continue
+        listed = {n for names in marker["files"].values() for n in names}
+        if name in listed or not _managed(name, list(marker["files"])):
             kept.append(path)
     return kept
-
-
-def marker_prefixes(out_dir: str) -> list[str]:
-    marker = read_marker(out_dir)
-    return list(marker["files"]) if marker else []
 
 
 def _managed(name: str, prefixes: list[str]) -> bool:

@@ -240,7 +240,7 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:
         summary = run(job)
     except NothingTagged as exc:
-        log.error("%s", exc)
+        print(f"viml-synth: {exc}", file=sys.stderr)  # the why, with counts and examples, whatever the log level
         return EXIT_NOTHING_DONE
     c = summary["counts"]
     print(f"tagged {c['tagged']} of {c['inputs']} inputs ({c['failed']} failed) in {summary['timing']['wall_s']} s "
@@ -261,7 +261,7 @@ def cmd_synthesize(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:
         summary = run(job)
     except NothingWritten as exc:
-        log.error("%s", exc)
+        print(f"viml-synth: {exc}", file=sys.stderr)  # the why, with counts and examples, whatever the log level
         return EXIT_NOTHING_DONE
     c = summary["counts"]
     print(f"wrote {c['texts']} of {c['texts_expected']} texts for {c['tracks']} tracks ({c['failed']} failed, "

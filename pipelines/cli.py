@@ -224,15 +224,15 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
         manifest = read_manifest(manifest_path, args.manifest_format, require_audio=backend.needs_audio)
     except (ManifestError, VocabularyError, ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
-    log.info("manifest %s: %d rows, %d valid, %d rejected", manifest.source, manifest.n_rows,
-             len(manifest.clips), len(manifest.errors))
+    log.info("manifest %s: %s, %d file(s); its rows are read by the pipeline", manifest.source,
+             manifest.input.fmt, len(manifest.input.files))
     options = {k: v for k, v in vars(args).items() if k not in ("func",)}
     job = TagJob(manifest, backend, args.out, vocabulary, runner=args.runner, workers=args.workers,
                  batch_clips=args.batch_clips, beam_args=beam_args, options=options)
     try:
         summary = run(job)
     except NothingTagged as exc:
-        log.error("%s", exc)
+        print(f"viml-synth: {exc}", file=sys.stderr)  # the why, with counts and examples, whatever the log level
         return EXIT_NOTHING_DONE
     c = summary["counts"]
     print(f"tagged {c['tagged']} of {c['inputs']} inputs ({c['failed']} failed) in {summary['timing']['wall_s']} s "
@@ -255,7 +255,7 @@ def cmd_synthesize(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:
         summary = run(job)
     except NothingWritten as exc:
-        log.error("%s", exc)
+        print(f"viml-synth: {exc}", file=sys.stderr)  # the why, with counts and examples, whatever the log level
         return EXIT_NOTHING_DONE
     c = summary["counts"]
     print(f"wrote {c['texts']} of {c['texts_expected']} texts for {c['tracks']} tracks ({c['failed']} failed, "
@@ -287,13 +287,14 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.io.outputs import committed_files
     from pipelines.tag.show import texts_table, top_tags_table
 
     from apache_beam.io.filesystems import FileSystems
 
     if not FileSystems.exists(args.out):
         raise UsageError(f"show: {args.out} does not exist")
-    has_texts = FileSystems.match([FileSystems.join(args.out, "triplets-*.parquet")])[0].metadata_list
+    has_texts = committed_files(args.out, "triplets")
     print(texts_table(args.out) if has_texts else top_tags_table(args.out, args.top))
     return EXIT_OK
 

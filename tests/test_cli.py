@@ -45,7 +45,7 @@ def test_nothing_tagged_exits_1(tmp_path):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["tag", "--manifest", "nope.csv", "--out", "o"], "cannot read manifest nope.csv"),
+    (["tag", "--manifest", "nope.csv", "--out", "o"], "manifest nope.csv does not exist"),
     (["tag", "--manifest", "m.csv"], "--out is required"),
     (["tag", "--tagger", "magic", "--out", "o"], "unknown tagger 'magic'"),
     (["tag", "--config", "missing.yaml"], "cannot read config missing.yaml"),

@@ -49,7 +49,9 @@ def describe_missing(modality: str, missing: list[str], where: str) -> str:
 
 
 def _files(features_dir: Path, modality: str) -> list[Path]:
-    return sorted(Path(p) for p in globlib.glob(str(features_dir / f"{modality}-*.parquet")))
+    from pipelines.io.commit_marker import committed_local
+
+    return sorted(Path(p) for p in committed_local(str(features_dir), modality))  # committed files only
 
 
 def read_encoders(features_dir: str | Path) -> dict:
@@ -317,7 +319,10 @@ def read_triplets(pattern: str, methods=None) -> Triplets:
     """Rows of triplets-*.parquet (schema pipelines.io.schemas.TRIPLETS_SCHEMA) matching `pattern`
     (a glob, a file, or a directory holding triplets-*.parquet), keeping `methods` (None = all)."""
     path = Path(pattern)
-    files = sorted(globlib.glob(str(path / "triplets-*.parquet"))) if path.is_dir() else sorted(globlib.glob(pattern))
+    from pipelines.io.commit_marker import committed_local, filter_committed_local
+
+    # committed files only: a glob could also match files of a run killed mid-commit
+    files = committed_local(str(path), "triplets") if path.is_dir() else filter_committed_local(sorted(globlib.glob(pattern)))
     if not files:
         raise ValueError(f"no triplet files match {pattern!r}")
     tables = []

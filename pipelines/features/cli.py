@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from pipelines.cli_common import EXIT_NOTHING_DONE, EXIT_OK, add_common_args, add_runner_args
 
@@ -94,12 +95,12 @@ def features_command(args: argparse.Namespace, beam_args: list[str]) -> int:
     job = job_from_args(args, beam_args)
     for name, manifest in (("videos", job.videos), ("music", job.music)):
         if manifest is not None:
-            log.info("%s manifest %s: %d rows, %d valid, %d rejected", name, manifest.source, manifest.n_rows,
-                     len(manifest.clips), len(manifest.errors))
+            log.info("%s manifest %s: %s, %d file(s); its rows are read by the pipeline", name, manifest.source,
+                     manifest.input.fmt, len(manifest.input.files))
     try:
         summary = run(job)
     except NothingProduced as exc:
-        log.error("%s", exc)
+        print(f"viml-synth: {exc}", file=sys.stderr)  # the why, with counts and examples, whatever the log level
         return EXIT_NOTHING_DONE
     print(f"features in {summary['timing']['wall_s']} s -> {args.out}")
     for m in job.modalities():

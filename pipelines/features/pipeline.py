@@ -1,8 +1,8 @@
 """`viml-synth features`: frozen pretrained encoders turn media and texts into features, once.
 
 Data flow, one branch per modality given (any subset):
-  videos manifest ──(bad row)──────────────────────────────────────────────┐
-      │ Create + Reshuffle                                                  │
+  videos manifest, read by the workers ──(bad row, duplicate video_id)────┐
+      │ (Reshuffle)                                                         │
   Prepare: sample frames at --fps from [start_s, end_s) ──(bad video)───────┤
       │ BatchElements (sized in frames)                                     │
   EncodeBatch: frame encoder ──(encoder failure)────────────────────────────┤
@@ -31,7 +31,8 @@ from pipelines.features.schemas import ERRORS_SCHEMA, FORMAT, SCHEMAS
 from pipelines.features.steps import ERRORS, NAMESPACE, ROWS, EncodeBatch, Prepare, TextsOfTriplets
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
-from pipelines.io.parquet_rows import ReadParquetRows
+from pipelines.io.read_rows import ERRORS as READ_ERRORS
+from pipelines.io.read_rows import input_rows, spread_rows
 from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
 
@@ -78,9 +79,11 @@ def triplet_files(pattern: str) -> list[str]:
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
-    try:
-        files = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    except Exception as exc:  # Beam raises BeamIOError for a folder that does not exist
+    from pipelines.io.outputs import resolve_inputs
+
+    try:  # only committed files of an output folder (not those of a run killed mid-commit)
+        files = resolve_inputs(pattern)
+    except Exception as exc:
         raise ValueError(f"--triplets {pattern}: {exc}") from exc
     if not files:
         raise ValueError(f"--triplets: no file matches {pattern}")
@@ -98,14 +101,17 @@ def triplet_files(pattern: str) -> list[str]:
 def _inputs(p: beam.Pipeline, job: FeaturesJob, modality: str):
     """(inputs, manifest-level errors) of one modality."""
     if modality == "text":
-        texts = (p | "ReadTriplets" >> ReadParquetRows(job.triplets, columns=["text"])
+        files = triplet_files(job.triplets)
+        texts = (p | "TripletFiles" >> beam.Create(files) | "ReadTriplets" >> beam.io.ReadAllFromParquetBatched(columns=["text"])
+                 | "TextRows" >> beam.FlatMap(lambda table: table.column(0).to_pylist())
+                 | "AsRows" >> beam.Map(lambda text: {"text": text})
                  | "Texts" >> beam.ParDo(TextsOfTriplets()))
         null = p | "NullText" >> beam.Create([NULL_TEXT])
         return ((texts, null) | "AllTexts" >> beam.Flatten() | "Distinct" >> beam.Distinct()
-                | "SpreadTexts" >> beam.Reshuffle()), []
+                | "SpreadTexts" >> beam.Reshuffle()), None
     manifest = job.videos if modality == "video" else job.music
-    items = p | f"{modality}Inputs" >> beam.Create(manifest.clips) | f"{modality}Spread" >> beam.Reshuffle()
-    return items, manifest.errors
+    rows = p | f"{modality}Manifest" >> manifest.read(spread_rows(job.runner, job.workers), f"rows_{modality}")
+    return rows["ok"], rows[READ_ERRORS]
 
 
 def build(p: beam.Pipeline, job: FeaturesJob, staging: str) -> None:
@@ -125,7 +131,7 @@ def build(p: beam.Pipeline, job: FeaturesJob, staging: str) -> None:
         (encoded.ok | f"{m}Row" >> beam.Map(ROWS[m])
          | f"{m}Write" >> beam.io.WriteToParquet(outputs.join(staging, m), SCHEMAS[m], file_name_suffix=".parquet"))
         (
-            (p | f"{m}ManifestErrors" >> beam.Create(manifest_errors), prepared[ERRORS], encoded[ERRORS])
+            (*([manifest_errors] if manifest_errors is not None else []), prepared[ERRORS], encoded[ERRORS])
             | f"{m}AllErrors" >> beam.Flatten()
             | f"{m}WriteErrors" >> beam.io.WriteToParquet(outputs.join(staging, f"errors-{m}"), ERRORS_SCHEMA,
                                                           file_name_suffix=".parquet")
@@ -138,25 +144,39 @@ def describe_encoders(job: FeaturesJob) -> dict:
 
 
 def run(job: FeaturesJob) -> dict:
-    """Runs the job, swaps its outputs into out_dir, updates encoders.json and summary.json."""
+    """Runs the job and swaps the outputs of each modality that produced a row into out_dir (with its
+    sections of encoders.json and summary.json); a modality with no row keeps its previous outputs."""
     if not job.modalities():
         raise ValueError("features: nothing to do: give --videos, --music and/or --triplets")
     encoders = describe_encoders(job)
     prefixes = [x for m in job.modalities() for x in (m, f"errors-{m}")]
-    files, result, elapsed = outputs.run_staged(job.out_dir, prefixes, lambda p, staging: build(p, job, staging),
-                                                job.runner, job.workers, job.beam_args)
-    summary = _summary(job, files, elapsed, _metrics(result), encoders)
-    _write_merged(job.out_dir, "encoders.json", {"format": FORMAT}, {
-        m: {**encoders[m], "files": f"{m}-*.parquet", "errors": f"errors-{m}-*.parquet",
-            "rows": summary["modalities"][m]["encoded"], "updated_at": summary["finished_at"],
-            "versions": summary["versions"]}
-        for m in job.modalities()})
-    merged = _write_merged(job.out_dir, "summary.json", {k: v for k, v in summary.items() if k != "modalities"},
-                           summary["modalities"], section="modalities")
-    empty = [m for m in job.modalities() if summary["modalities"][m]["encoded"] == 0]
+    staged = outputs.run_staged(job.out_dir, prefixes, lambda p, staging: build(p, job, staging),
+                                job.runner, job.workers, job.beam_args)
+    summary = _summary(job, staged, _metrics(staged.result), encoders)
+    done = [m for m in job.modalities() if summary["modalities"][m]["encoded"] > 0]
+    empty = [m for m in job.modalities() if m not in done]
+    merged = _merged(job.out_dir, "summary.json", {k: v for k, v in summary.items() if k != "modalities"},
+                     {m: summary["modalities"][m] for m in done}, section="modalities")
+    if done:
+        encoders_json = _merged(job.out_dir, "encoders.json", {"format": FORMAT}, {
+            m: {**encoders[m], "files": f"{m}-*.parquet", "errors": f"errors-{m}-*.parquet",
+                "rows": summary["modalities"][m]["encoded"], "updated_at": summary["finished_at"],
+                "versions": summary["versions"]}
+            for m in done})
+        outputs.commit(staged, [x for m in done for x in (m, f"errors-{m}")],
+                       {"summary.json": merged, "encoders.json": encoders_json})
     if empty:
-        raise NothingProduced(f"no features for {', '.join(empty)}: every input failed; see "
-                              f"{outputs.join(job.out_dir, 'errors-*.parquet')}")
+        if not done:
+            failed_dir = outputs.keep_previous(staged, summary)
+        else:
+            failed_dir = "(not kept: other modalities were committed)"
+        messages = []
+        for m in empty:
+            stats = summary["modalities"][m]
+            messages.append(outputs.describe_failure(
+                f"features: no {m} features", stats["inputs"], stats["errors_by_type"], stats["error_examples"],
+                outputs.has_outputs(job.out_dir), job.out_dir, failed_dir))
+        raise NothingProduced("\n".join(messages))
     return merged
 
 
@@ -172,44 +192,35 @@ def _metrics(result) -> dict:
 
 
 def _column_sum(paths: list[str], column: str) -> int:
-    import pyarrow.parquet as pq
-
-    return int(sum(sum(v or 0 for v in pq.read_table(f, columns=[column]).column(0).to_pylist()) for f in paths))
+    return int(sum(v or 0 for v in outputs.iter_column(paths, column)))
 
 
-def _errors_by_type(paths: list[str]) -> dict[str, int]:
-    import pyarrow.parquet as pq
-
-    counts: dict[str, int] = {}
-    for f in paths:
-        for t in pq.read_table(f, columns=["error_type"]).column(0).to_pylist():
-            counts[t] = counts.get(t, 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def _summary(job: FeaturesJob, files: dict[str, list[str]], elapsed: float, metrics: dict, encoders: dict) -> dict:
-    import pyarrow.parquet as pq
-
+def _summary(job: FeaturesJob, staged: outputs.StagedRun, metrics: dict, encoders: dict) -> dict:
     per: dict[str, dict] = {}
+    elapsed = staged.elapsed
     for m in job.modalities():
-        encoded = outputs.parquet_rows(files[m])
-        failed = outputs.parquet_rows(files[f"errors-{m}"])
-        stats: dict = {"encoded": encoded, "failed": failed, "errors_by_type": _errors_by_type(files[f"errors-{m}"]),
-                       "encoder": encoders[m]["name"], "dim": encoders[m]["dim"], "outputs": files[m],
-                       "errors": files[f"errors-{m}"]}
+        encoded = outputs.parquet_rows(staged.staged[m])
+        failed = outputs.parquet_rows(staged.staged[f"errors-{m}"])
+        digest = outputs.error_digest(staged.staged[f"errors-{m}"])
+        stats: dict = {"encoded": encoded, "failed": failed,
+                       "errors_by_type": {k: v["count"] for k, v in sorted(digest.items())},
+                       "error_examples": {k: v["example"] for k, v in sorted(digest.items())},
+                       "encoder": encoders[m]["name"], "dim": encoders[m]["dim"],
+                       "outputs": staged.final_paths(m), "errors": staged.final_paths(f"errors-{m}"),
+                       "run_id": staged.run_id}
         if m == "text":
             stats["inputs"] = encoded + failed  # distinct texts, "" included
             stats["triplet_files"] = triplet_files(job.triplets)
             stats["triplet_rows"] = outputs.parquet_rows(stats["triplet_files"])
             stats["null_texts_skipped"] = metrics.get("null_texts")
-            stats["null_text_row"] = any(NULL_TEXT in pq.read_table(f, columns=["text"]).column(0).to_pylist()
-                                         for f in files[m])
+            stats["null_text_row"] = any(t == NULL_TEXT for t in outputs.iter_column(staged.staged[m], "text"))
         else:
             manifest = job.videos if m == "video" else job.music
-            stats["inputs"] = manifest.n_rows
+            counted = input_rows(staged.result, f"rows_{m}")
+            stats["inputs"] = counted if counted is not None else encoded + failed
             stats["manifest"] = manifest.source
             unit = "frames" if m == "video" else "segments"
-            stats[unit] = _column_sum(files[m], "n_frames" if m == "video" else "n_segments")
+            stats[unit] = _column_sum(staged.staged[m], "n_frames" if m == "video" else "n_segments")
         if encoded + failed != stats["inputs"]:  # never expected: a row was lost or duplicated
             raise RuntimeError(f"{m}: row accounting failed: {stats['inputs']} inputs but {encoded} encoded "
                                f"+ {failed} errors")
@@ -244,13 +255,11 @@ def _read_json(path: str) -> dict:
         return {}
 
 
-def _write_merged(out_dir: str, name: str, top: dict, sections: dict, section: str | None = None) -> dict:
-    """Replace this run's modality sections of out_dir/name, keep the others (earlier runs)."""
+def _merged(out_dir: str, name: str, top: dict, sections: dict, section: str | None = None) -> dict:
+    """out_dir/name with this run's modality sections replaced and the others (earlier runs) kept."""
     path = outputs.join(out_dir, name)
     old = _read_json(path)
     kept = (old.get(section, {}) if section else {k: v for k, v in old.items() if k in MODALITIES})
     merged_sections = {m: s for m, s in {**kept, **sections}.items() if m in MODALITIES}
     ordered = {m: merged_sections[m] for m in MODALITIES if m in merged_sections}
-    data = {**top, section: ordered} if section else {**top, **ordered}
-    outputs.write_json(path, data)
-    return data
+    return {**top, section: ordered} if section else {**top, **ordered}

@@ -6,6 +6,7 @@ into memory through Beam's FileSystems. Problems raise the caller's error type, 
 """
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -45,12 +46,24 @@ def load_source(uri: str, kind: str, error: ErrorFactory) -> Source:
     path = uri[len("file://"):] if uri.startswith("file://") else uri
     if not URI_SCHEME.match(path):
         if not os.path.isfile(path):
-            what = "is a directory, not a file" if os.path.isdir(path) else "does not exist"
-            raise error("missing_file", f"{kind} file {what}: {uri}", uri)
+            raise error("missing_file", f"{kind} file {_why_not_a_file(path)}: {uri}", uri)
         if os.path.getsize(path) == 0:
             raise error("empty_file", f"{kind} file is empty (0 bytes): {uri}", uri)
         return path
     return read_remote(uri, kind, error)
+
+
+def _why_not_a_file(path: str) -> str:
+    if os.path.isdir(path):
+        return "is a directory, not a file"
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "is a symbolic link loop (the link points back to itself)"
+        return f"is a symbolic link to something that does not exist ({os.readlink(path)})"
+    return "does not exist"
 
 
 def read_remote(uri: str, kind: str, error: ErrorFactory, filesystems=None) -> bytes:

@@ -9,11 +9,14 @@ from pipelines.io.redact import redact_text
 
 def render_card(summary: dict) -> str:
     c = summary["counts"]
+    # the committed files by name, not a glob: a glob could also match files of a run killed mid-commit
+    files = [outputs.basename(f) for f in summary["outputs"]["triplets"]]
     lines = [
         "---",
         "configs:",
         "- config_name: default",
-        "  data_files: triplets-*.parquet",
+        "  data_files:",
+        *[f"  - {name}" for name in files],
         "---",
         "# Synthesized music descriptions (viml-synth)",
         "",
@@ -23,8 +26,10 @@ def render_card(summary: dict) -> str:
         "see `errors-*.parquet` (each with its reason).",
         "",
         "```python",
-        "import datasets",
-        'ds = datasets.load_dataset("parquet", data_files="triplets-*.parquet", split="train")',
+        "import datasets, json",
+        '# _COMMITTED.json lists the files of the last complete run (see the README card above)',
+        'files = json.load(open("_COMMITTED.json"))["files"]["triplets"]',
+        'ds = datasets.load_dataset("parquet", data_files=files, split="train")',
         "```",
         "",
         "| method | texts | failed |",
@@ -44,6 +49,9 @@ def render_card(summary: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+card_text = render_card
 
 
 def write_card(out_dir: str, summary: dict) -> None:

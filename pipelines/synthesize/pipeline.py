@@ -1,7 +1,8 @@
 """`viml-synth synthesize`: tags -> triplets-*.parquet + errors-*.parquet + summary.json + README.md.
 
 Data flow (top to bottom):
-  input rows (tags-*.parquet, or a user's CSV/JSONL/Parquet) ──(unreadable row)───────────┐
+  input rows, read by the workers (tags-*.parquet, or a user's CSV/JSONL/Parquet)         │
+      │ ──(unreadable row, missing/NaN music_id, duplicate_id: all but the first)─────────┤
       │ ParseTrack                                                                         │
   ExpandWork: select tags once per track; one WorkItem per (method, sample)                │
       │ tags │ data2text │ prompt2text   (BatchElements each)                              │
@@ -19,10 +20,11 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines.io import outputs
-from pipelines.io.manifest import detect_format, iter_records
-from pipelines.io.parquet_rows import ReadParquetRows
+from pipelines.io.read_rows import ERRORS as READ_ERRORS
+from pipelines.io.read_rows import InputSource, ReadInput, check_input, spread_rows
+from pipelines.io.read_rows import input_rows as counted_input_rows
 from pipelines.io.schemas import ERRORS_SCHEMA, TRIPLETS_SCHEMA
-from pipelines.synthesize.card import write_card
+from pipelines.synthesize.card import card_text
 from pipelines.pipeline_info import versions
 from pipelines.synthesize.methods import Method
 from pipelines.synthesize.select import TagSelection
@@ -54,34 +56,29 @@ class NothingWritten(RuntimeError):
     """No text was produced: the run is reported as failed (exit status != 0)."""
 
 
-def _input_files(pattern: str) -> list[str]:
-    from apache_beam.io.filesystems import FileSystems
-
-    files = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    if not files:
-        raise FileNotFoundError(f"no input matches {pattern}")
-    return files
+REQUIRED = ("music_id", "tags")
 
 
-def read_inputs(p: beam.Pipeline, job: SynthesizeJob):
-    """(ref, row dict or the reason it could not be read) for every input row."""
-    files = _input_files(job.inputs)
-    fmt = job.input_format or detect_format(files[0])
-    if fmt == "parquet":  # scales: Beam reads Parquet splits in parallel on the workers
-        return (p | "ReadParquet" >> ReadParquetRows(job.inputs)
-                | "Ref" >> beam.Map(lambda r: ({"source": job.inputs, "music_id": r.get("music_id")}, r)))
-    rows = [({"source": f, "row": n}, raw) for f in files for n, raw in iter_records(f, fmt)]
-    # Create holds every row in one bundle: Reshuffle spreads them over workers. (Parquet splits
-    # spread by themselves, and skipping the shuffle there keeps memory flat at any row count.)
-    return p | "ReadRows" >> beam.Create(rows) | "Spread" >> beam.Reshuffle()
+def check_inputs(job: SynthesizeJob) -> InputSource:
+    """Launcher-side: the input files exist and have music_id and tags (exit 2 naming the file)."""
+    return check_input(job.inputs, job.input_format, REQUIRED, "music_id", "synthesize input")
+
+
+def read_inputs(p: beam.Pipeline, job: SynthesizeJob, source: InputSource | None = None):
+    """(ref, row dict) of the first row of every music_id, read by the workers; and the error records
+    of rows that cannot be used (unreadable, no usable music_id, a later row of a music_id)."""
+    source = source or check_inputs(job)
+    rows = p | "ReadInput" >> ReadInput(source, "input", "used", spread=spread_rows(job.runner, job.workers))
+    return rows["ok"], rows[READ_ERRORS]
 
 
 def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
     names = [m.name for m in job.methods]
-    tracks = read_inputs(p, job) | "Parse" >> beam.ParDo(ParseTrack()).with_outputs(ERRORS, main="ok")
+    rows, input_errors = read_inputs(p, job)
+    tracks = rows | "Parse" >> beam.ParDo(ParseTrack()).with_outputs(ERRORS, main="ok")
     work = (tracks.ok
             | "Expand" >> beam.ParDo(ExpandWork(names, job.samples, job.seed, job.selection)).with_outputs(*names))
-    errors = [tracks[ERRORS]]
+    errors = [input_errors, tracks[ERRORS]]
     for method in job.methods:
         fixed = getattr(getattr(method, "options", None), "batch_size", None)
         # LLM batches have a fixed size (several rounds of max_concurrency requests): BatchElements'
@@ -111,33 +108,43 @@ def _counters(result) -> dict[str, dict[str, int]]:
 
 
 def run(job: SynthesizeJob) -> dict:
-    files, result, elapsed = outputs.run_staged(job.out_dir, ["triplets", "errors"],
-                                                lambda p, staging: build(p, job, staging),
-                                                job.runner, job.workers, job.beam_args)
-    summary = summarize(job, files, _counters(result), elapsed)
-    outputs.write_json(outputs.join(job.out_dir, "summary.json"), summary)
-    write_card(job.out_dir, summary)
+    """Runs the job and swaps its outputs into out_dir, only if a text was written: otherwise the
+    previous outputs stay and NothingWritten says why (counts and an example per error type)."""
+    check_inputs(job)
+    staged = outputs.run_staged(job.out_dir, ["triplets", "errors"], lambda p, staging: build(p, job, staging),
+                                job.runner, job.workers, job.beam_args)
+    summary = summarize(job, staged, _counters(staged.result))
     if summary["counts"]["texts"] == 0:
-        raise NothingWritten(f"no text was written: see {outputs.join(job.out_dir, 'errors-*.parquet')}")
+        kept = outputs.has_outputs(job.out_dir)
+        failed_dir = outputs.keep_previous(staged, summary)
+        counts = {f"{stage}/{kind}": n for stage, kinds in summary["counts"]["errors_by_stage"].items()
+                  for kind, n in kinds.items()}
+        raise NothingWritten(outputs.describe_failure(
+            "synthesize: no text was written", summary["counts"]["input_rows"], counts,
+            {f"{stage}/{kind}": ex for stage, kinds in summary["error_examples"].items() for kind, ex in kinds.items()},
+            kept, job.out_dir, failed_dir))
+    outputs.commit(staged, ["triplets", "errors"], {"summary.json": summary, "README.md": card_text(summary)})
     return summary
 
 
-def summarize(job: SynthesizeJob, files: dict, counters: dict, elapsed: float) -> dict:
-    import pyarrow.parquet as pq
-
-    texts = outputs.parquet_rows(files["triplets"])
+def summarize(job: SynthesizeJob, staged: outputs.StagedRun, counters: dict) -> dict:
+    texts = outputs.parquet_rows(staged.staged["triplets"])
     errors_by_stage: dict[str, dict[str, int]] = {}
-    for f in files["errors"]:
-        table = pq.read_table(f, columns=["stage", "error_type"])
-        for stage, kind in zip(table.column(0).to_pylist(), table.column(1).to_pylist()):
-            bucket = errors_by_stage.setdefault(stage, {})
-            bucket[kind] = bucket.get(kind, 0) + 1
-    input_rows = counters.get("synthesize", {}).get("input_rows", 0)
+    examples: dict[str, dict[str, str]] = {}
+    for stage, kind, message in _error_rows(staged.staged["errors"]):
+        bucket = errors_by_stage.setdefault(stage, {})
+        bucket[kind] = bucket.get(kind, 0) + 1
+        examples.setdefault(stage, {}).setdefault(kind, message)
+    counted = counted_input_rows(staged.result)
+    input_rows_ = counted if counted is not None else counters.get("synthesize", {}).get("input_rows", 0)
     bad_rows = sum(errors_by_stage.get("input", {}).values())
-    expected = (input_rows - bad_rows) * len(job.methods) * job.samples
+    expected = (input_rows_ - bad_rows) * len(job.methods) * job.samples
     item_errors = sum(sum(v.values()) for k, v in errors_by_stage.items() if k != "input")
     if texts + item_errors != expected:  # never expected: it would mean a text was lost or duplicated
         raise RuntimeError(f"row accounting failed: expected {expected} texts, wrote {texts} + {item_errors} errors")
+    files = {p: staged.final_paths(p) for p in ("triplets", "errors")}
+    elapsed = staged.elapsed
+    input_rows = input_rows_
     per_method = {}
     for m in job.methods:
         c = counters.get(m.name, {})
@@ -161,10 +168,24 @@ def summarize(job: SynthesizeJob, files: dict, counters: dict, elapsed: float) -
         "timing": {"wall_s": round(elapsed, 3), "texts_per_s": round(texts / elapsed, 1) if elapsed else None},
         "seed": job.seed,
         "selection": job.selection.describe(),
+        "error_examples": examples,
         "inputs": job.inputs,
         "outputs": files,
+        "run_id": staged.run_id,
         "runner": {"runner": job.runner, "workers": job.workers, "beam_args": job.beam_args},
         "options": job.options,
         "versions": versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _error_rows(paths: list[str]):
+    """(stage, error_type, message) of error files, read through FileSystems a batch at a time."""
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    for path in paths:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            for batch in pq.ParquetFile(fh).iter_batches(columns=["stage", "error_type", "message"]):
+                yield from zip(*(batch.column(i).to_pylist() for i in range(3)))

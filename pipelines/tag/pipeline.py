@@ -1,8 +1,8 @@
 """`viml-synth tag`: manifest -> tags-*.parquet + errors-*.parquet + summary.json.
 
 Data flow (top to bottom):
-  manifest rows ──(invalid/duplicate)──────────────────────────────┐
-      │ Create + Reshuffle (spread clips over workers)              │
+  manifest rows, read by the workers ──(invalid/duplicate)─────────┐
+      │ (Reshuffle: spread clips over workers)                      │
   PrepareClip: decode + preprocess ──(bad audio)────────────────────┤
       │ BatchElements (several clips per forward pass)              │
   PredictBatch: tagger forward ──(model failure)────────────────────┤
@@ -20,6 +20,8 @@ from apache_beam.utils.shared import Shared
 
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
+from pipelines.io.read_rows import ERRORS as READ_ERRORS
+from pipelines.io.read_rows import input_rows, spread_rows
 from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA
 from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
@@ -52,10 +54,9 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     threads = torch_threads_per_worker(job.workers) if job.runner == "local" else None
     mapping = backend.label_mapping(job.vocabulary)
 
+    clips = p | "Manifest" >> job.manifest.read(spread=spread_rows(job.runner, job.workers))
     prepared = (
-        p
-        | "Clips" >> beam.Create(job.manifest.clips)
-        | "Spread" >> beam.Reshuffle()
+        clips["ok"]
         | "Prepare" >> beam.ParDo(PrepareClip(backend, shared, threads)).with_outputs(ERRORS, main="ok")
     )
     predicted = (
@@ -67,7 +68,7 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     records.ok | "WriteTags" >> beam.io.WriteToParquet(
         outputs.join(staging, "tags"), TAGS_SCHEMA, file_name_suffix=".parquet")
 
-    manifest_errors = p | "ManifestErrors" >> beam.Create(job.manifest.errors)
+    manifest_errors = clips[READ_ERRORS]
     (
         (manifest_errors, prepared[ERRORS], predicted[ERRORS], records[ERRORS])
         | "AllErrors" >> beam.Flatten()
@@ -77,36 +78,39 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
 
 
 def run(job: TagJob) -> dict:
-    """Runs the job, swaps its outputs into out_dir and writes summary.json; returns the summary."""
-    files, _, elapsed = outputs.run_staged(job.out_dir, ["tags", "errors"], lambda p, staging: build(p, job, staging),
-                                           job.runner, job.workers, job.beam_args)
-    summary = _summary(job, files, elapsed)
-    outputs.write_json(outputs.join(job.out_dir, "summary.json"), summary)
+    """Runs the job, swaps its outputs into out_dir (only if something was tagged: otherwise the previous
+    outputs stay and NothingTagged says why) and returns the summary."""
+    staged = outputs.run_staged(job.out_dir, ["tags", "errors"], lambda p, staging: build(p, job, staging),
+                                job.runner, job.workers, job.beam_args)
+    summary = _summary(job, staged)
     if summary["counts"]["tagged"] == 0:
-        raise NothingTagged(f"no input was tagged: all {summary['counts']['inputs']} failed; "
-                            f"see {outputs.join(job.out_dir, 'errors-*.parquet')}")
+        kept = outputs.has_outputs(job.out_dir)
+        failed_dir = outputs.keep_previous(staged, summary)
+        raise NothingTagged(outputs.describe_failure("tag: nothing was tagged", summary["counts"]["inputs"],
+                                                     summary["counts"]["errors_by_type"], summary["error_examples"],
+                                                     kept, job.out_dir, failed_dir))
+    outputs.commit(staged, ["tags", "errors"], {"summary.json": summary})
     return summary
 
 
-def _summary(job: TagJob, files: dict[str, list[str]], elapsed: float) -> dict:
-    import pyarrow.parquet as pq
-
-    tagged = outputs.parquet_rows(files["tags"])
-    failed = outputs.parquet_rows(files["errors"])
-    inputs = job.manifest.n_rows
+def _summary(job: TagJob, staged: outputs.StagedRun) -> dict:
+    tagged = outputs.parquet_rows(staged.staged["tags"])
+    failed = outputs.parquet_rows(staged.staged["errors"])
+    counted = input_rows(staged.result)
+    inputs = counted if counted is not None else tagged + failed  # a runner without metrics: files only
     if tagged + failed != inputs:  # never expected: it would mean a row was lost or duplicated
         raise RuntimeError(f"row accounting failed: {inputs} inputs but {tagged} tagged + {failed} errors")
-    audio_s = sum(
-        sum(v for v in pq.read_table(f, columns=["duration_s"]).column(0).to_pylist() if v)
-        for f in files["tags"]) if tagged else 0.0
-    errors_by_type: dict[str, int] = {}
-    for f in files["errors"]:
-        for t in pq.read_table(f, columns=["error_type"]).column(0).to_pylist():
-            errors_by_type[t] = errors_by_type.get(t, 0) + 1
+    audio_s = sum(v for v in outputs.iter_column(staged.staged["tags"], "duration_s") if v)
+    digest = outputs.error_digest(staged.staged["errors"])
+    errors_by_type = {k: v["count"] for k, v in sorted(digest.items())}
+    files = {p: staged.final_paths(p) for p in ("tags", "errors")}
+    elapsed = staged.elapsed
     return {
         "stage": "tag",
         "counts": {"inputs": inputs, "tagged": tagged, "failed": failed, "adds_up": True,
-                   "errors_by_type": dict(sorted(errors_by_type.items()))},
+                   "inputs_from": "beam metrics" if counted is not None else "output files",
+                   "errors_by_type": errors_by_type},
+        "error_examples": {k: v["example"] for k, v in digest.items()},
         "timing": {"wall_s": round(elapsed, 3), "audio_s": round(audio_s, 3),
                    "audio_s_per_wall_s": round(audio_s / elapsed, 2) if elapsed else None,
                    "clips_per_s": round(tagged / elapsed, 3) if elapsed else None},
@@ -114,6 +118,7 @@ def _summary(job: TagJob, files: dict[str, list[str]], elapsed: float) -> dict:
         "vocabulary": {"source": job.vocabulary.source, "version": job.vocabulary.version,
                        "sizes": job.vocabulary.category_sizes()},
         "outputs": files,
+        "run_id": staged.run_id,
         "manifest": job.manifest.source,
         "runner": {"runner": job.runner, "workers": job.workers, "beam_args": job.beam_args},
         "options": job.options,

@@ -2,12 +2,23 @@
 from __future__ import annotations
 
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+from pipelines.io.outputs import committed_files
+
+
+def _rows(files: list[str], columns: list[str]) -> list[dict]:
+    """Rows of the committed files only (a glob could also see a run killed mid-commit)."""
+    rows = []
+    for f in sorted(files):
+        with FileSystems.open(f, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            rows += pq.read_table(fh, columns=columns).to_pylist()
+    return rows
 
 
 def top_tags_table(out_dir: str, top: int = 5) -> str:
-    files = [m.path for m in FileSystems.match([FileSystems.join(out_dir, "tags-*.parquet")])[0].metadata_list]
-    rows = [r for f in sorted(files) for r in pq.read_table(f, columns=["music_id", "tags"]).to_pylist()]
+    rows = _rows(committed_files(out_dir, "tags"), ["music_id", "tags"])
     if not rows:
         return f"(no tagged clips in {out_dir})"
     rows.sort(key=lambda r: r["music_id"])
@@ -24,8 +35,7 @@ def top_tags_table(out_dir: str, top: int = 5) -> str:
 
 
 def texts_table(out_dir: str, limit: int = 24, width: int = 200) -> str:
-    files = [m.path for m in FileSystems.match([FileSystems.join(out_dir, "triplets-*.parquet")])[0].metadata_list]
-    rows = [r for f in sorted(files) for r in pq.read_table(f, columns=["music_id", "method", "sample", "text"]).to_pylist()]
+    rows = _rows(committed_files(out_dir, "triplets"), ["music_id", "method", "sample", "text"])
     if not rows:
         return f"(no texts in {out_dir})"
     rows.sort(key=lambda r: (r["music_id"], r["method"], r["sample"]))

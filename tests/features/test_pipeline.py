@@ -174,9 +174,11 @@ def test_a_modality_whose_inputs_all_fail_is_reported(tmp_path, media):
     (tmp_path / "v.csv").write_text(f"video_id,video_path\na,{tmp_path / 'nope.mp4'}\nb,{media['text']}\n")
     job = FeaturesJob(out_dir=str(tmp_path / "out"), videos=read_video_manifest(str(tmp_path / "v.csv")),
                       video_encoder=video_encoder())
-    with pytest.raises(NothingProduced, match="video"):
+    with pytest.raises(NothingProduced, match="video") as failure:
         run(job)
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # nothing is committed (there was nothing to keep either); the report is in failed-run/ and on stderr
+    assert "1 x missing_file: e.g." in str(failure.value) and not (tmp_path / "out" / "summary.json").exists()
+    summary = json.loads((tmp_path / "out" / "failed-run" / "summary.json").read_text())
     assert summary["modalities"]["video"]["failed"] == 2 and summary["modalities"]["video"]["adds_up"]
 
 

@@ -55,12 +55,11 @@ def test_jsonl_and_parquet(tmp_path):
 
 
 @pytest.mark.parametrize("name,content,match", [
-    ("missing.csv", None, "cannot read manifest"),
-    ("m.txt", "x", "cannot tell the manifest format"),
+    ("missing.csv", None, "missing.csv does not exist"),
+    ("m.txt", "x", "cannot tell the file format"),
     ("empty.csv", "", "empty"),
-    ("header.csv", "music_id,audio_path\n", "no rows"),
     ("cols.csv", "id,path\n1,a.ogg\n", r"needs the column\(s\) music_id"),
-    ("bad.parquet", "not parquet", "not a readable Parquet"),
+    ("bad.parquet", "not parquet", "bad.parquet is not a readable Parquet"),
 ])
 def test_unusable_manifest_raises(tmp_path, name, content, match):
     path = tmp_path / name
@@ -75,3 +74,61 @@ def test_audio_optional_when_not_required(tmp_path):
     path.write_text("music_id,tags\nz,\"rock, jazz\"\n")
     m = read_manifest(str(path), require_audio=False)
     assert m.clips[0].audio_path == "" and m.clips[0].extra == {"tags": "rock, jazz"}
+
+
+# ---------------------------------------------------------------- issue 8 (11): inputs named in every message
+
+def test_non_utf8_manifest_names_the_file(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("music_id,audio_path\ncaf\u00e9,a.ogg\n".encode("latin-1"))
+    with pytest.raises(ManifestError, match=r"latin1.csv is not UTF-8 text \(byte 0xe9"):
+        read_manifest(str(path))
+
+
+def test_missing_required_column_is_a_manifest_error(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("music_id,path\na,a.ogg\n")  # audio_path missing: not a row problem
+    with pytest.raises(ManifestError, match=r"m.csv needs the column\(s\) audio_path \(header: music_id, path\)"):
+        read_manifest(str(path))
+
+
+def test_nan_music_id_is_an_error_row_not_the_id_nan(tmp_path):
+    path = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"music_id": [1.0, float("nan")], "audio_path": ["a.ogg", "b.ogg"]}), path)
+    m = read_manifest(str(path))
+    assert [c.music_id for c in m.clips] == ["1.0"]
+    assert [(e["id"], e["error_type"]) for e in m.errors] == [(f"{path}:2", "malformed_row")]
+    assert "music_id is nan" in m.errors[0]["message"]
+
+
+def test_symlink_loop_is_reported_as_such(tmp_path):
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    with pytest.raises(ManifestError, match="symbolic link loop"):
+        read_manifest(str(loop))
+    dangling = tmp_path / "dangling.csv"
+    dangling.symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(ManifestError, match="symbolic link to something that does not exist"):
+        read_manifest(str(dangling))
+
+
+def test_symlink_loop_audio_is_reported_as_such(tmp_path):
+    from pipelines.io.media_source import MediaDecodeError, load_source
+
+    loop = tmp_path / "a.ogg"
+    loop.symlink_to(loop)
+    with pytest.raises(MediaDecodeError, match="symbolic link loop") as info:
+        load_source(str(loop), "audio", MediaDecodeError)
+    assert info.value.reason == "missing_file"
+
+
+def test_non_utf8_row_after_the_header_check_names_file_and_row(tmp_path):
+    from pipelines.io.read_rows import HEAD_BYTES
+
+    path = tmp_path / "big.csv"
+    filler = "".join(f"id{i},a{i}.ogg\n" for i in range(HEAD_BYTES // 10))
+    path.write_bytes(("music_id,audio_path\n" + filler).encode() + b"caf\xe9,x.ogg\n")
+    m = read_manifest(str(path))
+    bad = [e for e in m.errors if e["error_type"] == "malformed_row"]
+    assert len(bad) == 1 and f"{path} row" in bad[0]["message"] and "not UTF-8" in bad[0]["message"]
+    assert len(m.clips) + len(m.errors) == m.n_rows

@@ -54,8 +54,10 @@ def test_run_writes_outputs_summary_and_reruns_without_duplicates(tags_file, tmp
     out = tmp_path / "out"
     for _ in range(2):  # the second run replaces the first one's files
         summary = run(_job(tags_file, out))
-    assert sorted(p.rsplit("/", 1)[-1] for p in glob.glob(f"{out}/*")) == [
-        "errors-00000-of-00001.parquet", "summary.json", "tags-00000-of-00001.parquet"]
+    names = sorted(p.rsplit("/", 1)[-1] for p in glob.glob(f"{out}/*"))
+    run_tag = f".run-{summary['run_id']}.parquet"  # only this run's files are left
+    assert names == ["_COMMITTED.json", f"errors-00000-of-00001{run_tag}", "summary.json",
+                     f"tags-00000-of-00001{run_tag}"]
     counts = json.loads((out / "summary.json").read_text())["counts"]
     assert counts == summary["counts"]
     assert (counts["inputs"], counts["tagged"], counts["failed"]) == (5, 2, 3)
@@ -83,6 +85,8 @@ def test_output_loads_with_datasets(tags_file, tmp_path):
 def test_nothing_tagged_is_an_error_but_still_writes_errors(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_text(json.dumps({"music_id": "x", "tags": [{"tag": "rock", "confidence": 3}]}) + "\n")
-    with pytest.raises(NothingTagged, match="all 1 failed"):
+    with pytest.raises(NothingTagged, match="all 1 inputs failed"):
         run(_job(str(path), tmp_path / "out"))
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["counts"]["failed"] == 1
+    # nothing committed: the run's errors and summary are in failed-run/
+    assert json.loads((tmp_path / "out" / "failed-run" / "summary.json").read_text())["counts"]["failed"] == 1
+    assert glob.glob(f"{tmp_path}/out/failed-run/errors-*.parquet")

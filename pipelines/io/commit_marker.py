@@ -1,0 +1,50 @@
+"""The commit marker of an output folder, read without Beam (for local readers such as `train`).
+
+`_COMMITTED.json` lists the files of the last complete run (see pipelines.io.outputs). A folder
+without one predates markers or was written by hand: then its matching files count, except those
+carrying a run tag, which only a run killed before its switch leaves behind.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+MARKER = "_COMMITTED.json"
+RUN_TAG = ".run-"
+
+
+def local_marker(folder: str) -> dict | None:
+    try:
+        with open(os.path.join(folder, MARKER), encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        return None
+
+
+def committed_local(folder: str, prefix: str) -> list[str]:
+    """The committed `<prefix>-*.parquet` files of a local output folder."""
+    marker = local_marker(folder)
+    if marker is not None:
+        return [os.path.join(folder, n) for n in marker["files"].get(prefix, [])]
+    return sorted(p for p in glob.glob(os.path.join(folder, f"{prefix}-*.parquet"))
+                  if RUN_TAG not in os.path.basename(p))
+
+
+def filter_committed_local(paths: list[str]) -> list[str]:
+    """Drop from a glob's matches the files of an output folder that its marker does not list."""
+    kept, markers = [], {}
+    for path in paths:
+        folder, name = os.path.split(path)
+        if folder not in markers:
+            markers[folder] = local_marker(folder or ".")
+        marker = markers[folder]
+        if marker is None:
+            if RUN_TAG not in name:
+                kept.append(path)
+            continue
+        listed = {n for names in marker["files"].values() for n in names}
+        managed = any(name.startswith(f"{p}-") for p in marker["files"]) and name.endswith(".parquet")
+        if name in listed or not managed:
+            kept.append(path)
+    return kept

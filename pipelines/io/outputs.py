@@ -105,8 +105,7 @@ def write_atomic(path: str, data: bytes) -> None:
 def write_json(path: str, obj: dict) -> None:
     from pipelines.io.redact import redact_values
 
-    # a password in an endpoint URL must not reach a record of the run
-    write_atomic(path, _json_bytes(redact_values(obj)))
+    write_atomic(path, _json_bytes(redact_values(obj)))  # no URL password in any record of a run
 
 
 def _json_bytes(obj) -> bytes:
@@ -180,6 +179,9 @@ def stage_files(staging: str, prefix: str) -> list[str]:
 def commit(run: StagedRun, prefixes: list[str], sidecars: dict[str, Any]) -> dict[str, list[str]]:
     """Make `prefixes` of this run (and `sidecars`: name -> JSON object or text) the committed outputs;
     other prefixes of the previous marker stay as they were. Returns prefix -> committed paths."""
+    from pipelines.io.redact import redact_values
+
+    sidecars = redact_values(sidecars)  # a password in an endpoint URL must not reach a record of the run
     kill_point("before_move")
     old = read_marker(run.out_dir) or _adopt_legacy(run.out_dir, run.prefixes)
     files = dict(old.get("files", {}))

@@ -85,6 +85,13 @@ def _synthesize_parser(sub) -> None:
     g.add_argument("--llm-max-tokens-field", default="max_tokens", choices=["max_tokens", "max_completion_tokens"],
                    help="name of the token limit in openai chat requests (OpenAI deprecated max_tokens; some "
                         "models accept only max_completion_tokens)")
+    g.add_argument("--llm-api-key-env", metavar="NAME",
+                   help="environment variable holding the API key (default: OPENAI_API_KEY for openai; the HF "
+                        "token for Hugging Face hosts; tgi/hf-inference send none elsewhere). Keys only go to "
+                        "the host they belong to: see README, Credentials")
+    g.add_argument("--http-transport", default="httpx", choices=["httpx", "lean"],
+                   help="httpx: httpx2's own (default); lean: a minimal h11 client for very high request rates "
+                        "to a fast local server (no proxies)")
     g.add_argument("--temperature", type=float, default=0.7)
     g.add_argument("--top-p", type=float, default=0.95)
     g.add_argument("--stop", action="append", help="stop sequence (repeatable; default: blank line, next 'Tags:')")

@@ -124,18 +124,19 @@ def _evaluate_text_parser(sub) -> None:
     p.add_argument("--reference-column", default=None, help="default: caption, text or description")
     p.add_argument("--id-column", default="music_id")
     p.add_argument("--no-embed", action="store_true", help="skip the sentence-embedding similarity")
-    p.add_argument("--wordnet", help="WordNet folder for METEOR's synonym stage (default: $VIML_SYNTH_CACHE/wordnet "
-                                     "when present, see `viml-synth wordnet`); 'none' to leave the stage out")
+    p.add_argument("--wordnet", help="NLTK data folder holding corpora/wordnet (WordNet 3.0) for METEOR (default: "
+                                     "$VIML_SYNTH_CACHE/nltk_data when present, see `viml-synth wordnet`); 'none': "
+                                     "no METEOR")
     p.add_argument("--out", help="write the JSON report here (default: print only)")
     _add_common_args(p)
     p.set_defaults(func=cmd_evaluate_text)
 
 
 def _wordnet_parser(sub) -> None:
-    p = sub.add_parser("wordnet", help="fetch WordNet 3.0 (Debian's wordnet-base) for METEOR's synonym stage",
+    p = sub.add_parser("wordnet", help="fetch WordNet 3.0 (Debian's wordnet-base) for METEOR (read by NLTK)",
                        description="Downloads Debian's wordnet-base package with `apt-get download` (no root "
                                    "needed) and unpacks its database files and licence into the cache.")
-    p.add_argument("--out", help="destination folder (default: $VIML_SYNTH_CACHE/wordnet)")
+    p.add_argument("--out", help="NLTK data folder to write corpora/wordnet into (default: $VIML_SYNTH_CACHE/nltk_data)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=cmd_wordnet)
 
@@ -310,13 +311,13 @@ def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_wordnet(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.evaluate.wordnet import WordNet, WordNetUnavailable, fetch
+    from pipelines.evaluate.wordnet import WordNetUnavailable, describe, fetch, load
 
     try:
         folder = fetch(args.out)
     except WordNetUnavailable as exc:
         raise UsageError(f"wordnet: {exc}") from exc
-    print(folder, WordNet.load(folder).describe())
+    print(folder, describe(load(folder)))
     return EXIT_OK
 
 

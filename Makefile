@@ -21,7 +21,7 @@ help:
 	@echo "make bench   run the benchmarks in bench/ (prints figures; tens of minutes)"
 	@echo "make install create $(VENV) with pinned dependencies, fetch the musicnn weights wheel and WordNet"
 
-install: $(VENV)/.installed $(CACHE)/.wordnet-tried
+install: $(VENV)/.installed $(CACHE)/.wordnet-nltk-tried
 
 # torch==2.13.0 resolves to the CPU wheel on local disk (see ../shared/notes/stack.md); Beam extras are
 # never installed (they pin old torch/transformers). Bytecode is compiled because this environment
@@ -38,10 +38,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt setup.py
 	$(BIN)/viml-synth weights --log-level WARNING > /dev/null
 	touch $@
 
-# WordNet 3.0 for METEOR's synonym stage (Debian's wordnet-base, via apt-get download: no root needed).
-# Tried once per cache; without it evaluate-text still runs and says its METEOR has no synonym stage.
-$(CACHE)/.wordnet-tried: | $(VENV)/.installed
-	$(BIN)/viml-synth wordnet --log-level WARNING > /dev/null || echo "note: WordNet not fetched; METEOR will run without synonyms"
+# WordNet 3.0 for NLTK's METEOR (Debian's wordnet-base and wordnet-sense-index, via apt-get download: no
+# root needed), laid out for NLTK's reader. Tried once per cache; without it evaluate-text still runs and
+# says it has no METEOR.
+$(CACHE)/.wordnet-nltk-tried: | $(VENV)/.installed
+	$(BIN)/viml-synth wordnet --log-level WARNING > /dev/null || echo "note: WordNet not fetched; evaluate-text will have no METEOR"
 	mkdir -p $(@D) && touch $@
 
 # The whole job from configs/demo.yaml: tag the bundled clips, then write descriptions. prompt2text runs

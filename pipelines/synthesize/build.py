@@ -21,7 +21,8 @@ def prompt2text_options(args) -> Prompt2TextOptions:
         examples=args.examples, k=args.k, example_selection=args.example_selection,
         prompt_template=args.prompt_template, system_prompt=args.system_prompt, candidates=args.candidates,
         cache_dir=None if args.no_cache else (args.cache_dir or default_llm_cache()),
-        batch_size=max(64, 4 * args.max_concurrency), max_tokens_field=args.llm_max_tokens_field)
+        batch_size=max(64, 4 * args.max_concurrency), max_tokens_field=args.llm_max_tokens_field,
+        api_key_env=getattr(args, "llm_api_key_env", None), http_transport=getattr(args, "http_transport", "httpx"))
 
 
 def _check_prompt2text(options: Prompt2TextOptions) -> None:
@@ -31,6 +32,10 @@ def _check_prompt2text(options: Prompt2TextOptions) -> None:
 
     if options.backend in ("openai", "tgi") and not options.base_url:
         raise ValueError(f"prompt2text with --llm-backend {options.backend} needs --llm-base-url")
+    if options.backend in ("openai", "tgi", "hf-inference"):  # a key named for the wrong host fails now
+        from pipelines.synthesize.llm.credentials import HF_ROUTER_HOST, host_of, key_env_for
+
+        key_env_for(host_of(options.base_url) or HF_ROUTER_HOST, options.backend, options.api_key_env)
     if options.backend == "transformers" and not options.model:
         raise ValueError("prompt2text with --llm-backend transformers needs --llm-model (hub id or local path)")
     if options.k < 0 or options.candidates < 1:

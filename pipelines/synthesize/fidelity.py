@@ -36,9 +36,18 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import yaml
+from nltk.stem.porter import PorterStemmer
 
-from pipelines.evaluate.porter import stem as porter_stem
 from pipelines.synthesize.tagset import InputTag
+
+_PORTER = PorterStemmer(mode=PorterStemmer.ORIGINAL_ALGORITHM)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the same few hundred words are stemmed for every row
+def porter_stem(word: str) -> str:
+    """Porter's algorithm as published (1980), without NLTK's later departures; words of one or two
+    letters and tokens with digits or apostrophes ("80s", "it's") stay whole, as the matcher expects."""
+    return _PORTER.stem(word, to_lowercase=False) if len(word) > 2 and word.isalpha() else word
 
 ALIASES_FILE = "tag_aliases.yaml"
 NEGATION_WINDOW = 6  # words a negation cue reaches at most

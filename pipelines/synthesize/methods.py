@@ -145,6 +145,8 @@ class Prompt2TextOptions:
     cache_dir: str | None = None  # None: no cache
     batch_size: int = 64  # rows handed to the client at once (>= max_concurrency keeps it busy)
     max_tokens_field: str = "max_tokens"  # openai chat: or max_completion_tokens
+    api_key_env: str | None = None  # the variable holding the API key (llm/credentials.py decides per host)
+    http_transport: str = "httpx"  # httpx (httpx2's own) | lean (h11, for very high rates)
 
 
 @dataclass
@@ -182,7 +184,9 @@ class Prompt2TextMethod(Method):
                                      max_concurrency=o.max_concurrency, requests_per_minute=o.requests_per_minute,
                                      max_attempts=o.max_attempts, timeout_s=o.timeout_s,
                                      backoff_base_s=o.backoff_base_s,
-                                     **({"max_tokens_field": o.max_tokens_field} if o.backend == "openai" else {}))
+                                     **({"max_tokens_field": o.max_tokens_field} if o.backend == "openai" else {}),
+                                     **({"api_key_env": o.api_key_env, "http_transport": o.http_transport}
+                                        if o.backend in ("openai", "tgi", "hf-inference") else {}))
 
     def teardown(self) -> None:
         backend = getattr(self, "_backend", None)

@@ -5,8 +5,9 @@ Speaks OpenAI `POST /v1/completions` and `/v1/chat/completions`, TGI `POST /gene
 `GET /health`, `/info` and `/v1/models`, and the harness's own `GET /_stats` and `POST /_reset`. Text
 comes from a pluggable responder `fn(body, path) -> str`; the server then applies stop sequences and
 the token limit like a real server would (a "token" here is a whitespace-separated word). Faults (HTTP
-errors with Retry-After, slow or hung responses, malformed JSON, empty text, dropped connections) are
-scheduled at runtime through `server.faults`.
+errors with Retry-After, slow or hung responses, malformed JSON, empty text, dropped connections, a 307
+redirect to another server) are scheduled at runtime through `server.faults`. Every request's headers
+are recorded (`server.requests`), so tests can check which credentials reached which host.
 
     with LLMServer(latency_ms=200) as server:
         server.faults.push(429, times=2, retry_after=1)
@@ -39,7 +40,7 @@ WORDS = ("warm", "bright", "driving", "mellow", "brooding", "airy", "punchy", "l
          "synth", "piano", "guitar", "strings", "drums", "bass", "choir", "brass", "pads", "groove")
 OPENAI_PATHS = ("/v1/completions", "/v1/chat/completions")
 TGI_PATHS = ("/generate", "/")
-FAULT_KINDS = ("status", "slow", "hang", "malformed", "empty", "drop")
+FAULT_KINDS = ("status", "slow", "hang", "malformed", "empty", "drop", "redirect")
 CONTROL_PATHS = ("/_stats", "/_reset")
 
 
@@ -98,6 +99,7 @@ class Fault:
     match: str | None = None
     seen: int = 0                  # matching requests so far
     fired: int = 0
+    location: str | None = None    # "redirect": the origin to send the client to (the path is kept)
 
     def label(self) -> str:
         return f"status:{self.status}" if self.kind == "status" else self.kind
@@ -134,7 +136,7 @@ class FaultSchedule:
     @staticmethod
     def make(kind: str | int, *, times: int | None = 1, every: int = 1, match: str | None = None,
              status: int | None = None, retry_after: float | str | None = None, delay_s: float | None = None,
-             body: str | None = None) -> Fault:
+             body: str | None = None, location: str | None = None) -> Fault:
         if isinstance(kind, int) or str(kind).isdigit():
             status, kind = int(kind), "status"
         if kind == "timeout":
@@ -143,13 +145,16 @@ class FaultSchedule:
             raise ValueError(f"unknown fault kind {kind!r}; expected a status code or one of {FAULT_KINDS}")
         if kind == "status" and not status:
             raise ValueError("a status fault needs a status code")
+        if kind == "redirect" and not location:
+            raise ValueError("a redirect fault needs a location (e.g. another server's url)")
         default_delay = {"slow": 0.5, "hang": 30.0}.get(kind, 0.0)
-        return Fault(kind, status or 0, retry_after, default_delay if delay_s is None else delay_s, body,
-                     times, max(1, every), match)
+        return Fault(kind, status or (307 if kind == "redirect" else 0), retry_after,
+                     default_delay if delay_s is None else delay_s, body, times, max(1, every), match,
+                     location=location)
 
     def push(self, kind: str | int, **options) -> Fault:
         """Add a rule, e.g. `push(429, times=2, retry_after=1)`, `push("drop", every=3, times=None)`,
-        `push("empty", match="EMPTY")`, `push("hang", delay_s=5)`."""
+        `push("empty", match="EMPTY")`, `push("hang", delay_s=5)`, `push("redirect", location=other.url)`."""
         rule = kind if isinstance(kind, Fault) else self.make(kind, **options)
         with self._lock:
             self._rules.append(rule)
@@ -391,6 +396,8 @@ class LLMServer:
             return _http_response(404, {"error": f"no route POST {path}"})
         if fault and fault.kind == "status":
             return self._error(path, fault)
+        if fault and fault.kind == "redirect":  # 307: the client repeats the same POST at the new place
+            return _http_response(fault.status, None, {"Location": fault.location.rstrip("/") + path})
         if not isinstance(body, dict):
             return _http_response(400, {"error": "request body must be a JSON object", "error_type": "validation"})
         if fault and fault.kind == "malformed":
@@ -456,7 +463,7 @@ class LLMServer:
         return [result] if path == "/" else result
 
 
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 422: "Unprocessable Entity",
+REASONS = {200: "OK", 307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 422: "Unprocessable Entity",
            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
            504: "Gateway Timeout"}
 

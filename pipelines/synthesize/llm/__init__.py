@@ -22,12 +22,15 @@ __all__ = ["BACKENDS", "GenerationParams", "LLMBackend", "LLMError", "LLMRequest
 def make_backend(kind: str, *, base_url: str | None = None, model: str | None = None, api: str = "completions",
                  max_concurrency: int = 8, requests_per_minute: float | None = None, max_attempts: int = 5,
                  timeout_s: float = 60, backoff_base_s: float = 0.5, backoff_max_s: float = 30,
-                 token: str | None = None, seed: int | None = None, **options) -> LLMBackend:
+                 token: str | None = None, api_key_env: str | None = None, seed: int | None = None,
+                 **options) -> LLMBackend:
     """Build a backend; nothing connects or loads until the first `generate_many`.
 
     kind: openai | tgi | hf-inference | transformers. `max_concurrency` is the number of requests in
-    flight (the batch size for transformers). `token` defaults to OPENAI_API_KEY (openai) or the HF
-    token (tgi, hf-inference, and openai against the HF router). `seed` makes sampling reproducible:
+    flight (the batch size for transformers). Without `token`, the key comes from the environment as
+    credentials.py rules for the base URL's host: the HF token for Hugging Face hosts; else the variable
+    named by `api_key_env` (for openai, OPENAI_API_KEY by default). `options` may include
+    `http_transport` ("httpx", the default, or "lean") for the HTTP backends. `seed` makes sampling reproducible:
     each request gets a seed derived from it and the request key. `options` go to the backend class
     (e.g. `device` for transformers).
     """
@@ -37,11 +40,12 @@ def make_backend(kind: str, *, base_url: str | None = None, model: str | None = 
     if kind == "openai":
         from pipelines.synthesize.llm.openai_backend import OpenAIBackend
 
-        return OpenAIBackend(api=api, base_url=base_url, token=token, **common, **options)
+        return OpenAIBackend(api=api, base_url=base_url, token=token, api_key_env=api_key_env, **common, **options)
     if kind in ("tgi", "hf-inference"):
         from pipelines.synthesize.llm.hf_backend import HFInferenceBackend
 
-        return HFInferenceBackend(kind=kind, api=api, base_url=base_url, token=token, **common, **options)
+        return HFInferenceBackend(kind=kind, api=api, base_url=base_url, token=token, api_key_env=api_key_env,
+                                  **common, **options)
     if kind == "transformers":
         from pipelines.synthesize.llm.transformers_backend import TransformersBackend
 

@@ -253,7 +253,7 @@ class _LoopThread:
         self.loop.close()
 
 
-# httpx2's own transport (used behind a proxy, see transport.py) scans every pooled connection when a
+# httpx2's own transport (the default, see transport.py) scans every pooled connection when a
 # request starts and when it ends: one pool of 128 connections costs O(128) per request. Backends
 # therefore keep one client per SHARD_SIZE slots (harmless with the lean transport).
 SHARD_SIZE = 8
@@ -266,9 +266,11 @@ class AsyncHTTPBackend(LLMBackend):
     that returns a Completion or raises), `_classify()` (exception -> LLMError) and `_aclose()`.
     """
 
-    def __init__(self, *, token: str | None = None, **kwargs):
+    def __init__(self, *, token: str | None = None, api_key_env: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self._token = Secret(token) if token else None  # an explicit token; else resolved on the worker
+        # The variable to read the key from (see credentials.py: which key may go to which host).
+        self.api_key_env = api_key_env
         self._runtime: _LoopThread | None = None
         self._runtime_lock = threading.Lock()
         self._limiter = RateLimiter(self.requests_per_minute)
@@ -291,7 +293,15 @@ class AsyncHTTPBackend(LLMBackend):
 
     # -- hooks ------------------------------------------------------------------------------------
     def _resolve_token(self) -> str | None:
-        return self._token.get() if self._token else None
+        """An explicit token, else the one the credential rule allows for the base URL's host."""
+        if self._token:
+            return self._token.get()
+        from pipelines.synthesize.llm.credentials import resolve_token
+
+        return resolve_token(self.base_url, self.name, self.api_key_env)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "api_key_env": self.api_key_env}
 
     @abc.abstractmethod
     async def _open(self) -> None: ...

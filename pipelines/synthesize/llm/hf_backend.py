@@ -22,6 +22,7 @@ import httpx2
 
 from pipelines.synthesize.llm.base import (SHARD_SIZE, AsyncHTTPBackend, Completion, LLMError, LLMRequest,
                                            error_for_status, parse_retry_after)
+from pipelines.synthesize.llm.credentials import HF_ROUTER_HOST, HostScopedAuth, host_of, key_env_for
 from pipelines.synthesize.llm.transport import transport_for
 
 KINDS = ("tgi", "hf-inference")
@@ -29,7 +30,7 @@ TGI_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "length": "length"}
 
 
 class HFInferenceBackend(AsyncHTTPBackend):
-    def __init__(self, *, kind: str = "tgi", api: str = "completions", http_transport: str = "auto", **kwargs):
+    def __init__(self, *, kind: str = "tgi", api: str = "completions", http_transport: str = "httpx", **kwargs):
         if api not in ("completions", "chat"):
             raise ValueError(f"api must be 'completions' or 'chat', not {api!r}")
         if kind not in KINDS:
@@ -44,6 +45,7 @@ class HFInferenceBackend(AsyncHTTPBackend):
         self.name, self.api, self.http_transport = kind, api, http_transport
         if self.base_url:
             transport_for(self.base_url, http_transport)  # validates the choice now, not on a worker
+        key_env_for(host_of(self.base_url) or HF_ROUTER_HOST, kind, self.api_key_env)  # wrong host: fails now
         self._clients: list = []
         self._https: list = []
 
@@ -52,13 +54,6 @@ class HFInferenceBackend(AsyncHTTPBackend):
 
     def _runtime_fields(self) -> tuple[str, ...]:
         return ("_clients", "_https")
-
-    def _resolve_token(self) -> str | None:
-        if self._token:
-            return self._token.get()
-        from huggingface_hub import get_token
-
-        return get_token()
 
     async def _open(self) -> None:
         self._https = []
@@ -70,16 +65,20 @@ class HFInferenceBackend(AsyncHTTPBackend):
         if not self.base_url:
             return AsyncInferenceClient(model=self.model, provider="hf-inference", token=self._live_token,
                                         timeout=self.timeout_s)
-        client = AsyncInferenceClient(base_url=self.base_url, token=self._live_token, timeout=self.timeout_s)
-        # Relies on AsyncInferenceClient._async_client (huggingface_hub 2.x); without it the library's
-        # default client is used, with the limits described above.
-        if hasattr(client, "_async_client"):
-            http = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=SHARD_SIZE,
-                                                           max_keepalive_connections=SHARD_SIZE),
-                                      transport=transport_for(self.base_url, self.http_transport),
-                                      follow_redirects=True, timeout=None)
-            self._https.append(http)
-            client._async_client = http
+        # No token for the library: it would fall back to HF_TOKEN for any host. Our own client's
+        # HostScopedAuth sends the token the credential rule allows, to the base URL's host only, and
+        # removes whatever Authorization header the library still adds.
+        client = AsyncInferenceClient(base_url=self.base_url, timeout=self.timeout_s)
+        if not hasattr(client, "_async_client"):  # huggingface_hub 2.x keeps its client there
+            raise RuntimeError("this huggingface_hub has no AsyncInferenceClient._async_client: the token "
+                               "could not be scoped to its host, so no request is sent")
+        http = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=SHARD_SIZE,
+                                                       max_keepalive_connections=SHARD_SIZE),
+                                  transport=transport_for(self.base_url, self.http_transport),
+                                  auth=HostScopedAuth(self._live_token, host_of(self.base_url)),
+                                  follow_redirects=True, timeout=None)
+        self._https.append(http)
+        client._async_client = http
         return client
 
     async def _aclose(self) -> None:

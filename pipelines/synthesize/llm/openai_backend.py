@@ -4,18 +4,18 @@ Raw prompts go to `/v1/completions` (api="completions", the default: prompt2text
 prompts); with api="chat" a prompt is sent to `/v1/chat/completions` as one user message. Requests
 with `messages` always use chat. Calls go through httpx2.AsyncClient pools sized to the concurrency
 (in shards of SHARD_SIZE, see base.py): connections are reused and requests never queue in a pool.
-`http_transport`: "auto" (the lean h11 transport of transport.py unless a proxy applies), "lean" or
-"httpx" (httpx2's own transport).
+`http_transport`: "httpx" (httpx2's own transport, the default) or "lean" (the h11 transport of
+transport.py, for very high request rates to a fast local server). The key follows credentials.py.
 """
 from __future__ import annotations
 
 import os
-from urllib.parse import urlparse
 
 import httpx2
 
 from pipelines.synthesize.llm.base import (SHARD_SIZE, AsyncHTTPBackend, Completion, LLMError, LLMRequest,
                                            error_for_status, parse_retry_after)
+from pipelines.synthesize.llm.credentials import HostScopedAuth, host_of, key_env_for
 from pipelines.synthesize.llm.transport import transport_for
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -24,15 +24,10 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 
 
-def _is_hf_router(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    return host == "huggingface.co" or host.endswith(".huggingface.co")
-
-
 class OpenAIBackend(AsyncHTTPBackend):
     name = "openai"
 
-    def __init__(self, *, api: str = "completions", http_transport: str = "auto", max_tokens_field: str = "max_tokens",
+    def __init__(self, *, api: str = "completions", http_transport: str = "httpx", max_tokens_field: str = "max_tokens",
                  **kwargs):
         if api not in ("completions", "chat"):
             raise ValueError(f"api must be 'completions' or 'chat', not {api!r}")
@@ -44,6 +39,7 @@ class OpenAIBackend(AsyncHTTPBackend):
         super().__init__(**kwargs)
         self.api, self.http_transport = api, http_transport
         transport_for(self.base_url, http_transport)  # validates the choice now, not on a worker
+        key_env_for(host_of(self.base_url), self.name, self.api_key_env)  # a token for the wrong host fails now
         self._clients: list[httpx2.AsyncClient] = []
         self._urls: dict[str, httpx2.URL] = {}
 
@@ -53,15 +49,6 @@ class OpenAIBackend(AsyncHTTPBackend):
 
     def _runtime_fields(self) -> tuple[str, ...]:
         return ("_clients", "_urls")
-
-    def _resolve_token(self) -> str | None:
-        # Explicit token, else OPENAI_API_KEY; the HF router takes the usual HF token.
-        token = super()._resolve_token() or os.environ.get("OPENAI_API_KEY")
-        if not token and _is_hf_router(self.base_url):
-            from huggingface_hub import get_token
-
-            token = get_token()
-        return token or None
 
     def endpoint(self, chat: bool) -> str:
         """`base_url` may or may not end in /v1 (OpenAI SDK style vs server root)."""
@@ -87,12 +74,11 @@ class OpenAIBackend(AsyncHTTPBackend):
 
     async def _open(self) -> None:
         headers = {"User-Agent": "viml-synth"}
-        if self._live_token:
-            headers["Authorization"] = f"Bearer {self._live_token}"
+        auth = HostScopedAuth(self._live_token, host_of(self.base_url))  # the key goes to its own host only
         # Parsed once: httpx2 would parse a string URL again on every request.
         self._urls = {url: httpx2.URL(url) for url in (self.endpoint(False), self.endpoint(True))}
         limits = httpx2.Limits(max_connections=SHARD_SIZE, max_keepalive_connections=SHARD_SIZE)
-        self._clients = [httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(self.timeout_s), limits=limits,
+        self._clients = [httpx2.AsyncClient(headers=headers, auth=auth, timeout=httpx2.Timeout(self.timeout_s), limits=limits,
                                             transport=transport_for(self.base_url, self.http_transport),
                                             follow_redirects=True) for _ in range(self.n_shards)]
 

@@ -1,23 +1,29 @@
-"""A lean HTTP/1.1 transport for httpx2.AsyncClient: h11 over asyncio streams, with keep-alive.
+"""The HTTP transport of the LLM backends: httpx2's own (the default) or a lean h11 one (opt-in).
 
-Why: under load, httpx2's default transport (httpcore2 over anyio) costs 0.8-1 ms of CPU per request
-on this 2-CPU machine; at 128 concurrent requests with 200 ms latency that held the client to 60-78%
-of the ideal rate. This transport costs a fraction of that and reaches > 0.9 (bench/llm_concurrency.py).
-Backends keep the httpx2.AsyncClient API, Request/Response objects and exception classes, so the
-transport is a drop-in. Scope: HTTP/1.1 over http or https, no proxies (`transport_for` picks httpx2's
-own transport when a proxy applies), no HTTP/2, bodies read whole (LLM answers are small JSON).
-The read timeout bounds the wait for the whole answer, not each socket read.
+Default: httpx2's own transport (httpcore2 over anyio), a maintained client that handles TLS, proxies
+and HTTP edge cases for every user. `--http-transport lean` picks `LeanTransport`, h11 over asyncio
+streams with keep-alive, for users who drive a fast local server at very high rates: httpx2's transport
+costs about 1 ms of CPU per request, which limits a 2-CPU client at hundreds of requests per second but
+hardly matters at the 1-3 s a real LLM takes per completion (README table, bench/llm_concurrency.py).
+The lean transport keeps the httpx2.AsyncClient API, Request/Response objects and exception classes.
+Its scope: HTTP/1.1 over http or https, no proxies (when a proxy applies, httpx2's transport is used
+instead, with a warning), no HTTP/2, bodies read whole (LLM answers are small JSON); its read timeout
+bounds the wait for the whole answer, not each socket read.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import urllib.request
 
 import h11
 import httpx2
 
+log = logging.getLogger(__name__)
+
 READ_CHUNK = 65536
+TRANSPORTS = ("httpx", "lean")
 
 
 class _Connection:
@@ -147,11 +153,14 @@ def proxied(url: str) -> bool:
     return not urllib.request.proxy_bypass(parsed.host)
 
 
-def transport_for(url: str, choice: str = "auto") -> httpx2.AsyncBaseTransport | None:
-    """The transport to give httpx2.AsyncClient: LeanTransport, or None for httpx2's default one.
-    choice: "auto" (lean unless a proxy applies), "lean" or "httpx"."""
-    if choice not in ("auto", "lean", "httpx"):
-        raise ValueError(f"http transport must be auto, lean or httpx, not {choice!r}")
-    if choice == "httpx" or (choice == "auto" and proxied(url)):
+def transport_for(url: str, choice: str = "httpx") -> httpx2.AsyncBaseTransport | None:
+    """The transport to give httpx2.AsyncClient: None for httpx2's own (choice "httpx", the default),
+    LeanTransport for "lean" unless a proxy applies to `url` (the lean one cannot use proxies)."""
+    if choice not in TRANSPORTS:
+        raise ValueError(f"http transport must be one of {', '.join(TRANSPORTS)}, not {choice!r}")
+    if choice == "httpx":
+        return None
+    if proxied(url):
+        log.warning("--http-transport lean cannot use the proxy set for %s: using httpx2's own transport", url)
         return None
     return LeanTransport()

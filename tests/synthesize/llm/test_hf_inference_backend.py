@@ -93,10 +93,11 @@ def test_gives_up_with_reason(server, backends):
     assert (error.reason, error.status, error.attempts) == ("server_error", 500, 3) and server.count == 3
 
 
-def test_token_from_hf_token_env(server, backends, monkeypatch, caplog):
+def test_hf_token_when_named_for_a_self_hosted_server(server, backends, monkeypatch, caplog):
+    # (unnamed, HF_TOKEN goes to Hugging Face hosts only: test_credentials.py)
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    backend = backends(base_url=server.url)
+    backend = backends(base_url=server.url, api_key_env="HF_TOKEN")
     server.faults.push(401, body=f"bad token {TOKEN}")
     results = backend.generate_many([LLMRequest(prompt="p"), LLMRequest(prompt="p")])
     assert {r.header("authorization") for r in server.requests} == {f"Bearer {TOKEN}"}

@@ -88,17 +88,21 @@ def test_https(tls_contexts):
             fetch(srv.url)  # the system trust store does not know this certificate
 
 
-def test_proxy_fallback(monkeypatch):
+def test_httpx_by_default_lean_on_request_and_never_past_a_proxy(monkeypatch):
     for var in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
                 "NO_PROXY"):
         monkeypatch.delenv(var, raising=False)
     assert not proxied("https://api.example.com/v1")
-    assert isinstance(transport_for("https://api.example.com/v1"), LeanTransport)
+    assert transport_for("https://api.example.com/v1") is None  # httpx2's own transport
+    assert isinstance(transport_for("https://api.example.com/v1", "lean"), LeanTransport)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
-    assert proxied("https://api.example.com/v1") and transport_for("https://api.example.com/v1") is None
+    # the lean transport cannot use a proxy: httpx2's transport, which can, is used instead
+    assert proxied("https://api.example.com/v1") and transport_for("https://api.example.com/v1", "lean") is None
     assert not proxied("http://127.0.0.1:8000")  # http has no proxy here, and 127.0.0.1 is excluded anyway
-    assert transport_for("https://api.example.com/v1", "lean") is not None
+    assert isinstance(transport_for("http://127.0.0.1:8000", "lean"), LeanTransport)
     assert transport_for("http://127.0.0.1:8000", "httpx") is None
     with pytest.raises(ValueError):
         transport_for("http://127.0.0.1:8000", "urllib")
+    with pytest.raises(ValueError):
+        transport_for("http://127.0.0.1:8000", "auto")  # gone: httpx is the default, lean an explicit choice

@@ -29,6 +29,7 @@ from apache_beam.utils.shared import Shared
 from pipelines.features.encoders.base import Encoder
 from pipelines.features.schemas import ERRORS_SCHEMA, FORMAT, SCHEMAS
 from pipelines.features.steps import ERRORS, NAMESPACE, ROWS, EncodeBatch, Prepare, TextsOfTriplets
+from pipelines import progress
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.parquet_rows import ReadParquetRows
@@ -122,6 +123,9 @@ def build(p: beam.Pipeline, job: FeaturesJob, staging: str) -> None:
             | f"{m}Encode" >> beam.ParDo(EncodeBatch(encoder, shared, threads, job.batch_units(m)))
             .with_outputs(ERRORS, main="ok")
         )
+        total = None if m == "text" else (job.videos if m == "video" else job.music).n_rows  # distinct texts: unknown
+        progress.track(p, f"features {m}", encoded.ok, [prepared[ERRORS], encoded[ERRORS]], total,
+                       {"video": "videos", "music": "clips"}.get(m, "texts"), failed_before=len(manifest_errors))
         (encoded.ok | f"{m}Row" >> beam.Map(ROWS[m])
          | f"{m}Write" >> beam.io.WriteToParquet(outputs.join(staging, m), SCHEMAS[m], file_name_suffix=".parquet"))
         (

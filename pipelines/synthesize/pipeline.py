@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
+from pipelines import progress
 from pipelines.io import outputs
 from pipelines.io.manifest import detect_format, iter_records
 from pipelines.io.parquet_rows import ReadParquetRows
@@ -96,6 +97,8 @@ def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
             outputs.join(staging, f"triplets-{method.name}"), TRIPLETS_SCHEMA, file_name_suffix=".parquet",
             row_group_buffer_size=ROW_GROUP_BYTES)
         errors.append(done[ERRORS])
+        progress.track(p, f"synthesize {method.name}", done.ok, [done[ERRORS], (tracks[ERRORS], job.samples)],
+                       (progress.parquet_rows(job.inputs) or 0) * job.samples or None, "texts")
     (errors | "AllErrors" >> beam.Flatten()
      | "WriteErrors" >> beam.io.WriteToParquet(outputs.join(staging, "errors"), ERRORS_SCHEMA,
                                                file_name_suffix=".parquet"))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
+from pipelines import progress
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA
@@ -67,6 +68,8 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     records.ok | "WriteTags" >> beam.io.WriteToParquet(
         outputs.join(staging, "tags"), TAGS_SCHEMA, file_name_suffix=".parquet")
 
+    progress.track(p, "tag", records.ok, [prepared[ERRORS], predicted[ERRORS], records[ERRORS]],
+                   job.manifest.n_rows, "clips", failed_before=len(job.manifest.errors))
     manifest_errors = p | "ManifestErrors" >> beam.Create(job.manifest.errors)
     (
         (manifest_errors, prepared[ERRORS], predicted[ERRORS], records[ERRORS])

@@ -107,7 +107,7 @@ def _read_counts(folder: str) -> dict[str, int]:
 
 
 def format_duration(seconds: float) -> str:
-    if seconds < 90:
+    if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
@@ -147,7 +147,7 @@ class Tracker:
             parts[0] += f" ({100 * processed / self.total:.1f} %)"
         if rate is not None:
             parts.append(f"{rate:,.1f} {self.unit}/s" if rate < 10 else f"{rate:,.0f} {self.unit}/s")
-        if not final and self.total and rate:
+        if not final and self.total and rate and processed < self.total:
             parts.append(f"ETA {format_duration(max(self.total - processed, 0) / rate)}")
         parts.append(f"{failed:,} failed")
         if final:

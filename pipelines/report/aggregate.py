@@ -17,11 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.report import read
+from pipelines.report.limits import EXAMPLES, TEXT_SAMPLE
 
 WORD = r"[a-z0-9]+(?:'[a-z0-9]+)*"  # a word as pipelines.evaluate.text_metrics counts one
 COVERAGE_EDGES = [round(0.1 * i, 1) for i in range(11)]
-TEXT_SAMPLE = 20_000
-EXAMPLES = 12
 ERROR_EXAMPLES = 3  # messages shown per (stage, error type)
 PREFERRED_REFERENCE = ("tags", "data2text", "prompt2text")
 
@@ -37,7 +36,7 @@ def histogram(values: np.ndarray, edges: list[float]) -> dict:
     return {"edges": list(edges), "counts": [int(c) for c in counts]}
 
 
-def _value_counts(array: pa.Array) -> Counter:
+def value_counts(array: pa.Array) -> Counter:
     out = Counter()
     for pair in pc.value_counts(array).to_pylist():
         if pair["values"] is not None:
@@ -71,13 +70,13 @@ class _MethodStats:
     def add(self, t: pa.Table, keys: pa.Array) -> None:
         self.n += len(t)
         words = pc.count_substring_regex(pc.utf8_lower(pc.fill_null(t["text"], "")), WORD)
-        self.lengths.update(_value_counts(words))
+        self.lengths.update(value_counts(words))
         fid = pc.struct_field(t["metadata"], "fidelity")
         cov = pc.struct_field(fid, "coverage").combine_chunks()
         self.coverage.append(cov.drop_null().to_numpy(zero_copy_only=False).astype(np.float32))
         halluc = pc.struct_field(fid, "hallucinated")
-        self.hallucinations.update(_value_counts(pc.fill_null(pc.list_value_length(halluc), 0)))
-        self.hallucinated_tags.update(_value_counts(pc.list_flatten(halluc)))
+        self.hallucinations.update(value_counts(pc.fill_null(pc.list_value_length(halluc), 0)))
+        self.hallucinated_tags.update(value_counts(pc.list_flatten(halluc)))
         samples = t["sample"].to_pylist()
         for key, sample, text in zip(keys.to_pylist(), samples, t["text"].to_pylist()):
             self.sample.offer(f"{key}{read.KEY_SEP}{sample}", text)
@@ -110,11 +109,11 @@ class _MethodStats:
 
 def _tag_stats(t: pa.Table, by_category: dict, per_track: Counter) -> None:
     """Selected tags of the reference rows (one row per track)."""
-    per_track.update(_value_counts(pc.fill_null(pc.list_value_length(t["tags"]), 0)))
+    per_track.update(value_counts(pc.fill_null(pc.list_value_length(t["tags"]), 0)))
     flat = pc.list_flatten(t["tags"])
     pairs = pc.binary_join_element_wise(pc.fill_null(pc.struct_field(flat, "category"), "other"),
                                         pc.struct_field(flat, "tag"), read.KEY_SEP)
-    for pair, n in _value_counts(pairs).items():
+    for pair, n in value_counts(pairs).items():
         category, _, tag = pair.partition(read.KEY_SEP)
         by_category[category][tag] += n
 

@@ -62,7 +62,7 @@ def bars(labels: list[str], series: dict[str, list[float]], title: str, xlabel: 
         (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=integer))
         ax.set_title(title, loc="left")
         if n > 1:
-            ax.legend(frameon=False)
+            ax.legend(frameon=False, loc="best")
         return _svg(fig)
 
 
@@ -83,7 +83,7 @@ def histogram(hists: dict[str, dict], title: str, xlabel: str, ylabel: str = "te
         if not share:
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if len(hists) > 1:
-            ax.legend(frameon=False)
+            ax.legend(frameon=False, loc="best")
         return _svg(fig)
 
 

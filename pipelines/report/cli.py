@@ -6,8 +6,7 @@ import logging
 import os
 import time
 
-from pipelines.report.aggregate import EXAMPLES, TEXT_SAMPLE
-from pipelines.report.references import EVAL_ROWS
+from pipelines.report.limits import EVAL_ROWS, EXAMPLES, TEXT_SAMPLE
 
 log = logging.getLogger("viml-synth.report")
 
@@ -60,7 +59,8 @@ def cmd_report(args: argparse.Namespace, beam_args: list[str]) -> int:
         _step(f"reading {args.tags}")
         tagger = aggregate_tags(args.tags)
     ref_options = dict(id_column=args.id_column, reference_column=args.reference_column, embed=not args.no_embed,
-                       wordnet_dir=args.wordnet, seed=args.seed, limit=args.eval_rows, vocabulary=vocabulary)
+                       wordnet_dir=args.wordnet, seed=args.seed, limit=args.eval_rows, vocabulary=vocabulary,
+                       order=run["methods"])
     if args.references:
         from pipelines.report.references import evaluate_references
 

@@ -6,13 +6,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.report import read
+from pipelines.report.limits import EVAL_ROWS
 
-EVAL_ROWS = 5_000  # texts per method scored (a seeded sample when more have a reference): METEOR is slow
 
 
 def reference_rows(folder: str, refs: dict[str, list[str]], seed: int = 0, limit: int = EVAL_ROWS,
-                   only_tracks: pa.Array | None = None) -> tuple[list[dict], dict]:
-    """evaluate_texts rows of the texts whose music_id has a reference (at most `limit` per method)."""
+                   only_tracks: pa.Array | None = None, order: list[str] = ()) -> tuple[list[dict], dict]:
+    """evaluate_texts rows of the texts whose music_id has a reference (at most `limit` per method),
+    methods in `order` first (the run's order), then any other."""
     from pipelines.synthesize.tagset import InputTag
 
     ids = pa.array(sorted(refs), pa.string())
@@ -28,7 +29,8 @@ def reference_rows(folder: str, refs: dict[str, list[str]], seed: int = 0, limit
             matched[method] = matched.get(method, 0) + 1
             samples.setdefault(method, read.BottomK(limit, seed)).offer(f"{key}{read.KEY_SEP}{row['sample']}", row)
     rows = []
-    for method, sample in samples.items():
+    rank = {m: i for i, m in enumerate(order)}
+    for method, sample in sorted(samples.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])):
         for _, row in sample.items():
             rows.append({"text": row["text"] or "", "method": method, "reference": refs[row["music_id"]],
                          "tags": [InputTag(x["tag"], x["category"], x["confidence"]) for x in row["tags"] or []]})
@@ -37,13 +39,13 @@ def reference_rows(folder: str, refs: dict[str, list[str]], seed: int = 0, limit
 
 def evaluate_references(folder: str, references: str, id_column: str = "music_id", reference_column=None,
                         embed: bool = True, wordnet_dir=None, seed: int = 0, limit: int = EVAL_ROWS,
-                        only_tracks: pa.Array | None = None, vocabulary=None) -> dict:
+                        only_tracks: pa.Array | None = None, vocabulary=None, order: list[str] = ()) -> dict:
     from pipelines.evaluate import wordnet
     from pipelines.evaluate.cli import load_references
     from pipelines.evaluate.text_report import COLUMNS, evaluate_texts
 
     refs = load_references(references, id_column, reference_column)
-    rows, counts = reference_rows(folder, refs, seed, limit, only_tracks)
+    rows, counts = reference_rows(folder, refs, seed, limit, only_tracks, order)
     if not rows:
         raise ValueError(f"--references: no text of {folder} has a reference in {references} "
                          f"(matched on its {id_column} column)")
@@ -52,7 +54,7 @@ def evaluate_references(folder: str, references: str, id_column: str = "music_id
     except wordnet.WordNetUnavailable as exc:
         raise ValueError(f"--wordnet: {exc}") from exc
     report = evaluate_texts(rows, vocabulary, embed=embed, wordnet=synonyms)
-    report["rows"] = counts
+    report["rows"] = {m: counts[m] for m in report["methods"]}
     report["columns"] = [[key, header] for key, header, _ in COLUMNS]
     report["references"] = {"path": references, "tracks": len(refs), "id_column": id_column}
     return report

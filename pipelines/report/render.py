@@ -24,12 +24,16 @@ DESCRIPTOR_TITLES = {"bpm": ("Tempo", "BPM"), "bpm_confidence": ("Tempo confiden
                      "danceability": ("Danceability", "danceability")}
 
 
+def _missing(value) -> bool:
+    return value is None or isinstance(value, jinja2.Undefined)
+
+
 def _num(value) -> str:
-    return "–" if value is None else f"{value:,}"
+    return "–" if _missing(value) else f"{value:,}"
 
 
 def _fmt(value, digits: int = 3, sign: bool = False) -> str:
-    if value is None:
+    if _missing(value):
         return "–"
     if isinstance(value, int) or digits == 0:
         return f"{value:+,.0f}" if sign else f"{value:,.0f}"
@@ -133,6 +137,24 @@ def _compare_charts(compare: dict) -> dict:
     }
 
 
+def _cards(run: dict) -> list[tuple]:
+    """(value, label, is it bad) for the run's headline numbers; summary.json fields may be missing
+    (an older run, a hand-made folder), so each card shows only when its number is there."""
+    s = run.get("summary") or {}
+    counts, timing = s.get("counts") or {}, s.get("timing") or {}
+    cards = [(_num(counts.get("tracks", run["tracks"])), "tracks", False),
+             (_num(sum(t["texts"] for t in run["texts"].values())), "texts", False)]
+    for key, label in (("failed", "texts failed"), ("bad_input_rows", "unreadable input rows")):
+        if counts.get(key) is not None:
+            cards.append((_num(counts[key]), label, counts[key] > 0))
+    if s.get("seed") is not None:
+        cards.append((s["seed"], "seed", False))
+    if timing.get("wall_s") is not None:
+        cards.append((f"{timing['wall_s']:.1f} s", "wall time", False))
+    cards.append((len(run["methods"]), "methods", False))
+    return cards
+
+
 def render(run: dict, *, tagger: dict | None = None, references: dict | None = None,
            compare: dict | None = None, seed: int = 0, text_sample: int = 0) -> str:
     from pipelines import __version__
@@ -151,6 +173,6 @@ def render(run: dict, *, tagger: dict | None = None, references: dict | None = N
     page = env.from_string(TEMPLATE)
     return page.render(
         title=run["folder"], made_at=time.strftime("%Y-%m-%d %H:%M"), version=__version__, css=Markup(CSS),
-        run=run, s=run.get("summary"), total_texts=sum(t["texts"] for t in texts.values()), tagger=tagger,
+        run=run, s=run.get("summary"), cards=_cards(run), tagger=tagger,
         references=references, compare=compare, compare_rows=_compare_rows(compare) if compare else [],
         charts=chart_set, pct=_pct, seed=seed, text_sample=text_sample)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.report import read
-from pipelines.report.aggregate import _value_counts, histogram
+from pipelines.report.aggregate import value_counts, histogram
 
 CONFIDENCE_EDGES = [round(0.05 * i, 2) for i in range(21)]
 # Fixed bins for the numeric descriptors (values outside are clipped into the end bins, so none is lost)
@@ -50,7 +50,7 @@ def aggregate_tags(folder: str) -> dict:
     columns = ["tagger", "tags"] + (["descriptors"] if has_descriptors else [])
     for t in read.batches(paths, columns):
         clips += len(t)
-        taggers.update(_value_counts(t["tagger"]))
+        taggers.update(value_counts(t["tagger"]))
         flat = pc.list_flatten(t["tags"])
         parent = pc.list_parent_indices(t["tags"])
         scores = pa.table({"clip": parent, "category": pc.fill_null(pc.struct_field(flat, "category"), "other"),
@@ -72,7 +72,7 @@ def aggregate_tags(folder: str) -> dict:
                     col = pc.struct_field(desc, name).cast(pa.float64()).combine_chunks()
                     numeric[name].append(col.drop_null().to_numpy(zero_copy_only=False))
             if "key" in fields:
-                keys.update(_value_counts(pc.struct_field(desc, "key")))
+                keys.update(value_counts(pc.struct_field(desc, "key")))
     mean_conf = {
         c: sorted(((tag, round(s / conf_n[(c, tag)], 4)) for tag, s in sums.items() if conf_n[(c, tag)]),
                   key=lambda x: -x[1])[:TOP_TAGS]

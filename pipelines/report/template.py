@@ -23,7 +23,7 @@ p.note { color: var(--muted); margin: 4px 0 10px; max-width: 900px; }
 .card.bad .v { color: #b0413e; }
 table { border-collapse: collapse; margin: 6px 0 12px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
-th { background: var(--bg); font-weight: 600; }
+th { background: var(--bg); font-weight: 600; white-space: nowrap; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.up { color: #2e7d32; } td.down { color: #b0413e; }
 .grid { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
@@ -68,24 +68,19 @@ TEMPLATE = r"""<!DOCTYPE html>
 <main>
 <section id="run">
   <h2>The run</h2>
-  <p class="note">Triplets in <code>{{ run.folder }}</code>{% if s %}, finished {{ s.finished_at }}{% endif %}.</p>
+  <p class="note">Triplets in <code>{{ run.folder }}</code>{% if s and s.finished_at %}, finished {{ s.finished_at }}{% endif %}.</p>
   <div class="cards">
-    {% if s %}{{ card(s.counts.tracks|num, "tracks") }}{% else %}{{ card(run.tracks|num, "tracks") }}{% endif %}
-    {{ card(total_texts|num, "texts") }}
-    {% if s %}{{ card(s.counts.failed|num, "texts failed", s.counts.failed > 0) }}
-    {{ card(s.counts.bad_input_rows|num, "unreadable input rows", s.counts.bad_input_rows > 0) }}
-    {{ card(s.seed, "seed") }}{{ card(s.timing.wall_s|round(1) ~ " s", "wall time") }}{% endif %}
-    {{ card(run.methods|length, "methods") }}
+    {% for value, key, bad in cards %}{{ card(value, key, bad) }}{% endfor %}
   </div>
-  {% if s %}
+  {% if s and s.per_method %}
   <table>
     <tr><th>method</th><th class="n">texts</th><th class="n">failed</th><th class="n">texts / busy s</th><th>details</th></tr>
     {% for m, pm in s.per_method.items() %}
     <tr><td>{{ m }}</td><td class="n">{{ pm.texts|num }}</td><td class="n">{{ pm.failed|num }}</td>
-      <td class="n">{{ pm.rows_per_busy_s if pm.rows_per_busy_s is not none else "–" }}</td>
+      <td class="n">{{ pm.rows_per_busy_s|num }}</td>
       <td>{% if pm.cache_hits is defined %}cache {{ pm.cache_hits|num }} hits / {{ pm.cache_misses|num }} misses,
         {{ pm.llm_attempts|num }} LLM requests ({{ pm.llm_retries|num }} retries); {% endif %}
-        {% for k, v in pm.config.items() if k != "method" and v is not none and v is not mapping %}{{ k }}={{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+        {% for k, v in (pm.config or {}).items() if k != "method" and v is not none and v is not mapping %}{{ k }}={{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
     {% endfor %}
   </table>
   {% endif %}
@@ -102,10 +97,10 @@ TEMPLATE = r"""<!DOCTYPE html>
   {% if s %}
   <details><summary>Options, tag selection, versions</summary>
     <table>
-      <tr><th>tag selection</th><td><code>{{ s.selection|tojson }}</code></td></tr>
-      <tr><th>inputs</th><td><code>{{ s.inputs }}</code></td></tr>
-      <tr><th>runner</th><td><code>{{ s.runner|tojson }}</code></td></tr>
-      {% for k, v in s.options.items() if v is not none and k not in ("log_level",) %}
+      {% for k in ("selection", "inputs", "runner") if s[k] is defined %}
+      <tr><th>{{ k }}</th><td><code>{{ s[k] if s[k] is string else s[k]|tojson }}</code></td></tr>
+      {% endfor %}
+      {% for k, v in (s.options or {}).items() if v is not none and k not in ("log_level", "func") %}
       <tr><th>{{ k }}</th><td><code>{{ v }}</code></td></tr>
       {% endfor %}
       {% for k, v in (s.versions or {}).items() %}<tr><th>{{ k }}</th><td><code>{{ v }}</code></td></tr>{% endfor %}
@@ -134,11 +129,13 @@ TEMPLATE = r"""<!DOCTYPE html>
     Confidence of each clip's most confident tag per category: low values mean the tagger is unsure of that category.</p>
   <div class="grid">
     <div>{{ charts.top1 }}</div>
-    {% for c, rows in tagger.mean_confidence.items() %}
-    <div><h3>{{ c }}: highest mean confidence</h3><table>
-      {% for tag, v in rows %}<tr><td>{{ tag }}</td><td class="n">{{ '%.3f'|format(v) }}</td></tr>{% endfor %}
+    <div><h3>Highest mean confidence per category</h3><table>
+      <tr>{% for c in tagger.mean_confidence %}<th>{{ c }}</th><th class="n"></th>{% endfor %}</tr>
+      {% for i in range(tagger.mean_confidence.values()|map("length")|max) %}<tr>
+        {% for c, rows in tagger.mean_confidence.items() %}{% if rows[i] is defined %}<td>{{ rows[i][0] }}</td>
+        <td class="n">{{ '%.3f'|format(rows[i][1]) }}</td>{% else %}<td></td><td></td>{% endif %}{% endfor %}
+      </tr>{% endfor %}
     </table></div>
-    {% endfor %}
   </div>
   {% if tagger.descriptors %}
   <h3>Audio descriptors</h3>

@@ -54,9 +54,12 @@ demo: install
 	@$(BIN)/viml-synth show $(DEMO_OUT)/tags --top 4
 	@echo; echo "Descriptions ($(DEMO_OUT)/triplets):"
 	@$(BIN)/viml-synth show $(DEMO_OUT)/triplets
+	@$(BIN)/viml-synth report --triplets $(DEMO_OUT)/triplets --tags $(DEMO_OUT)/tags --out $(DEMO_OUT)/report.html \
+		--log-level WARNING > /dev/null
 	@echo; echo "== ViML on a SYNTHETIC benchmark: generated features with a known structure, not real media =="
 	@echo "   (two small trainings, text dropout p=0 and p=0.5; about two minutes)"
 	$(BIN)/python bench/text_dropout_study.py --bench $(DEMO_OUT)/synthetic --dropouts 0,0.5 --jobs 2 --threads 1
+	@echo; echo "Report of the descriptions (open it in a browser): $(abspath $(DEMO_OUT))/report.html"
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pipelines.features.cli import add_features_parser
 
     add_features_parser(sub)
+    from pipelines.report.cli import add_report_parser
+
+    add_report_parser(sub)
     from viml_model.cli import add_ensemble_parser, add_evaluate_parser, add_train_parser
 
     add_train_parser(sub)

@@ -29,6 +29,7 @@ from apache_beam.utils.shared import Shared
 from pipelines.features.encoders.base import Encoder
 from pipelines.features.schemas import ERRORS_SCHEMA, FORMAT, SCHEMAS
 from pipelines.features.steps import ERRORS, NAMESPACE, ROWS, EncodeBatch, Prepare, TextsOfTriplets
+from pipelines import progress
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.read_rows import ERRORS as READ_ERRORS
@@ -128,6 +129,10 @@ def build(p: beam.Pipeline, job: FeaturesJob, staging: str) -> None:
             | f"{m}Encode" >> beam.ParDo(EncodeBatch(encoder, shared, threads, job.batch_units(m)))
             .with_outputs(ERRORS, main="ok")
         )
+        # distinct texts: their number is known only at the end
+        total = None if m == "text" else progress.rows_hint((job.videos if m == "video" else job.music).source)
+        failed = [prepared[ERRORS], encoded[ERRORS]] + ([manifest_errors] if manifest_errors is not None else [])
+        progress.track(p, f"features {m}", encoded.ok, failed, total, {"video": "videos", "music": "clips"}.get(m, "texts"))
         (encoded.ok | f"{m}Row" >> beam.Map(ROWS[m])
          | f"{m}Write" >> beam.io.WriteToParquet(outputs.join(staging, m), SCHEMAS[m], file_name_suffix=".parquet"))
         (

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
+from pipelines import progress
 from pipelines.io import outputs
 from pipelines.io.read_rows import ERRORS as READ_ERRORS
 from pipelines.io.read_rows import InputSource, ReadInput, check_input, spread_rows
@@ -93,6 +94,9 @@ def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
             outputs.join(staging, f"triplets-{method.name}"), TRIPLETS_SCHEMA, file_name_suffix=".parquet",
             row_group_buffer_size=ROW_GROUP_BYTES)
         errors.append(done[ERRORS])
+        progress.track(p, f"synthesize {method.name}", done.ok,
+                       [done[ERRORS], (tracks[ERRORS], job.samples), (input_errors, job.samples)],
+                       (progress.rows_hint(job.inputs) or 0) * job.samples or None, "texts")
     (errors | "AllErrors" >> beam.Flatten()
      | "WriteErrors" >> beam.io.WriteToParquet(outputs.join(staging, "errors"), ERRORS_SCHEMA,
                                                file_name_suffix=".parquet"))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
+from pipelines import progress
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.read_rows import ERRORS as READ_ERRORS
@@ -69,6 +70,8 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
         outputs.join(staging, "tags"), TAGS_SCHEMA, file_name_suffix=".parquet")
 
     manifest_errors = clips[READ_ERRORS]
+    progress.track(p, "tag", records.ok, [manifest_errors, prepared[ERRORS], predicted[ERRORS], records[ERRORS]],
+                   progress.rows_hint(job.manifest.source), "clips")
     (
         (manifest_errors, prepared[ERRORS], predicted[ERRORS], records[ERRORS])
         | "AllErrors" >> beam.Flatten()

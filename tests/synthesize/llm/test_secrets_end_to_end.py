@@ -67,8 +67,11 @@ def test_secrets_stay_with_their_hosts(env, capfd, caplog):
         server.reset()
         # 2. a named key; the server rejects it once and echoes it back in the error
         server.faults.push(401, body=f"Incorrect API key provided: {MINE}", match="rock")
-        run(env, "out-named", f"{server.url}/v1", "--llm-api-key-env", "MY_KEY", "--no-cache")
+        run(env, "out-named", f"{server.url}/v1", "--llm-api-key-env", "MY_KEY", "--no-cache",
+            "--http-transport", "lean")
         assert wire(server) == {f"Bearer {MINE}"}
+        config = json.loads((env / "out-named" / "summary.json").read_text())["per_method"]["prompt2text"]["config"]
+        assert (config["api_key_env"], config["http_transport"]) == ("MY_KEY", "lean")  # the name, not the key
         server.reset()
         # 3. someone else's TGI: no key at all (HF_TOKEN only goes to Hugging Face hosts)
         assert run(env, "out-tgi", server.url, "--llm-backend", "tgi", "--no-cache") == 0

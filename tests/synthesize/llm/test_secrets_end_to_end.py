@@ -85,3 +85,10 @@ def test_secrets_stay_with_their_hosts(env, capfd, caplog):
 def test_a_key_named_for_the_wrong_host_stops_before_any_request(env, capfd):
     rc = run(env, "out", "https://router.huggingface.co/v1", "--llm-api-key-env", "OPENAI_API_KEY")
     assert rc == 2 and "never sent to a Hugging Face host" in capfd.readouterr().err
+
+
+def test_a_bad_transport_in_a_config_file_stops_before_any_request(env, capfd):
+    config = env / "synth.yaml"
+    config.write_text("http_transport: curl\n")
+    rc = run(env, "out", "http://127.0.0.1:9/v1", "--config", str(config))
+    assert rc == 2 and "http_transport" in capfd.readouterr().err

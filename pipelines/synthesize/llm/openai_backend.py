@@ -91,8 +91,8 @@ class OpenAIBackend(AsyncHTTPBackend):
         # Parsed once: httpx2 would parse a string URL again on every request.
         self._urls = {url: httpx2.URL(url) for url in (self.endpoint(False), self.endpoint(True))}
         limits = httpx2.Limits(max_connections=SHARD_SIZE, max_keepalive_connections=SHARD_SIZE)
-        self._clients = [httpx2.AsyncClient(headers=headers, auth=auth, timeout=httpx2.Timeout(self.timeout_s), limits=limits,
-                                            transport=transport_for(self.base_url, self.http_transport),
+        self._clients = [httpx2.AsyncClient(headers=headers, auth=auth, timeout=httpx2.Timeout(self.timeout_s),
+                                            limits=limits, transport=transport_for(self.base_url, self.http_transport),
                                             follow_redirects=True) for _ in range(self.n_shards)]
 
     async def _aclose(self) -> None:

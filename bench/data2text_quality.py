@@ -117,7 +117,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         outs = []
         for i, tags in enumerate(tag_lists):
-            text, _ = data2text([InputTag(t) for t in tags], random.Random(f"{args.seed}:{i}"), bank, rewriter, vocabulary)
+            text, _ = data2text([InputTag(t) for t in tags], random.Random(f"{args.seed}:{i}"), bank, rewriter,
+                                vocabulary)
             outs.append(text)
         timings[name] = (time.perf_counter() - t0) / len(tag_lists) * 1000
         systems[name] = outs
@@ -126,7 +127,8 @@ def main(argv=None) -> int:
           f"metrics: {METRICS_SOURCE}")
     print(f"templates: {bank.version} ({len(bank)} templates); mean tags per row "
           f"{sum(map(len, tag_lists)) / len(tag_lists):.1f}; mean caption length {mean_words(refs):.1f} words")
-    header = f"{'system':<10} {'BLEU-1':>7} {'P1':>6} {'BP':>6} {'BLEU-2':>7} {'BLEU-3':>7} {'BLEU-4':>7} {'ROUGE-L':>8}"
+    header = (f"{'system':<10} {'BLEU-1':>7} {'P1':>6} {'BP':>6} {'BLEU-2':>7} {'BLEU-3':>7} {'BLEU-4':>7} "
+              f"{'ROUGE-L':>8}")
     wordnet = None if args.no_meteor else find_wordnet()  # NLTK's METEOR needs WordNet
     header += f" {'METEOR':>7}" if wordnet is not None else ""
     header += f" {'words':>6} {'tags%':>6} {'rows%':>6} {'ms/row':>7}"

@@ -55,7 +55,8 @@ def main() -> None:
     parser.add_argument("--http-transport", nargs="+", default=["httpx", "lean"], choices=["httpx", "lean"])
     args = parser.parse_args()
     print(f"{args.backend} backend, {args.rounds} x concurrency requests per run, median of {args.repeats}")
-    print(f"| latency | transport | concurrency | req/s | ideal | fraction | CPU ms/request | runs (fraction) | failed |")
+    print("| latency | transport | concurrency | req/s | ideal | fraction | CPU ms/request | runs (fraction) "
+          "| failed |")
     print("|---:|---|---:|---:|---:|---:|---:|---|---:|")
     for latency_ms in args.latency_ms:
         with ServerProcess(latency_ms) as server:

@@ -34,8 +34,11 @@ def _check_prompt2text(options: Prompt2TextOptions) -> None:
         raise ValueError(f"prompt2text with --llm-backend {options.backend} needs --llm-base-url")
     if options.backend in ("openai", "tgi", "hf-inference"):  # a key named for the wrong host fails now
         from pipelines.synthesize.llm.credentials import HF_ROUTER_HOST, host_of, key_env_for
+        from pipelines.synthesize.llm.transport import TRANSPORTS
 
         key_env_for(host_of(options.base_url) or HF_ROUTER_HOST, options.backend, options.api_key_env)
+        if options.http_transport not in TRANSPORTS:  # a config file's value is not checked by argparse
+            raise ValueError(f"http_transport: {options.http_transport!r} is not one of {', '.join(TRANSPORTS)}")
     if options.backend == "transformers" and not options.model:
         raise ValueError("prompt2text with --llm-backend transformers needs --llm-model (hub id or local path)")
     if options.k < 0 or options.candidates < 1:

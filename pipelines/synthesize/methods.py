@@ -209,6 +209,7 @@ class Prompt2TextMethod(Method):
         """The row's prompt, request and cache keys (one per candidate)."""
         from pipelines.synthesize.cache import cache_key
         from pipelines.synthesize.llm import LLMRequest
+        from pipelines.synthesize.prompt2text.postprocess import completion_check
 
         o, rng = self.options, item.rng()
         examples = self._pool.choose(list(item.selected), o.k, o.example_selection, rng)
@@ -217,8 +218,10 @@ class Prompt2TextMethod(Method):
         requests, keys = [], []
         for c in range(o.candidates):
             params = self._params(item.seed + c)
+            # a looping or copied completion is drawn again (new seed) by the backend, not lost
+            check = completion_check(params.stop, [e.description for e in examples])
             request = LLMRequest(prompt=None if messages else prompt, messages=messages, params=params,
-                                 key=f"{item.id}/{c}")
+                                 key=f"{item.id}/{c}", check=check)
             requests.append(request)
             keys.append(cache_key(list(messages) if messages else prompt, self._backend.model or "",
                                   params, item.sample * o.candidates + c))

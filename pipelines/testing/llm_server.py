@@ -42,6 +42,18 @@ OPENAI_PATHS = ("/v1/completions", "/v1/chat/completions")
 TGI_PATHS = ("/generate", "/")
 FAULT_KINDS = ("status", "slow", "hang", "malformed", "empty", "drop", "redirect")
 CONTROL_PATHS = ("/_stats", "/_reset")
+# The request fields OpenAI's own API takes (its reference, 2025); a `strict` server rejects any other one
+# as OpenAI does ("Unrecognized request argument supplied: ..."), unlike vLLM or llama.cpp, which ignore it.
+OPENAI_FIELDS = {
+    "/v1/completions": {"model", "prompt", "best_of", "echo", "frequency_penalty", "logit_bias", "logprobs",
+                        "max_tokens", "n", "presence_penalty", "seed", "stop", "stream", "stream_options", "suffix",
+                        "temperature", "top_p", "user"},
+    "/v1/chat/completions": {"model", "messages", "audio", "frequency_penalty", "logit_bias", "logprobs",
+                             "max_tokens", "max_completion_tokens", "metadata", "modalities", "n",
+                             "parallel_tool_calls", "prediction", "presence_penalty", "reasoning_effort",
+                             "response_format", "seed", "service_tier", "stop", "store", "stream", "stream_options",
+                             "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user"},
+}
 
 
 def prompt_text(body: Any, path: str) -> str:
@@ -209,9 +221,10 @@ class LLMServer:
 
     def __init__(self, responder: Responder | None = None, *, latency_ms: float = 0.0, host: str = "127.0.0.1",
                  port: int = 0, model: str = "loopback-llm", next_example: bool = False, honour_stop: bool = True,
-                 ssl_context: ssl.SSLContext | None = None, record: bool = True):
+                 ssl_context: ssl.SSLContext | None = None, record: bool = True, strict: bool = False):
         self.ssl_context = ssl_context  # serve https (tests of TLS clients)
         self.record = record  # keep every request in `requests` (off for long benchmark runs)
+        self.strict = strict  # reject request fields OpenAI's API does not know, with OpenAI's 400
         self.responder: Responder = responder or (lambda body, path: default_responder(
             body, path, next_example=next_example))
         self.latency_s = latency_ms / 1000.0
@@ -400,6 +413,10 @@ class LLMServer:
             return _http_response(fault.status, None, {"Location": fault.location.rstrip("/") + path})
         if not isinstance(body, dict):
             return _http_response(400, {"error": "request body must be a JSON object", "error_type": "validation"})
+        unknown = sorted(set(body) - OPENAI_FIELDS[path]) if self.strict and path in OPENAI_FIELDS else []
+        if unknown:
+            return _http_response(400, {"error": {"message": f"Unrecognized request argument supplied: {unknown[0]}",
+                                                  "type": "invalid_request_error", "param": None, "code": None}})
         if fault and fault.kind == "malformed":
             return _http_response(200, b'{"choices": [{"text": "cut sh')
         text = "" if fault and fault.kind == "empty" else self.responder(body, path)

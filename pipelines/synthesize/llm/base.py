@@ -52,6 +52,9 @@ class LLMRequest:
     messages: tuple[dict, ...] | None = None
     params: GenerationParams = GenerationParams()
     key: str = ""  # caller's id (e.g. a music_id); also seeds per-request sampling, see `request_seed`
+    # Called on each completion (after the stop cut); a ValueError rejects it (its `reason` attribute, if
+    # any, names why) and the HTTP backends draw it again with the next seed, within the retry budget.
+    check: Callable[[str], object] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if (self.prompt is None) == (self.messages is None):
@@ -74,15 +77,17 @@ class LLMError(Exception):
     """A request that failed for good (or one failed attempt, inside the retry loop).
 
     `reason`: rate_limited, server_error, bad_request, auth, not_found, timeout, connection,
-    malformed_response, empty_text, offline, generation_error, internal. The message is meant for people and is
-    scrubbed of the backend's token.
+    malformed_response, empty_text, offline, generation_error, internal, or the reason a request's `check`
+    gave for rejecting every completion drawn (e.g. degenerate_completion). The message is meant for people
+    and is scrubbed of the backend's token.
     """
 
     def __init__(self, reason: str, message: str, *, attempts: int = 1, status: int | None = None,
-                 retryable: bool = False, retry_after: float | None = None, key: str = ""):
+                 retryable: bool = False, retry_after: float | None = None, key: str = "", resample: bool = False):
         super().__init__(reason, message)
         self.reason, self.message, self.attempts = reason, message, attempts
         self.status, self.retryable, self.retry_after, self.key = status, retryable, retry_after, key
+        self.resample = resample  # the answer was rejected: the next attempt draws with another seed
 
     def __str__(self) -> str:
         status = f", HTTP {self.status}" if self.status else ""
@@ -94,7 +99,7 @@ class LLMError(Exception):
     def __reduce__(self):  # keyword-only fields must survive pickling (Beam moves errors between workers)
         return (_rebuild_error, (self.reason, self.message, dict(
             attempts=self.attempts, status=self.status, retryable=self.retryable,
-            retry_after=self.retry_after, key=self.key)))
+            retry_after=self.retry_after, key=self.key, resample=self.resample)))
 
 
 def _rebuild_error(reason: str, message: str, kwargs: dict) -> LLMError:
@@ -404,7 +409,8 @@ class AsyncHTTPBackend(LLMBackend):
             if last_error is not None:
                 log.debug("retrying %r (attempt %d) after %s", request.key, number,
                           scrub(str(last_error), self._live_token))
-                if seed is not None and last_error.reason in ("empty_text", "malformed_response"):
+                if seed is not None and (last_error.reason in ("empty_text", "malformed_response") or
+                                         last_error.resample):
                     seed += 1  # resampling with the same seed would give the same bad answer
             slot = await self._slots.acquire()  # held only while a request is on the wire, not during backoff
             try:
@@ -420,6 +426,12 @@ class AsyncHTTPBackend(LLMBackend):
             text, was_cut = cut_at_stop(out.text or "", request.params.stop)
             if not text.strip():
                 raise LLMError("empty_text", "the model returned no text", retryable=True)
+            if request.check is not None:
+                try:
+                    request.check(text)
+                except ValueError as exc:  # e.g. a looping completion: draw again now, no backoff
+                    raise LLMError(getattr(exc, "reason", "rejected_completion"), str(exc), retryable=True,
+                                   retry_after=0.0, resample=True) from None
             return LLMResult(text, number, time.monotonic() - started, out.model or self.model or "",
                              "stop" if was_cut else out.finish_reason, key=request.key)
 

@@ -9,6 +9,8 @@ transport.py, for very high request rates to a fast local server). The key follo
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 
 import httpx2
@@ -18,17 +20,25 @@ from pipelines.synthesize.llm.base import (SHARD_SIZE, AsyncHTTPBackend, Complet
 from pipelines.synthesize.llm.credentials import HostScopedAuth, host_of, key_env_for
 from pipelines.synthesize.llm.transport import transport_for
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # The token limit's name in chat requests: servers such as vLLM take both; OpenAI's own reasoning models
 # take only max_completion_tokens. /v1/completions always takes max_tokens.
 MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
+# `transformers serve` samples only when the request's own generation_config says do_sample: temperature
+# alone leaves it greedy, and greedy decoding of a small model loops. The field is sent with every sampled
+# request; a strict OpenAI server rejects unknown fields, and the first 400/422 that names it turns it off
+# for this backend (that request is sent again at once without it). vLLM and llama.cpp ignore it.
+SAMPLING_FIELD = "generation_config"
+SAMPLING_VALUE = json.dumps({"do_sample": True})
 
 
 class OpenAIBackend(AsyncHTTPBackend):
     name = "openai"
 
     def __init__(self, *, api: str = "completions", http_transport: str = "httpx", max_tokens_field: str = "max_tokens",
-                 **kwargs):
+                 sampling_hint: bool = True, **kwargs):
         if api not in ("completions", "chat"):
             raise ValueError(f"api must be 'completions' or 'chat', not {api!r}")
         if max_tokens_field not in MAX_TOKENS_FIELDS:
@@ -38,6 +48,7 @@ class OpenAIBackend(AsyncHTTPBackend):
         kwargs["base_url"] = base_url.rstrip("/")
         super().__init__(**kwargs)
         self.api, self.http_transport = api, http_transport
+        self.sampling_hint = sampling_hint  # send SAMPLING_FIELD until the server says it does not take it
         transport_for(self.base_url, http_transport)  # validates the choice now, not on a worker
         key_env_for(host_of(self.base_url), self.name, self.api_key_env)  # a token for the wrong host fails now
         self._clients: list[httpx2.AsyncClient] = []
@@ -45,7 +56,7 @@ class OpenAIBackend(AsyncHTTPBackend):
 
     def describe(self) -> dict:
         return {**super().describe(), "api": self.api, "http_transport": self.http_transport,
-                "max_tokens_field": self.max_tokens_field}
+                "max_tokens_field": self.max_tokens_field, "sampling_hint": self.sampling_hint}
 
     def _runtime_fields(self) -> tuple[str, ...]:
         return ("_clients", "_urls")
@@ -70,6 +81,8 @@ class OpenAIBackend(AsyncHTTPBackend):
             body["stop"] = list(p.stop)
         if seed is not None:
             body["seed"] = seed
+        if self.sampling_hint and p.temperature > 0:
+            body[SAMPLING_FIELD] = SAMPLING_VALUE
         return self.endpoint(chat), body
 
     async def _open(self) -> None:
@@ -78,8 +91,8 @@ class OpenAIBackend(AsyncHTTPBackend):
         # Parsed once: httpx2 would parse a string URL again on every request.
         self._urls = {url: httpx2.URL(url) for url in (self.endpoint(False), self.endpoint(True))}
         limits = httpx2.Limits(max_connections=SHARD_SIZE, max_keepalive_connections=SHARD_SIZE)
-        self._clients = [httpx2.AsyncClient(headers=headers, auth=auth, timeout=httpx2.Timeout(self.timeout_s), limits=limits,
-                                            transport=transport_for(self.base_url, self.http_transport),
+        self._clients = [httpx2.AsyncClient(headers=headers, auth=auth, timeout=httpx2.Timeout(self.timeout_s),
+                                            limits=limits, transport=transport_for(self.base_url, self.http_transport),
                                             follow_redirects=True) for _ in range(self.n_shards)]
 
     async def _aclose(self) -> None:
@@ -90,6 +103,12 @@ class OpenAIBackend(AsyncHTTPBackend):
     async def _attempt(self, request: LLMRequest, seed: int | None, shard: int) -> Completion:
         url, body = self.payload(request, seed)
         response = await self._clients[shard].post(self._urls[url], json=body)
+        if response.status_code in (400, 422) and SAMPLING_FIELD in body and SAMPLING_FIELD in response.text:
+            if self.sampling_hint:
+                log.info("%s does not take %r: sending OpenAI's sampling fields only", url, SAMPLING_FIELD)
+            self.sampling_hint = False
+            del body[SAMPLING_FIELD]
+            response = await self._clients[shard].post(self._urls[url], json=body)
         if response.status_code >= 400:
             detail = f"HTTP {response.status_code} from {url}: {response.text[:300]}"
             raise error_for_status(response.status_code, detail, parse_retry_after(response.headers.get("Retry-After")))

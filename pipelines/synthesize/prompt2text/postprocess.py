@@ -1,7 +1,9 @@
 """Turning a raw completion into a description, or rejecting it with a reason."""
 from __future__ import annotations
 
+import functools
 import re
+from typing import Callable
 
 MIN_WORDS = 3
 
@@ -38,3 +40,13 @@ def check_completion(text: str, examples: list[str]) -> str:
 
 def _norm(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def completion_check(stop: tuple[str, ...], examples: list[str]) -> Callable[[str], str]:
+    """`check` for an LLMRequest: cut, then reject as `check_completion` does, so that the backend draws a
+    rejected completion again with a new seed (bounded by its attempts) instead of losing the row."""
+    return functools.partial(_cut_and_check, tuple(stop), list(examples))
+
+
+def _cut_and_check(stop: tuple[str, ...], examples: list[str], text: str) -> str:
+    return check_completion(cut_completion(text, stop), examples)

@@ -27,8 +27,52 @@ def test_exact_completion_body(server, backends):
     [seen] = server.requests
     assert seen.path == "/v1/completions"
     assert seen.body == {"model": "m1", "prompt": "Tags: rock\nDescription:", "max_tokens": 12, "temperature": 0.3,
-                         "top_p": 0.9, "stop": ["\n\n", "###"], "seed": 7}
+                         "top_p": 0.9, "stop": ["\n\n", "###"], "seed": 7,
+                         "generation_config": '{"do_sample": true}'}  # what transformers serve samples by
     assert result == LLMResult(completion("Tags: rock\nDescription:"), 1, result.latency_s, "m1", "stop")
+
+
+def test_sampling_hint_is_dropped_for_a_strict_openai_server(backends):
+    with LLMServer(strict=True) as strict:
+        backend = backends(strict.url, max_concurrency=1)
+        results = backend.generate_many([LLMRequest(prompt=f"p{i}", params=GenerationParams(seed=i)) for i in range(3)])
+        assert all(isinstance(r, LLMResult) and r.attempts == 1 for r in results)
+        bodies = [r.body for r in strict.requests]
+        # one request with the field (rejected: 400), then never again
+        assert [("generation_config" in b) for b in bodies] == [True, False, False, False]
+        assert backend.describe()["sampling_hint"] is False
+        greedy = backends(strict.url)
+        greedy.generate_many([LLMRequest(prompt="g", params=GenerationParams(temperature=0))])
+        assert "generation_config" not in strict.requests[-1].body  # greedy: nothing to switch on
+        off = backends(strict.url, sampling_hint=False)
+        off.generate_many([LLMRequest(prompt="o")])
+        assert strict.count == 6 and "generation_config" not in strict.requests[-1].body  # never sent
+
+
+def test_a_rejected_completion_is_drawn_again_with_the_next_seed(backends):
+    def loops_on_seed_5(body, path):
+        return " on and on and on and on and on and on and on" if body["seed"] == 5 else " a calm piano piece"
+
+    def reject_loops(text):
+        if text.count("on and") > 2:
+            raise ValueError("completion repeats itself")
+
+    with LLMServer(loops_on_seed_5) as srv:
+        params = GenerationParams(seed=5)
+        [ok] = backends(srv.url).generate_many([LLMRequest(prompt="p", params=params, check=reject_loops)])
+        assert ok.text == " a calm piano piece" and ok.attempts == 2
+        assert [r.body["seed"] for r in srv.requests] == [5, 6]
+
+        class Rejected(ValueError):
+            reason = "degenerate_completion"
+
+        def reject_all(text):
+            raise Rejected("loops")
+
+        [error] = backends(srv.url, max_attempts=3).generate_many([LLMRequest(prompt="q", params=params,
+                                                                             check=reject_all)])
+        assert (error.reason, error.attempts) == ("degenerate_completion", 3)
+        assert [r.body["seed"] for r in srv.requests[2:]] == [5, 6, 7]  # bounded by max_attempts, no backoff
 
 
 def test_exact_chat_bodies_and_v1_suffix(server, backends):
@@ -39,7 +83,7 @@ def test_exact_chat_bodies_and_v1_suffix(server, backends):
     first, second = server.requests
     assert first.path == second.path == "/v1/chat/completions"
     assert first.body == {"model": "m1", "messages": list(messages), "max_tokens": 96, "temperature": 0,
-                          "top_p": 0.95}
+                          "top_p": 0.95}  # greedy: no generation_config
     assert second.body["messages"] == [{"role": "user", "content": "hello"}] and "model" not in second.body
 
 

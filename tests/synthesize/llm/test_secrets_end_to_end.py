@@ -67,8 +67,11 @@ def test_secrets_stay_with_their_hosts(env, capfd, caplog):
         server.reset()
         # 2. a named key; the server rejects it once and echoes it back in the error
         server.faults.push(401, body=f"Incorrect API key provided: {MINE}", match="rock")
-        run(env, "out-named", f"{server.url}/v1", "--llm-api-key-env", "MY_KEY", "--no-cache")
+        run(env, "out-named", f"{server.url}/v1", "--llm-api-key-env", "MY_KEY", "--no-cache",
+            "--http-transport", "lean")
         assert wire(server) == {f"Bearer {MINE}"}
+        config = json.loads((env / "out-named" / "summary.json").read_text())["per_method"]["prompt2text"]["config"]
+        assert (config["api_key_env"], config["http_transport"]) == ("MY_KEY", "lean")  # the name, not the key
         server.reset()
         # 3. someone else's TGI: no key at all (HF_TOKEN only goes to Hugging Face hosts)
         assert run(env, "out-tgi", server.url, "--llm-backend", "tgi", "--no-cache") == 0
@@ -82,3 +85,10 @@ def test_secrets_stay_with_their_hosts(env, capfd, caplog):
 def test_a_key_named_for_the_wrong_host_stops_before_any_request(env, capfd):
     rc = run(env, "out", "https://router.huggingface.co/v1", "--llm-api-key-env", "OPENAI_API_KEY")
     assert rc == 2 and "never sent to a Hugging Face host" in capfd.readouterr().err
+
+
+def test_a_bad_transport_in_a_config_file_stops_before_any_request(env, capfd):
+    config = env / "synth.yaml"
+    config.write_text("http_transport: curl\n")
+    rc = run(env, "out", "http://127.0.0.1:9/v1", "--config", str(config))
+    assert rc == 2 and "http_transport" in capfd.readouterr().err

@@ -3,9 +3,10 @@
 Data flow (top to bottom):
   manifest rows ──(invalid/duplicate)──────────────────────────────┐
       │ Create + Reshuffle (spread clips over workers)              │
-  PrepareClip: decode + preprocess ──(bad audio)────────────────────┤
-      │ BatchElements (several clips per forward pass)              │
-  PredictBatch: tagger forward ──(model failure)────────────────────┤
+  PrepareClip: decode + preprocess, long files in blocks ──(bad audio)┤
+      │                                                             │
+  RunInference(TaggerHandler): batches of patches ──(model failure)─┤
+      │ (blocks of a long clip: GroupByKey music_id -> MergeBlocks) │
       │                                                             ▼
   ToTagRecord: map onto the vocabulary ──> tags-*.parquet    errors-*.parquet
 """
@@ -24,7 +25,8 @@ from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA
 from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
 from pipelines.tag.backends.base import TaggerBackend
-from pipelines.tag.steps import ERRORS, PredictBatch, PrepareClip, ToTagRecord
+from pipelines.inference import inference_metrics
+from pipelines.tag.steps import ERRORS, INFERENCE_NAMESPACE, TagClips, ToTagRecord
 from pipelines.tag.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -38,9 +40,17 @@ class TagJob:
     vocabulary: Vocabulary
     runner: str = "local"
     workers: int = 1
-    batch_clips: int = 16
+    batch_clips: int = 16  # forward pass size in 10 s clips: batches hold batch_clips * 3 model units
+    max_duration_s: float | None = None  # tag only the first N seconds of each clip
     beam_args: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # recorded verbatim in summary.json
+
+
+UNITS_PER_CLIP = 3  # a 10 s clip is 3 musicnn patches: batches and long-file blocks are sized in units
+
+
+def batch_units(job: TagJob) -> int:
+    return max(1, job.batch_clips) * UNITS_PER_CLIP
 
 
 class NothingTagged(RuntimeError):
@@ -52,24 +62,19 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     threads = torch_threads_per_worker(job.workers) if job.runner == "local" else None
     mapping = backend.label_mapping(job.vocabulary)
 
-    prepared = (
+    tagged = (
         p
         | "Clips" >> beam.Create(job.manifest.clips)
         | "Spread" >> beam.Reshuffle()
-        | "Prepare" >> beam.ParDo(PrepareClip(backend, shared, threads)).with_outputs(ERRORS, main="ok")
+        | "Tag" >> TagClips(backend, shared, threads, batch_units(job), job.max_duration_s)
     )
-    predicted = (
-        prepared.ok
-        | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=job.batch_clips)
-        | "Predict" >> beam.ParDo(PredictBatch(backend, shared, threads)).with_outputs(ERRORS, main="ok")
-    )
-    records = predicted.ok | "ToRecord" >> beam.ParDo(ToTagRecord(backend.name, mapping)).with_outputs(ERRORS, main="ok")
+    records = tagged.tagged | "ToRecord" >> beam.ParDo(ToTagRecord(backend.name, mapping)).with_outputs(ERRORS, main="ok")
     records.ok | "WriteTags" >> beam.io.WriteToParquet(
         outputs.join(staging, "tags"), TAGS_SCHEMA, file_name_suffix=".parquet")
 
     manifest_errors = p | "ManifestErrors" >> beam.Create(job.manifest.errors)
     (
-        (manifest_errors, prepared[ERRORS], predicted[ERRORS], records[ERRORS])
+        (manifest_errors, tagged.errors, records[ERRORS])
         | "AllErrors" >> beam.Flatten()
         | "WriteErrors" >> beam.io.WriteToParquet(
             outputs.join(staging, "errors"), ERRORS_SCHEMA, file_name_suffix=".parquet")
@@ -78,9 +83,12 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
 
 def run(job: TagJob) -> dict:
     """Runs the job, swaps its outputs into out_dir and writes summary.json; returns the summary."""
-    files, _, elapsed = outputs.run_staged(job.out_dir, ["tags", "errors"], lambda p, staging: build(p, job, staging),
+    if job.max_duration_s is not None and not job.max_duration_s > 0:
+        raise ValueError(f"--max-duration-s must be > 0, got {job.max_duration_s}")
+    files, result, elapsed = outputs.run_staged(job.out_dir, ["tags", "errors"], lambda p, staging: build(p, job, staging),
                                            job.runner, job.workers, job.beam_args)
     summary = _summary(job, files, elapsed)
+    summary["inference"] = inference_metrics(result, [INFERENCE_NAMESPACE]).get(INFERENCE_NAMESPACE)
     outputs.write_json(outputs.join(job.out_dir, "summary.json"), summary)
     if summary["counts"]["tagged"] == 0:
         raise NothingTagged(f"no input was tagged: all {summary['counts']['inputs']} failed; "

@@ -42,6 +42,7 @@ class TagJob:
     workers: int = 1
     batch_clips: int = 16  # forward pass size in 10 s clips: batches hold batch_clips * 3 model units
     max_duration_s: float | None = None  # tag only the first N seconds of each clip
+    threads: int | None = None  # torch threads per worker process (default: the cores split between workers)
     beam_args: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # recorded verbatim in summary.json
 
@@ -59,7 +60,7 @@ class NothingTagged(RuntimeError):
 
 def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     backend, shared = job.backend, Shared()
-    threads = torch_threads_per_worker(job.workers) if job.runner == "local" else None
+    threads = job.threads or (torch_threads_per_worker(job.workers) if job.runner == "local" else None)
     mapping = backend.label_mapping(job.vocabulary)
 
     tagged = (
@@ -123,7 +124,9 @@ def _summary(job: TagJob, files: dict[str, list[str]], elapsed: float) -> dict:
                        "sizes": job.vocabulary.category_sizes()},
         "outputs": files,
         "manifest": job.manifest.source,
-        "runner": {"runner": job.runner, "workers": job.workers, "beam_args": job.beam_args},
+        "runner": {"runner": job.runner, "workers": job.workers, "beam_args": job.beam_args,
+                   "torch_threads_per_worker": job.threads or (torch_threads_per_worker(job.workers)
+                                                               if job.runner == "local" else None)},
         "options": job.options,
         "versions": versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -94,3 +94,15 @@ def test_limit_duration_keeps_a_shorter_segment():
     clip = ClipRequest("x", "x.ogg", start_s=5.0, end_s=8.0)
     assert limit_duration(clip, 10) is clip and limit_duration(clip, None) is clip
     assert limit_duration(clip, 2).end_s == 7.0 and limit_duration(ClipRequest("y", "y.ogg"), 30).end_s == 30.0
+
+
+def test_cli_max_duration(long_files, tmp_path, capsys):
+    from pipelines.cli import main
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"music_id,audio_path\nlong,{long_files / 'long.flac'}\n")
+    assert main(["tag", "--manifest", str(manifest), "--out", str(tmp_path / "bad"), "--max-duration-s", "0"]) == 2
+    assert "--max-duration-s must be > 0" in capsys.readouterr().err
+    assert main(["tag", "--manifest", str(manifest), "--out", str(tmp_path / "o"), "--max-duration-s", "4"]) == 0
+    row = _tags(tmp_path / "o")["long"]
+    assert (row["n_patches"], row["end_s"]) == (1, 4.0)

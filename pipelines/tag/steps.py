@@ -97,6 +97,7 @@ class BlockScores:
     n_units: int
     duration_s: float | None
     scores: list
+    extra: dict
 
 
 class RouteOutcomes(beam.DoFn):
@@ -121,7 +122,8 @@ class RouteOutcomes(beam.DoFn):
                                                                             clip.ref()))
             return
         self.blocks.inc()
-        part = (BlockScores(clip, prepared.block, prepared.units(), prepared.duration_s, outcome.value) if outcome.ok
+        part = (BlockScores(clip, prepared.block, prepared.units(), prepared.duration_s, outcome.value, prepared.extra)
+                if outcome.ok
                 else error_from_exception(clip.music_id, "tag", outcome.error, clip.ref()))
         yield beam.pvalue.TaggedOutput(PARTS, (clip.music_id, part))
 
@@ -145,8 +147,9 @@ class MergeBlocks(beam.DoFn):
             return
         blocks = sorted(parts, key=lambda b: b.block)
         self.tagged.inc()
+        extra = {k: v for b in blocks for k, v in b.extra.items()}
         yield (Prepared(blocks[0].clip, None, _sum([b.duration_s for b in blocks]), sum(b.n_units for b in blocks),
-                        block=0, last=True),
+                        block=0, last=True, extra=extra),
                merge_scores([b.scores for b in blocks], [b.n_units for b in blocks]))
 
 
@@ -173,19 +176,25 @@ class TagOutputs(NamedTuple):
 
 
 class TagClips(beam.PTransform):
-    """ClipRequests -> (Prepared, raw scores) per tagged clip, and one error record per failed clip."""
+    """ClipRequests -> (Prepared, raw scores) per tagged clip, and one error record per failed clip.
+
+    `after_prepare`: an optional PTransform from Prepared to Prepared run on every block before
+    inference (fused, no shuffle), e.g. audio descriptors computed from block 0's `audio` and put in
+    its `extra`, which then reaches the record step.
+    """
 
     def __init__(self, backend: TaggerBackend, shared: Shared, threads: int | None = None, max_units: int = 48,
-                 max_duration_s: float | None = None):
+                 max_duration_s: float | None = None, after_prepare: beam.PTransform | None = None):
         super().__init__()
         self.backend, self.shared, self.threads = backend, shared, threads
-        self.max_units, self.max_duration_s = max_units, max_duration_s
+        self.max_units, self.max_duration_s, self.after_prepare = max_units, max_duration_s, after_prepare
 
     def expand(self, clips):
         prepared = clips | "Prepare" >> beam.ParDo(
             PrepareClip(self.backend, self.shared, self.threads, self.max_units, self.max_duration_s)
         ).with_outputs(ERRORS, PARTS, main="ok")
-        outcomes = prepared.ok | "Predict" >> RunInference(
+        ready = prepared.ok if self.after_prepare is None else prepared.ok | "AfterPrepare" >> self.after_prepare
+        outcomes = ready | "Predict" >> RunInference(
             TaggerHandler(self.backend, self.shared, self.threads, self.max_units))
         routed = outcomes | "Route" >> beam.ParDo(RouteOutcomes()).with_outputs(ERRORS, PARTS, main="ok")
         merged = (

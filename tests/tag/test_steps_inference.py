@@ -3,6 +3,7 @@ tagged), the batch failure is logged once, and RunInference's metrics reach summ
 import json
 import logging
 import shutil
+from dataclasses import replace
 
 import apache_beam as beam
 import numpy as np
@@ -80,7 +81,7 @@ def test_merge_keeps_one_error_and_prefers_the_prepare_one():
     clip = ClipRequest("long", "long.ogg")
     prepare_error = {"id": "long", "stage": "prepare", "error_type": "corrupt", "message": "m", "input_ref": "{}"}
     tag_error = {**prepare_error, "stage": "tag", "error_type": "RuntimeError"}
-    parts = [BlockScores(clip, 0, 64, 192.0, []), tag_error, prepare_error]
+    parts = [BlockScores(clip, 0, 64, 192.0, [], {}), tag_error, prepare_error]
     out = list(MergeBlocks().process(("long", parts)))
     assert len(out) == 1 and out[0].tag == "errors" and out[0].value["error_type"] == "corrupt"
 
@@ -96,3 +97,22 @@ def test_summary_has_runinference_metrics(demo_dir, tmp_path):
     assert inference["elements"] == 1 and inference["batch_size"]["max"] == 1
     assert inference["inference_ms_per_element"] > 0 and inference["failed_batches"] == 0
     assert written["counts"]["tagged"] == 1 and written["counts"]["failed"] == 1
+
+
+def test_after_prepare_facts_reach_the_record_step_for_single_and_merged_clips(demo_dir, tmp_path):
+    """A step between prepare and inference (as a descriptor step would be) sees block 0's decoded
+    audio and its `extra` reaches the tagged element, also when the clip came in several blocks."""
+    from pipelines.tag.steps import TagClips
+
+    def peak(prepared):  # a new element, not a mutated input (Beam's rule)
+        if prepared.block != 0:
+            return prepared
+        return replace(prepared, extra={**prepared.extra, "peak": round(float(np.abs(prepared.audio.samples).max()), 4)})
+
+    clips = [ClipRequest("ten", str(demo_dir / "audio" / "singularity_nebula.ogg"))]
+    for max_units in (48, 1):  # one block, then 3 blocks of 1 patch
+        with TestPipeline(runner=FnApiRunner()) as p:
+            tagged = p | f"c{max_units}" >> beam.Create(clips) | TagClips(
+                from_spec("musicnn"), Shared(), max_units=max_units, after_prepare=beam.Map(peak))
+            assert_that(tagged.tagged | beam.Map(lambda e: (e[0].clip.music_id, e[0].n_patches, sorted(e[0].extra))),
+                        equal_to([("ten", 3, ["peak"])]))

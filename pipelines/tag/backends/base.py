@@ -14,7 +14,7 @@ block from `prepare()`; a backend streams by overriding it (see MusicnnBackend).
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from pipelines.io.manifest import ClipRequest
@@ -35,6 +35,9 @@ class Prepared:
     #: the whole clip for short clips, the first `EXCERPT_S` seconds (or what was decoded before
     #: block 0 left) for long ones. For steps that analyse the audio itself (descriptors).
     audio: Any = None  # pipelines.tag.audio.DecodedAudio | None
+    #: Per-clip facts a step between prepare and inference adds (e.g. descriptors from `audio`, on
+    #: block 0); they travel with the clip to the record step (merged over the blocks of long clips).
+    extra: dict = field(default_factory=dict)
 
     @property
     def single(self) -> bool:
@@ -42,8 +45,10 @@ class Prepared:
         return self.block == 0 and self.last
 
     def units(self) -> int:
-        """Size for batching: model units when known, else 1 (one clip)."""
-        return max(1, int(self.n_patches)) if self.n_patches is not None else 1
+        """Size for batching: model units when known, else the length of `features` (e.g. hf windows)."""
+        if self.n_patches is not None:
+            return max(1, int(self.n_patches))
+        return max(1, len(self.features)) if hasattr(self.features, "__len__") else 1
 
 
 #: Longest decoded excerpt kept on block 0 for audio analysis (samples at the tagger's rate).

@@ -431,7 +431,8 @@ def _pyav_generate(container, source, uri, start_s, end_s, total_s, info: dict):
             reader = _pyav_read(container, start_s, end_s, False, state)
             first = next(reader, None)
         if first is not None:
-            info["sample_rate"] = state["sr"]  # the decoded frames' rate wins over the header's
+            # the decoded frames' rate and layout win over the header's (e.g. HE-AAC parametric stereo)
+            info.update(sample_rate=state["sr"], channels=state["channels"])
             yield first
             yield from reader
     finally:
@@ -495,6 +496,7 @@ def _pyav_read(container, start_s, end_s, seek: bool, state: dict):
             for frame in packet.decode():
                 if pos is None:
                     sr = state["sr"] = frame.sample_rate
+                    state["channels"] = frame.layout.nb_channels
                     first, stop = _segment_samples(start_s, end_s, sr)
                     pos = _first_frame_position(frame, s0, sr, seek)
                 mono = _frame_to_mono(frame)

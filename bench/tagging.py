@@ -4,9 +4,9 @@ On a job long enough that start-up does not dominate (default 60 clips of 10 s =
 audio), the Beam pipeline (local runner, musicnn) in these configurations, each timed end to end
 (process start of the workers, model loading, decoding, inference, Parquet, summary):
   (a) bare loop: decode + mel + musicnn in plain Python, 1 torch thread (optional, --bare)
-  (b) 1 worker,  torch threads = all cores (what --workers 1 uses)
-  (c) 1 worker,  1 torch thread
-  (d) N workers, 1 torch thread each (what --workers N uses on an N-core machine)
+  (b) 1 worker,  torch threads = all cores (what --workers 1 used before: cores // workers threads)
+  (c) 1 worker,  1 torch thread (what --workers 1 uses now)
+  (d) N workers, 1 torch thread each (what --workers N uses)
 Prints each, the speedups (d)/(b) and (d)/(c), and RunInference's model time per 3 s patch. The
 machine may be shared: run it twice (--repeat 2) and read the spread.
 
@@ -86,9 +86,11 @@ def main() -> None:
         backend, vocabulary = from_spec("musicnn"), Vocabulary.load()
         print(f"{args.clips} clips of 10 s ({args.clips / 6:.1f} min of audio), batch {args.batch_clips} clips, "
               f"torch {torch.__version__}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-        configs = [("(b) 1 worker, %d threads" % torch_threads_per_worker(1), 1, None),
-                   ("(c) 1 worker, 1 thread", 1, 1),
-                   (f"(d) {args.workers} workers, 1 thread each", args.workers, None)]
+        cores = os.cpu_count() or 1
+        default = torch_threads_per_worker(1)
+        configs = [(f"(b) 1 worker, {cores} threads", 1, cores),
+                   (f"(c) 1 worker, {default} thread(s)", 1, default),
+                   (f"(d) {args.workers} workers, {default} thread(s) each", args.workers, default)]
         for rep in range(args.repeat):
             print(f"-- run {rep + 1} (load average {os.getloadavg()[0]:.1f})")
             if args.bare:

@@ -42,7 +42,7 @@ class TagJob:
     workers: int = 1
     batch_clips: int = 16  # forward pass size in 10 s clips: batches hold batch_clips * 3 model units
     max_duration_s: float | None = None  # tag only the first N seconds of each clip
-    threads: int | None = None  # torch threads per worker process (default: the cores split between workers)
+    threads: int | None = None  # torch threads per worker process (default: 1, or $VIML_TORCH_THREADS)
     beam_args: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # recorded verbatim in summary.json
 

@@ -1,11 +1,16 @@
-"""Tagging throughput: seconds of audio tagged per wall second, bare loop vs. the Beam pipeline.
+"""Tagging throughput (seconds of audio tagged per wall second) and what --workers buys.
 
-  (a) bare loop: decode + mel + musicnn forward in plain Python, same batching as the pipeline
-  (b) the Beam pipeline, local runner, 1 worker (writes Parquet, errors, summary)
-  (c) the Beam pipeline, local runner, 2 worker processes
-Prints each, the ratios (b)/(a) and (c)/(b), and model-only ms per 3 s patch.
+On a job long enough that start-up does not dominate (default 60 clips of 10 s = 10 minutes of
+audio), the Beam pipeline (local runner, musicnn) in these configurations, each timed end to end
+(process start of the workers, model loading, decoding, inference, Parquet, summary):
+  (a) bare loop: decode + mel + musicnn in plain Python, 1 torch thread (optional, --bare)
+  (b) 1 worker,  torch threads = all cores (what --workers 1 used before: cores // workers threads)
+  (c) 1 worker,  1 torch thread (what --workers 1 uses now)
+  (d) N workers, 1 torch thread each (what --workers N uses)
+Prints each, the speedups (d)/(b) and (d)/(c), and RunInference's model time per 3 s patch. The
+machine may be shared: run it twice (--repeat 2) and read the spread.
 
-    .venv/bin/python bench/tagging.py [--clips 200] [--batch-clips 16]
+    .venv/bin/python bench/tagging.py [--clips 60] [--workers 2] [--repeat 2] [--bare]
 """
 from __future__ import annotations
 
@@ -30,39 +35,48 @@ def make_manifest(folder: Path, n_clips: int) -> Path:
     return path
 
 
-def bare_loop(manifest, backend, batch_clips: int) -> tuple[float, float, float, int]:
-    """Returns (wall s, audio s, model-only s, patches)."""
+def bare_loop(manifest, backend, batch_clips: int) -> tuple[float, float]:
+    """(wall s, audio s) of decode + mel + forward in plain Python, one torch thread."""
+    import torch
+
+    torch.set_num_threads(1)
     state = backend.load()
-    started, model_s, audio_s, patches = time.perf_counter(), 0.0, 0.0, 0
+    started, audio_s = time.perf_counter(), 0.0
     clips = manifest.clips
     for i in range(0, len(clips), batch_clips):
         batch = [backend.prepare(c) for c in clips[i:i + batch_clips]]
-        t = time.perf_counter()
         backend.predict(state, batch)
-        model_s += time.perf_counter() - t
         audio_s += sum(p.duration_s for p in batch)
-        patches += sum(p.n_patches for p in batch)
-    return time.perf_counter() - started, audio_s, model_s, patches
+    return time.perf_counter() - started, audio_s
 
 
-def pipeline_run(manifest, backend, vocabulary, out: Path, workers: int, batch_clips: int) -> tuple[float, float]:
+def pipeline_run(manifest, backend, vocabulary, out: Path, workers: int, threads: int | None,
+                 batch_clips: int) -> dict:
     from pipelines.tag.pipeline import TagJob, run
 
     started = time.perf_counter()
-    summary = run(TagJob(manifest, backend, str(out), vocabulary, workers=workers, batch_clips=batch_clips))
+    summary = run(TagJob(manifest, backend, str(out), vocabulary, workers=workers, batch_clips=batch_clips,
+                         threads=threads))
+    wall = time.perf_counter() - started
     assert summary["counts"]["tagged"] == len(manifest.clips), summary["counts"]
-    return time.perf_counter() - started, summary["timing"]["audio_s"]
+    patches = summary["inference"]["elements"] * 3  # 10 s clips: 3 patches each, one element per clip
+    return {"wall": wall, "audio": summary["timing"]["audio_s"],
+            "model_ms_per_patch": 1000 * summary["inference"]["inference_s"] / patches}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--clips", type=int, default=60)
     parser.add_argument("--batch-clips", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--bare", action="store_true", help="also time the bare loop")
     args = parser.parse_args()
 
     import torch
 
     from pipelines.io.manifest import read_manifest
+    from pipelines.options import torch_threads_per_worker
     from pipelines.tag.backends import from_spec
     from pipelines.tag.vocabulary import Vocabulary
 
@@ -70,21 +84,27 @@ def main() -> None:
     try:
         manifest = read_manifest(str(make_manifest(work, args.clips)))
         backend, vocabulary = from_spec("musicnn"), Vocabulary.load()
-        print(f"{args.clips} clips of 10 s, batch {args.batch_clips} clips, torch {torch.__version__}, "
-              f"{torch.get_num_threads()} threads, {os.cpu_count()} cores")
-
-        wall_a, audio_a, model_s, patches = bare_loop(manifest, backend, args.batch_clips)
-        # musicnn = two models per patch; report per patch for both together and per model
-        print(f"(a) bare loop        {audio_a / wall_a:8.1f} audio s / wall s   ({wall_a:.1f} s wall)")
-        print(f"    model only       {1000 * model_s / patches:8.1f} ms per 3 s patch (both models), "
-              f"{500 * model_s / patches:.1f} ms per model")
-        wall_b, audio_b = pipeline_run(manifest, backend, vocabulary, work / "out1", 1, args.batch_clips)
-        print(f"(b) Beam, 1 worker   {audio_b / wall_b:8.1f} audio s / wall s   ({wall_b:.1f} s wall)")
-        wall_c, audio_c = pipeline_run(manifest, backend, vocabulary, work / "out2", 2, args.batch_clips)
-        print(f"(c) Beam, 2 workers  {audio_c / wall_c:8.1f} audio s / wall s   ({wall_c:.1f} s wall)")
-        ratio_ba = (audio_b / wall_b) / (audio_a / wall_a)
-        print(f"(b)/(a) = {ratio_ba:.3f}  (Beam overhead {100 * (1 - ratio_ba):.1f} %)")
-        print(f"(c)/(b) = {(audio_c / wall_c) / (audio_b / wall_b):.3f}")
+        print(f"{args.clips} clips of 10 s ({args.clips / 6:.1f} min of audio), batch {args.batch_clips} clips, "
+              f"torch {torch.__version__}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        cores = os.cpu_count() or 1
+        default = torch_threads_per_worker(1)
+        configs = [(f"(b) 1 worker, {cores} threads", 1, cores),
+                   (f"(c) 1 worker, {default} thread(s)", 1, default),
+                   (f"(d) {args.workers} workers, {default} thread(s) each", args.workers, default)]
+        for rep in range(args.repeat):
+            print(f"-- run {rep + 1} (load average {os.getloadavg()[0]:.1f})")
+            if args.bare:
+                wall, audio = bare_loop(manifest, backend, args.batch_clips)
+                print(f"{'(a) bare loop, 1 thread':34s} {audio / wall:6.2f} audio s / wall s  ({wall:6.1f} s wall)")
+            rates = {}
+            for name, workers, threads in configs:
+                r = pipeline_run(manifest, backend, vocabulary, work / f"out-{rep}-{name[1]}", workers, threads,
+                                 args.batch_clips)
+                rates[name[1]] = r["audio"] / r["wall"]
+                print(f"{name:34s} {rates[name[1]]:6.2f} audio s / wall s  ({r['wall']:6.1f} s wall, "
+                      f"model {r['model_ms_per_patch']:6.1f} ms per patch)")
+            print(f"(d)/(b) = {rates['d'] / rates['b']:.2f}   (d)/(c) = {rates['d'] / rates['c']:.2f}   "
+                  f"(c)/(b) = {rates['c'] / rates['b']:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

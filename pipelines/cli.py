@@ -42,7 +42,11 @@ def _tag_parser(sub) -> None:
     p.add_argument("--label-map", help="YAML mapping the tagger's labels onto the vocabulary")
     p.add_argument("--vocabulary", help="vocabulary YAML (default: the packaged 20/28/41 genre/mood/instrument)")
     p.add_argument("--hf-window-s", type=float, default=10.0, help="hf: seconds per window (scores are averaged)")
-    p.add_argument("--batch-clips", type=int, default=16, help="clips per model forward pass")
+    p.add_argument("--batch-clips", type=int, default=16,
+                   help="model forward pass size, in 10 s clips (3 musicnn patches each); long files are "
+                        "tagged in blocks of this size, so memory does not grow with a file's length")
+    p.add_argument("--max-duration-s", type=float, default=None,
+                   help="tag only the first N seconds of each clip (from its start_s); default: all of it")
     add_runner_args(p)
     add_common_args(p)
     p.set_defaults(func=cmd_tag)
@@ -239,7 +243,10 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
              manifest.input.fmt, len(manifest.input.files))
     options = {k: v for k, v in vars(args).items() if k not in ("func",)}
     job = TagJob(manifest, backend, args.out, vocabulary, runner=args.runner, workers=args.workers,
-                 batch_clips=args.batch_clips, beam_args=beam_args, options=options)
+                 batch_clips=args.batch_clips, beam_args=beam_args, options=options,
+                 max_duration_s=args.max_duration_s)
+    if args.max_duration_s is not None and not args.max_duration_s > 0:
+        raise UsageError(f"tag: --max-duration-s must be > 0, got {args.max_duration_s}")
     try:
         summary = run(job)
     except NothingTagged as exc:

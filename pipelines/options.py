@@ -56,6 +56,25 @@ def _is_embedded(args: list[str]) -> bool:
     )
 
 
+THREADS_ENV = "VIML_TORCH_THREADS"
+
+
 def torch_threads_per_worker(workers: int) -> int:
-    """Split the machine's cores between worker processes so they don't oversubscribe."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    """Torch intra-op threads in each local worker process: 1 unless $VIML_TORCH_THREADS says otherwise.
+
+    Parallelism comes from worker processes (`--workers N`), not from threads inside one: torch's
+    OpenMP threads spin while they wait, and when the cores are busy (other workers, other jobs) two
+    threads ran musicnn 2.8-4.7x, EfficientNet-Lite0 2.2x and MiniLM 1.5x slower than one on the
+    2-core development machine (bench/tagging.py, README "Workers"). Processes do not spin against
+    each other. `workers` stays in the signature for callers; the answer no longer depends on it.
+    """
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return 1
+    try:
+        threads = int(value)
+    except ValueError:
+        raise ValueError(f"${THREADS_ENV} must be a whole number of threads, got {value!r}") from None
+    if threads < 1:
+        raise ValueError(f"${THREADS_ENV} must be >= 1, got {threads}")
+    return threads

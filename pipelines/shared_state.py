@@ -22,6 +22,12 @@ def acquire(shared: Shared, key: str, load: Callable[[], Any], threads: int | No
 
     `threads` caps torch's intra-op threads so worker processes don't oversubscribe the cores.
     """
+    return acquire_holder(shared, key, load, threads, what).state
+
+
+def acquire_holder(shared: Shared, key: str, load: Callable[[], Any], threads: int | None = None,
+                   what: str = "model") -> _Holder:
+    """As `acquire`, but the holder itself (RunInference keeps it alive as its model object)."""
     def build():
         if threads:
             import torch
@@ -32,4 +38,4 @@ def acquire(shared: Shared, key: str, load: Callable[[], Any], threads: int | No
         log.info("loaded %s in %.1f s", what, time.perf_counter() - started)
         return holder
 
-    return shared.acquire(build, tag=key).state
+    return shared.acquire(build, tag=key)

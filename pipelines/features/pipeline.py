@@ -4,12 +4,13 @@ Data flow, one branch per modality given (any subset):
   videos manifest, read by the workers ──(bad row, duplicate video_id)────┐
       │ (Reshuffle)                                                         │
   Prepare: sample frames at --fps from [start_s, end_s) ──(bad video)───────┤
-      │ BatchElements (sized in frames)                                     │
-  EncodeBatch: frame encoder ──(encoder failure)────────────────────────────┤
+      │                                                                     │
+  RunInference(EncoderHandler): batches sized in frames ──(encoder failure, │
+      │                                        NaN/inf features)────────────┤
       ▼                                                                     ▼
   video-*.parquet [T, D]                                           errors-video-*.parquet
   (music: the same with audio patches -> music-*.parquet [S, D], errors-music-*.parquet)
-  triplets-*.parquet -> distinct texts + "" -> EncodeBatch -> text-*.parquet [D], errors-text-*.parquet
+  triplets-*.parquet -> distinct texts + "" -> RunInference -> text-*.parquet [D], errors-text-*.parquet
 
 Outputs are staged and swapped in per modality: a rerun replaces the files of the modalities it
 runs and leaves the others (and their sections of encoders.json / summary.json) in place, so e.g.
@@ -28,8 +29,9 @@ from apache_beam.utils.shared import Shared
 
 from pipelines.features.encoders.base import Encoder
 from pipelines.features.schemas import ERRORS_SCHEMA, FORMAT, SCHEMAS
-from pipelines.features.steps import ERRORS, NAMESPACE, ROWS, EncodeBatch, Prepare, TextsOfTriplets
 from pipelines import progress
+from pipelines.features.steps import ERRORS, NAMESPACE, ROWS, Encode, Prepare, TextsOfTriplets, inference_namespace
+from pipelines.inference import inference_metrics
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.read_rows import ERRORS as READ_ERRORS
@@ -122,13 +124,7 @@ def build(p: beam.Pipeline, job: FeaturesJob, staging: str) -> None:
         encoder = job.encoder(m)
         items, manifest_errors = _inputs(p, job, m)
         prepared = items | f"{m}Prepare" >> beam.ParDo(Prepare(encoder, shared, threads)).with_outputs(ERRORS, main="ok")
-        encoded = (
-            prepared.ok
-            | f"{m}Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=job.batch_units(m),
-                                                 element_size_fn=len)
-            | f"{m}Encode" >> beam.ParDo(EncodeBatch(encoder, shared, threads, job.batch_units(m)))
-            .with_outputs(ERRORS, main="ok")
-        )
+        encoded = prepared.ok | f"{m}Encode" >> Encode(encoder, shared, threads, job.batch_units(m))
         # distinct texts: their number is known only at the end
         total = None if m == "text" else progress.rows_hint((job.videos if m == "video" else job.music).source)
         failed = [prepared[ERRORS], encoded[ERRORS]] + ([manifest_errors] if manifest_errors is not None else [])
@@ -158,6 +154,9 @@ def run(job: FeaturesJob) -> dict:
     staged = outputs.run_staged(job.out_dir, prefixes, lambda p, staging: build(p, job, staging),
                                 job.runner, job.workers, job.beam_args)
     summary = _summary(job, staged, _metrics(staged.result), encoders)
+    inference = inference_metrics(staged.result, [inference_namespace(m) for m in job.modalities()])
+    for m in job.modalities():
+        summary["modalities"][m]["inference"] = inference.get(inference_namespace(m))
     done = [m for m in job.modalities() if summary["modalities"][m]["encoded"] > 0]
     empty = [m for m in job.modalities() if m not in done]
     merged = _merged(job.out_dir, "summary.json", {k: v for k, v in summary.items() if k != "modalities"},

@@ -1,5 +1,6 @@
 """The features pipeline's steps, the same three for every modality: prepare (decode a video into
-frames, audio into patches, or take a text as is), encode a batch of units, build the output row.
+frames, audio into patches, or take a text as is), encode batches of units through Beam's
+RunInference (EncoderHandler), build the output row.
 
 Each step sends what it cannot handle to an `errors` output with the reason, so every input ends
 either in its modality's features output or in its errors output.
@@ -8,15 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import RunInference
 from apache_beam.utils.shared import Shared
 
 from pipelines.features.encoders.base import Encoder, Prepared, concat_units
-from pipelines.io.errors import error_from_exception, error_record
+from pipelines.inference import ComponentHandler, Outcome
+from pipelines.io.errors import error_from_exception
 from pipelines.prepare_step import ERRORS, PrepareStep
 from pipelines.shared_state import acquire as acquire_shared
 
@@ -24,10 +26,15 @@ NAMESPACE = "features"
 log = logging.getLogger(__name__)
 
 
+def state_key(encoder: Encoder) -> str:
+    return type(encoder).__name__ + json.dumps(vars(encoder), sort_keys=True, default=str)  # settings, no I/O
+
+
 def acquire(shared: Shared, encoder: Encoder, threads: int | None):
-    """The encoder's loaded state: one copy per worker process, shared by its threads and both steps."""
-    key = type(encoder).__name__ + json.dumps(vars(encoder), sort_keys=True, default=str)  # settings, no I/O
-    return acquire_shared(shared, key, encoder.load, threads, what=f"{encoder.modality} encoder {encoder.name}")
+    """The encoder's loaded state: one copy per worker process, shared by its threads, the prepare
+    step and RunInference (whose handler loads through the same key)."""
+    return acquire_shared(shared, state_key(encoder), encoder.load, threads,
+                          what=f"{encoder.modality} encoder {encoder.name}")
 
 
 def item_key(item, modality: str) -> str:
@@ -58,66 +65,82 @@ class Prepare(PrepareStep):
         return item_ref(item)
 
 
-class EncodeBatch(beam.DoFn):
-    """Encodes the units of several inputs in chunks of `batch_units`; a failing batch is retried
-    input by input so one bad input cannot take the others down."""
+class NonFiniteFeatures(ValueError):
+    """The encoder produced NaN or infinite values for this input: they are never written."""
 
-    def __init__(self, encoder: Encoder, shared: Shared, threads: int | None = None, batch_units: int = 32,
-                 log_every: int = 100):
-        self.encoder, self.shared, self.threads = encoder, shared, threads
-        self.batch_units, self.log_every = max(1, int(batch_units)), log_every
-        self.stage = f"encode_{encoder.modality}"
-        self.encoded = Metrics.counter(NAMESPACE, f"{encoder.modality}_encoded")
-        self.units = Metrics.counter(NAMESPACE, f"{encoder.modality}_units")
-        self.failed = Metrics.counter(NAMESPACE, f"{encoder.modality}_encode_failed")
+    reason = "bad_features"
 
-    def setup(self):
-        self.state = acquire(self.shared, self.encoder, self.threads)
-        self.dim = self.encoder.dim()
-        self.started, self.done = time.perf_counter(), 0
 
-    def _encode(self, batch: list[Prepared]) -> list[np.ndarray]:
-        units = concat_units(batch)
-        chunks = [np.asarray(self.encoder.encode(self.state, units[i:i + self.batch_units]), dtype=np.float32)
-                  for i in range(0, len(units), self.batch_units)]
-        out = np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
-        if out.shape != (len(units), self.dim):
-            raise ValueError(f"encoder {self.encoder.name} returned shape {out.shape} for {len(units)} "
-                             f"units, expected ({len(units)}, {self.dim})")
+def inference_namespace(modality: str) -> str:
+    """Where RunInference records the metrics of one modality's encoder."""
+    return f"{NAMESPACE}_{modality}_inference"
+
+
+class EncoderHandler(ComponentHandler):
+    """A feature encoder as a Beam ModelHandler: batches of `batch_units` units (frames, patches,
+    texts) from several inputs, encoded in chunks of at most `batch_units` (one long video is chunked
+    too), split back per input; an input whose features are not all finite is that input's error."""
+
+    def __init__(self, encoder: Encoder, shared: Shared, threads: int | None = None, batch_units: int = 32):
+        super().__init__(encoder, shared, state_key(encoder), threads, batch_units,
+                         inference_namespace(encoder.modality), f"{encoder.modality} encoder {encoder.name}")
+
+    def units(self, element: Prepared) -> int:
+        return max(1, len(element))
+
+    def predict(self, state, batch):
+        encoder, dim = self.component, self.component.dim()
+        units = concat_units(list(batch))
+        chunks = [np.asarray(encoder.encode(state, units[i:i + self.max_units]), dtype=np.float32)
+                  for i in range(0, len(units), self.max_units)]
+        out = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
+        if out.shape != (len(units), dim):
+            raise ValueError(f"encoder {encoder.name} returned shape {out.shape} for {len(units)} "
+                             f"units, expected ({len(units)}, {dim})")
         return np.split(out, np.cumsum([len(p) for p in batch])[:-1])
 
-    def process(self, batch: list[Prepared]):
-        try:
-            results = list(zip(batch, self._encode(batch)))
-        except Exception:
-            results = list(self._one_by_one(batch))
-        for prepared, feats in results:
-            if isinstance(feats, Exception):
-                self.failed.inc()
-                yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(prepared.key, self.stage, feats, prepared.ref))
-            elif not np.isfinite(feats).all():
-                self.failed.inc()
-                yield beam.pvalue.TaggedOutput(ERRORS, error_record(
-                    prepared.key, self.stage, "bad_features", "the encoder returned NaN or infinite features",
-                    prepared.ref))
-            else:
-                self.encoded.inc()
-                self.units.inc(len(prepared))
-                yield prepared, feats
-        self._progress(len(batch))
+    def check(self, element: Prepared, feats) -> None:
+        bad = ~np.isfinite(feats)
+        if bad.any():
+            rows = np.flatnonzero(bad.any(axis=1))
+            raise NonFiniteFeatures(f"the encoder returned NaN or infinite features for {len(rows)} of "
+                                    f"{len(feats)} units (first at unit {int(rows[0])}); nothing written")
 
-    def _one_by_one(self, batch):
-        for prepared in batch:
-            try:
-                yield prepared, self._encode([prepared])[0]
-            except Exception as exc:
-                yield prepared, exc
 
-    def _progress(self, n: int):
-        before, self.done = self.done, self.done + n
-        if self.done // self.log_every > before // self.log_every:
-            rate = self.done / max(time.perf_counter() - self.started, 1e-9)
-            log.info("encoded %d %s inputs in this worker (%.1f/s)", self.done, self.encoder.modality, rate)
+class RouteEncoded(beam.DoFn):
+    """Encoded inputs on to their rows; failed ones to errors with their reason."""
+
+    def __init__(self, modality: str):
+        self.stage = f"encode_{modality}"
+        self.encoded = Metrics.counter(NAMESPACE, f"{modality}_encoded")
+        self.units = Metrics.counter(NAMESPACE, f"{modality}_units")
+        self.failed = Metrics.counter(NAMESPACE, f"{modality}_encode_failed")
+
+    def process(self, outcome: Outcome):
+        prepared = outcome.element
+        if outcome.ok:
+            self.encoded.inc()
+            self.units.inc(len(prepared))
+            yield prepared, outcome.value
+        else:
+            self.failed.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(prepared.key, self.stage, outcome.error,
+                                                                        prepared.ref))
+
+
+class Encode(beam.PTransform):
+    """Prepared inputs -> (Prepared, features [n, dim]) through RunInference, failures to `errors`."""
+
+    def __init__(self, encoder: Encoder, shared: Shared, threads: int | None = None, batch_units: int = 32):
+        super().__init__()
+        self.encoder, self.shared, self.threads, self.batch_units = encoder, shared, threads, batch_units
+
+    def expand(self, prepared):
+        m = self.encoder.modality
+        return (prepared
+                | f"{m}RunInference" >> RunInference(EncoderHandler(self.encoder, self.shared, self.threads,
+                                                                    self.batch_units))
+                | f"{m}Route" >> beam.ParDo(RouteEncoded(m)).with_outputs(ERRORS, main="ok"))
 
 
 def video_row(element) -> dict:

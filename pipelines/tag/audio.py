@@ -44,6 +44,10 @@ REASONS = ("missing_file", "empty_file", "not_audio", "corrupt", "silent", "too_
            "bad_segment")
 
 _SF_BLOCK_FRAMES = 1 << 16      # read libsndfile in blocks so a failure says where it happened
+_STREAM_BLOCK_SAMPLES = 1 << 16  # source samples resampled per soxr call when streaming
+# libsndfile MP3 reads must be one call (see _sf_read); longer MP3s stream through PyAV (same
+# samples within 3e-6) so memory stays bounded.
+_MP3_ONE_CALL_MAX_S = 600.0
 _MP3_FRAME_SLACK = 2 * 1152     # Xing counts can differ from the decoded length by a frame or so
 _PYAV_DURATION_SLACK_S = 0.25   # container headers are exact; allow codec padding/priming
 _SEEK_PREROLL_S = 1.0           # PyAV: seek earlier so the decoder has settled at the segment
@@ -67,15 +71,6 @@ class DecodedAudio:
     decoder: str              # "soundfile" or "pyav"
 
 
-@dataclass
-class _Raw:
-    """Mono samples at the source rate, before the content checks and resampling."""
-    mono: np.ndarray
-    sample_rate: int
-    channels: int
-    decoder: str
-
-
 def decode_audio(uri: str, target_sr: Optional[int], start_s: Optional[float] = None,
                  end_s: Optional[float] = None, min_duration_s: float = 0.0,
                  silence_dbfs: float = -70.0) -> DecodedAudio:
@@ -83,26 +78,95 @@ def decode_audio(uri: str, target_sr: Optional[int], start_s: Optional[float] = 
 
     ``start_s``/``end_s`` select a segment in seconds of the source (``end_s`` past the end is
     clamped). Raises :class:`AudioDecodeError` for missing, empty, non-audio, truncated/corrupt,
-    silent or too-short input and for an impossible segment.
+    silent or too-short input and for an impossible segment. Holds the whole segment in memory:
+    long files should go through :func:`stream_audio` instead.
     """
-    if target_sr is not None and target_sr <= 0:
-        raise ValueError(f"target_sr must be a positive sample rate, got {target_sr}")
-    check_segment(uri, start_s, end_s, "audio", AudioDecodeError)
-    source = load_source(uri, "audio", AudioDecodeError)
-    _check_container_structure(source, uri)
-    raw = _decode_soundfile(source, uri, start_s, end_s)
-    if raw is None:
-        raw = _decode_pyav(source, uri, start_s, end_s)
-    _check_content(raw, uri, start_s, min_duration_s, silence_dbfs)
-    samples = raw.mono
-    sample_rate = raw.sample_rate
-    if target_sr is not None and target_sr != raw.sample_rate:
-        from pipelines.tag.resample import resample_hq  # lazy: keeps soxr off the import path
-        samples, sample_rate = resample_hq(samples, raw.sample_rate, target_sr), target_sr
-    samples = np.ascontiguousarray(samples, dtype=np.float32)
-    return DecodedAudio(samples=samples, sample_rate=sample_rate,
-                        source_sample_rate=raw.sample_rate, source_channels=raw.channels,
-                        duration_s=len(samples) / sample_rate, decoder=raw.decoder)
+    stream = stream_audio(uri, target_sr, start_s, end_s, min_duration_s, silence_dbfs)
+    samples = _joined(list(stream))
+    return DecodedAudio(samples=samples, sample_rate=stream.sample_rate,
+                        source_sample_rate=stream.source_sample_rate, source_channels=stream.source_channels,
+                        duration_s=len(samples) / stream.sample_rate, decoder=stream.decoder)
+
+
+class AudioStream:
+    """Mono float32 blocks of a file at ``target_sr``, decoded and resampled as they are read.
+
+    Memory stays bounded by the block size whatever the file's length. The samples are exactly
+    those :func:`decode_audio` returns (soxr's streaming resampler matches its one-shot call bit
+    for bit). Problems raise :class:`AudioDecodeError` where they are found: missing/not audio/
+    structure when the stream is created, corruption where the decoder meets it, and "too short"
+    or "silent" after the last block (a consumer must not trust blocks until iteration ends).
+    Source facts (``source_sample_rate``, ``source_channels``, ``decoder``) are set on creation.
+    """
+
+    def __init__(self, uri: str, target_sr: Optional[int], start_s: Optional[float] = None,
+                 end_s: Optional[float] = None, min_duration_s: float = 0.0, silence_dbfs: float = -70.0,
+                 block_samples: int = _STREAM_BLOCK_SAMPLES):
+        if target_sr is not None and target_sr <= 0:
+            raise ValueError(f"target_sr must be a positive sample rate, got {target_sr}")
+        check_segment(uri, start_s, end_s, "audio", AudioDecodeError)
+        self.uri, self.start_s, self.min_duration_s, self.silence_dbfs = uri, start_s, min_duration_s, silence_dbfs
+        self.block_samples = block_samples
+        source = load_source(uri, "audio", AudioDecodeError)
+        _check_container_structure(source, uri)
+        info: dict = {}
+        self._raw = _soundfile_blocks(source, uri, start_s, end_s, info)
+        if self._raw is None:
+            self._raw = _pyav_blocks(source, uri, start_s, end_s, info)
+        self._info, self.target_sr = info, target_sr
+        self.source_samples = 0  # decoded so far, at the source rate
+
+    @property
+    def source_sample_rate(self) -> int:
+        return self._info["sample_rate"]  # PyAV: the header's rate, then the decoded frames' own
+
+    @property
+    def source_channels(self) -> int:
+        return self._info["channels"]
+
+    @property
+    def decoder(self) -> str:
+        return self._info["decoder"]
+
+    @property
+    def sample_rate(self) -> int:
+        return self.target_sr or self.source_sample_rate
+
+    def __iter__(self):
+        from pipelines.tag.resample import StreamResampler  # lazy: keeps soxr off the import path
+
+        resampler = None
+        peak, pending, n_pending = 0.0, [], 0
+        for mono in self._raw:
+            if not len(mono):
+                continue
+            if resampler is None:  # created at the first block: its rate is the decoded one
+                resampler = StreamResampler(self.source_sample_rate, self.sample_rate)
+            self.source_samples += len(mono)
+            peak = max(peak, float(np.max(np.abs(mono))))
+            pending.append(mono)
+            n_pending += len(mono)
+            if n_pending >= self.block_samples:  # PyAV hands out ~1k-sample frames: feed soxr in blocks
+                yield from _nonempty(resampler.feed(_joined(pending)))
+                pending, n_pending = [], 0
+        if pending:
+            yield from _nonempty(resampler.feed(_joined(pending)))
+        if resampler is not None:
+            yield from _nonempty(resampler.flush())
+        _check_content(self.source_samples, self.source_sample_rate, peak, self.uri, self.start_s,
+                       self.min_duration_s, self.silence_dbfs)
+
+
+def stream_audio(uri: str, target_sr: Optional[int], start_s: Optional[float] = None,
+                 end_s: Optional[float] = None, min_duration_s: float = 0.0, silence_dbfs: float = -70.0,
+                 block_samples: int = _STREAM_BLOCK_SAMPLES) -> AudioStream:
+    """The file as an :class:`AudioStream` (see there for when errors are raised)."""
+    return AudioStream(uri, target_sr, start_s, end_s, min_duration_s, silence_dbfs, block_samples)
+
+
+def _nonempty(block: np.ndarray):
+    if len(block):
+        yield np.ascontiguousarray(block, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -236,30 +300,45 @@ def _mp3_has_frame_count(source: Source) -> bool:
 
 # --------------------------------------------------------------------------- soundfile
 
-def _decode_soundfile(source: Source, uri: str, start_s, end_s) -> Optional[_Raw]:
-    """libsndfile path (same decoder as librosa.load); None when PyAV should decode instead."""
+def _soundfile_blocks(source: Source, uri: str, start_s, end_s, info: dict):
+    """libsndfile path (same decoder as librosa.load): a generator of mono blocks at the source
+    rate, or None when PyAV should decode instead. Fills `info` before returning."""
     import soundfile as sf
     try:
         f = sf.SoundFile(source if isinstance(source, str) else io.BytesIO(source))
     except (sf.LibsndfileError, RuntimeError):
         return None  # not a libsndfile format (or broken header): PyAV decides
+    # frames == 0: libsndfile cannot size it (e.g. WAV with a 0 data-size placeholder).
+    if f.frames <= 0 or (f.format == "MP3" and (not _mp3_has_frame_count(source)
+                                                or f.frames > _MP3_ONE_CALL_MAX_S * f.samplerate)):
+        f.close()
+        return None
+    first, count = _frame_range(uri, start_s, end_s, f.samplerate, f.frames)  # before any block
+    info.update(sample_rate=f.samplerate, channels=f.channels, decoder="soundfile")
+    return _soundfile_generate(f, uri, first, count)
+
+
+def _soundfile_generate(f, uri: str, first: int, count: int):
     with f:
-        # frames == 0: libsndfile cannot size it (e.g. WAV with a 0 data-size placeholder).
-        if f.frames <= 0 or (f.format == "MP3" and not _mp3_has_frame_count(source)):
-            return None
         sr, total = f.samplerate, f.frames
-        first, count = _frame_range(uri, start_s, end_s, sr, total)
-        data, error = _sf_read(f, first, count)
         slack = _MP3_FRAME_SLACK if f.format == "MP3" else 0
-        if error is not None or len(data) < count - slack:
-            where = (f"decoder stopped at {(first + len(data)) / sr:.2f} s of {total / sr:.2f} s"
-                     if len(data) else f"decoder failed on audio of {total / sr:.2f} s")
+        got, error = 0, None
+        reader = _sf_read(f, first, count)
+        while True:
+            try:
+                data = next(reader)
+            except StopIteration as stop:
+                error = stop.value
+                break
+            got += len(data)
+            if not np.isfinite(data).all():  # e.g. garbage bytes inside a float WAV
+                raise _corrupt(uri, "decoded samples contain NaN or infinity")
+            # librosa.to_mono: mean over channels of the (channels, n) array, before resampling.
+            yield data[:, 0] if f.channels == 1 else np.mean(data.T, axis=0)
+        if error is not None or got < count - slack:
+            where = (f"decoder stopped at {(first + got) / sr:.2f} s of {total / sr:.2f} s"
+                     if got else f"decoder failed on audio of {total / sr:.2f} s")
             raise _corrupt(uri, where + (f": {error}" if error is not None else ""))
-        if not np.isfinite(data).all():  # e.g. garbage bytes inside a float WAV
-            raise _corrupt(uri, "decoded samples contain NaN or infinity")
-        # librosa.to_mono: mean over channels of the (channels, n) array, before resampling.
-        mono = data[:, 0] if f.channels == 1 else np.mean(data.T, axis=0)
-        return _Raw(mono, sr, f.channels, "soundfile")
 
 
 def _frame_range(uri: str, start_s, end_s, sr: int, total: int) -> tuple[int, int]:
@@ -278,35 +357,37 @@ def _beyond_end(uri: str, start_s: float, duration_s: float) -> AudioDecodeError
 
 
 def _sf_read(f, first: int, count: int):
-    """Read ``count`` frames from ``first``; returns (frames read, error message or None).
+    """Yield the frames [first, first + count) in blocks; returns the error message or None.
 
     Blocks tell where a failing decoder stopped. Not for MP3: libsndfile 1.2.2's MP3 reader
     garbles the 700-2400 samples after some read-call boundaries and seeks (data dependent;
     measured: splitting a read at frame 22050, 55125 or 65536 corrupts what follows, while one
     call matches FFmpeg to 3e-6), so MP3 is read in one call from the start, as librosa does,
-    and the segment is sliced out (memory grows with the segment's end, not the file's).
+    and the segment is sliced out (memory grows with the segment's end, hence _MP3_ONE_CALL_MAX_S).
     """
     import soundfile as sf
     if f.format == "MP3":
         try:
             data = f.read(first + count, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as e:
-            return np.zeros((0, f.channels), np.float32), str(e).strip()
-        return data[first:], None
-    out = np.empty((count, f.channels), dtype=np.float32)
+            return str(e).strip()
+        yield data[first:]
+        return None
     got = 0
     try:
         if first:
             f.seek(first)  # sample-exact for WAV/FLAC/Vorbis/Opus (checked against full reads)
         while got < count:
             want = min(_SF_BLOCK_FRAMES, count - got)
-            n = len(f.read(want, dtype="float32", always_2d=True, out=out[got:got + want]))
-            got += n
-            if n < want:
+            block = f.read(want, dtype="float32", always_2d=True)
+            got += len(block)
+            if len(block):
+                yield block
+            if len(block) < want:
                 break  # the decoder ran out of data before the announced length
     except (sf.LibsndfileError, RuntimeError) as e:
-        return out[:got], str(e).strip()
-    return out[:got], None
+        return str(e).strip()
+    return None
 
 
 # --------------------------------------------------------------------------- PyAV
@@ -315,8 +396,9 @@ class _NoTimestamps(Exception):
     """Decoded frames after a seek carry no pts: decode from the start instead."""
 
 
-def _decode_pyav(source: Source, uri: str, start_s, end_s) -> _Raw:
-    """FFmpeg path for everything libsndfile does not read (video containers, AAC, ...)."""
+def _pyav_blocks(source: Source, uri: str, start_s, end_s, info: dict):
+    """FFmpeg path for everything libsndfile does not read (video containers, AAC, long MP3...):
+    opens and checks the container now (filling `info`), returns a generator of mono blocks."""
     container = _pyav_open(source, uri)
     try:
         if not container.streams.audio:
@@ -326,19 +408,37 @@ def _decode_pyav(source: Source, uri: str, start_s, end_s) -> _Raw:
         total_s = _pyav_trusted_duration(container)
         if start_s and total_s is not None and start_s >= total_s:
             raise _beyond_end(uri, start_s, total_s)
-        # Seek only where timestamps come from an index; otherwise count samples from the start.
-        seek = bool(start_s) and start_s > _SEEK_PREROLL_S and total_s is not None
+        codec = container.streams.audio[0].codec_context
+        info.update(sample_rate=codec.sample_rate, channels=codec.layout.nb_channels, decoder="pyav")
+    except BaseException:
+        container.close()
+        raise
+    return _pyav_generate(container, source, uri, start_s, end_s, total_s, info)
+
+
+def _pyav_generate(container, source, uri, start_s, end_s, total_s, info: dict):
+    # Seek only where timestamps come from an index; otherwise count samples from the start.
+    seek = bool(start_s) and start_s > _SEEK_PREROLL_S and total_s is not None
+    state: dict = {}
+    try:
+        reader = _pyav_read(container, start_s, end_s, seek, state)
         try:
-            result = _pyav_read(container, start_s, end_s, seek)
+            first = next(reader, None)  # _NoTimestamps comes, if at all, before the first block
         except _NoTimestamps:
             container.close()
             container = _pyav_open(source, uri)
-            result = _pyav_read(container, start_s, end_s, False)
+            state = {}
+            reader = _pyav_read(container, start_s, end_s, False, state)
+            first = next(reader, None)
+        if first is not None:
+            # the decoded frames' rate and layout win over the header's (e.g. HE-AAC parametric stereo)
+            info.update(sample_rate=state["sr"], channels=state["channels"])
+            yield first
+            yield from reader
     finally:
         container.close()
-    mono, sr, channels, decoded_end_s, reached_s, error = result
-    _check_pyav_complete(uri, start_s, end_s, total_s, decoded_end_s, reached_s, error)
-    return _Raw(mono, sr, channels, "pyav")
+    _check_pyav_complete(uri, start_s, end_s, total_s, state.get("decoded_end", 0.0), state.get("reached", 0.0),
+                         state.get("error"))
 
 
 def _pyav_open(source: Source, uri: str):
@@ -363,13 +463,13 @@ def _pyav_trusted_duration(container) -> Optional[float]:
     return container.duration / 1e6
 
 
-def _pyav_read(container, start_s, end_s, seek: bool):
-    """Decode the first audio stream to mono, trimmed to the segment.
+def _pyav_read(container, start_s, end_s, seek: bool, state: dict):
+    """Decode the first audio stream to mono blocks (one per frame), trimmed to the segment.
 
     After a seek, positions come from frame timestamps: sample-exact where the time base is the
     sample rate (MP4), within ~1 ms in Matroska/WebM (millisecond timestamps). Without a seek,
     decoded frames are concatenated and counted from 0, as librosa/ffmpeg do.
-    Returns (mono, sample_rate, channels, decoded end in s, how far packets reached in s, error).
+    Leaves in `state`: sr, decoded_end (s), reached (how far packets reached, s), error.
     """
     import av
     stream = container.streams.audio[0]
@@ -381,31 +481,34 @@ def _pyav_read(container, start_s, end_s, seek: bool):
             container.seek(s0 + int(target / stream.time_base), stream=stream)
         except av.FFmpegError:
             seek = False  # nothing demuxed yet: decoding from the start still works
-    chunks, pos, reached, error = [], None, 0.0, None
-    sr, channels = stream.codec_context.sample_rate, stream.codec_context.layout.nb_channels
+    pos, reached = None, 0.0
+    sr = stream.codec_context.sample_rate
+    state.update(sr=sr, decoded_end=0.0, reached=0.0, error=None)
     first = stop = None
     try:
         for packet in container.demux():
             if packet.pts is not None:  # every stream counts: audio may legitimately end early
                 end = (packet.pts + (packet.duration or 0)) * packet.time_base
                 reached = max(reached, float(end) - t0)
+                state["reached"] = reached
             if packet.stream.index != stream.index:
                 continue
             for frame in packet.decode():
                 if pos is None:
-                    sr, channels = frame.sample_rate, frame.layout.nb_channels
+                    sr = state["sr"] = frame.sample_rate
+                    state["channels"] = frame.layout.nb_channels
                     first, stop = _segment_samples(start_s, end_s, sr)
                     pos = _first_frame_position(frame, s0, sr, seek)
                 mono = _frame_to_mono(frame)
                 lo, pos = pos, pos + len(mono)
+                state["decoded_end"] = pos / sr
                 if pos > first and (stop is None or lo < stop):
-                    chunks.append(mono[max(first - lo, 0):None if stop is None else stop - lo])
+                    yield mono[max(first - lo, 0):None if stop is None else stop - lo]
                 if stop is not None and pos >= stop:
-                    return _joined(chunks), sr, channels, pos / sr, max(reached, pos / sr), None
+                    state["reached"] = max(reached, pos / sr)
+                    return
     except av.FFmpegError as e:
-        error = str(e)
-    decoded_end = (pos or 0) / sr if sr else 0.0
-    return _joined(chunks), sr, channels, decoded_end, reached, error
+        state["error"] = str(e)
 
 
 def _segment_samples(start_s, end_s, sr: int):
@@ -459,16 +562,16 @@ def _check_pyav_complete(uri, start_s, end_s, total_s, decoded_end_s, reached_s,
 
 # --------------------------------------------------------------------------- content checks
 
-def _check_content(raw: _Raw, uri: str, start_s, min_duration_s: float, silence_dbfs: float):
+def _check_content(n_samples: int, sample_rate: int, peak: float, uri: str, start_s, min_duration_s: float,
+                   silence_dbfs: float):
     """Reject what decoded fine but is useless to tag: too short or (near) silent."""
     where = f" (segment from {start_s} s)" if start_s else ""
-    if len(raw.mono) == 0:
+    if n_samples == 0:
         raise AudioDecodeError("too_short", f"audio has no samples: {uri}{where}", uri)
-    duration = len(raw.mono) / raw.sample_rate
+    duration = n_samples / sample_rate
     if duration < min_duration_s:
         raise AudioDecodeError("too_short", f"audio is too short: {uri}{where} lasts "
                                f"{duration:.2f} s, need at least {min_duration_s:.2f} s", uri)
-    peak = float(np.max(np.abs(raw.mono)))
     peak_dbfs = 20 * math.log10(peak) if peak > 0 else -math.inf
     if peak_dbfs < silence_dbfs:
         raise AudioDecodeError("silent", f"audio is silent: {uri}{where} (peak {peak_dbfs:.1f} "

@@ -3,9 +3,10 @@
 Data flow (top to bottom):
   manifest rows, read by the workers ──(invalid/duplicate)─────────┐
       │ (Reshuffle: spread clips over workers)                      │
-  PrepareClip: decode + preprocess ──(bad audio)────────────────────┤
-      │ BatchElements (several clips per forward pass)              │
-  PredictBatch: tagger forward ──(model failure)────────────────────┤
+  PrepareClip: decode + preprocess, long files in blocks ──(bad audio)┤
+      │                                                             │
+  RunInference(TaggerHandler): batches of patches ──(model failure)─┤
+      │ (blocks of a long clip: GroupByKey music_id -> MergeBlocks) │
       │                                                             ▼
   ToTagRecord: map onto the vocabulary ──> tags-*.parquet    errors-*.parquet
 """
@@ -27,7 +28,8 @@ from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA
 from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
 from pipelines.tag.backends.base import TaggerBackend
-from pipelines.tag.steps import ERRORS, PredictBatch, PrepareClip, ToTagRecord
+from pipelines.inference import inference_metrics
+from pipelines.tag.steps import ERRORS, INFERENCE_NAMESPACE, TagClips, ToTagRecord
 from pipelines.tag.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,18 @@ class TagJob:
     vocabulary: Vocabulary
     runner: str = "local"
     workers: int = 1
-    batch_clips: int = 16
+    batch_clips: int = 16  # forward pass size in 10 s clips: batches hold batch_clips * 3 model units
+    max_duration_s: float | None = None  # tag only the first N seconds of each clip
+    threads: int | None = None  # torch threads per worker process (default: 1, or $VIML_TORCH_THREADS)
     beam_args: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # recorded verbatim in summary.json
+
+
+UNITS_PER_CLIP = 3  # a 10 s clip is 3 musicnn patches: batches and long-file blocks are sized in units
+
+
+def batch_units(job: TagJob) -> int:
+    return max(1, job.batch_clips) * UNITS_PER_CLIP
 
 
 class NothingTagged(RuntimeError):
@@ -52,28 +63,21 @@ class NothingTagged(RuntimeError):
 
 def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     backend, shared = job.backend, Shared()
-    threads = torch_threads_per_worker(job.workers) if job.runner == "local" else None
+    threads = job.threads or (torch_threads_per_worker(job.workers) if job.runner == "local" else None)
     mapping = backend.label_mapping(job.vocabulary)
 
     clips = p | "Manifest" >> job.manifest.read(spread=spread_rows(job.runner, job.workers))
-    prepared = (
-        clips["ok"]
-        | "Prepare" >> beam.ParDo(PrepareClip(backend, shared, threads)).with_outputs(ERRORS, main="ok")
+    tagged = clips["ok"] | "Tag" >> TagClips(backend, shared, threads, batch_units(job), job.max_duration_s)
     )
-    predicted = (
-        prepared.ok
-        | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=job.batch_clips)
-        | "Predict" >> beam.ParDo(PredictBatch(backend, shared, threads)).with_outputs(ERRORS, main="ok")
-    )
-    records = predicted.ok | "ToRecord" >> beam.ParDo(ToTagRecord(backend.name, mapping)).with_outputs(ERRORS, main="ok")
+    records = tagged.tagged | "ToRecord" >> beam.ParDo(ToTagRecord(backend.name, mapping)).with_outputs(ERRORS, main="ok")
     records.ok | "WriteTags" >> beam.io.WriteToParquet(
         outputs.join(staging, "tags"), TAGS_SCHEMA, file_name_suffix=".parquet")
 
     manifest_errors = clips[READ_ERRORS]
-    progress.track(p, "tag", records.ok, [manifest_errors, prepared[ERRORS], predicted[ERRORS], records[ERRORS]],
+    progress.track(p, "tag", records.ok, [manifest_errors, tagged.errors, records[ERRORS]],
                    progress.rows_hint(job.manifest.source), "clips")
     (
-        (manifest_errors, prepared[ERRORS], predicted[ERRORS], records[ERRORS])
+        (manifest_errors, tagged.errors, records[ERRORS])
         | "AllErrors" >> beam.Flatten()
         | "WriteErrors" >> beam.io.WriteToParquet(
             outputs.join(staging, "errors"), ERRORS_SCHEMA, file_name_suffix=".parquet")
@@ -83,9 +87,12 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
 def run(job: TagJob) -> dict:
     """Runs the job, swaps its outputs into out_dir (only if something was tagged: otherwise the previous
     outputs stay and NothingTagged says why) and returns the summary."""
+    if job.max_duration_s is not None and not job.max_duration_s > 0:
+        raise ValueError(f"--max-duration-s must be > 0, got {job.max_duration_s}")
     staged = outputs.run_staged(job.out_dir, ["tags", "errors"], lambda p, staging: build(p, job, staging),
                                 job.runner, job.workers, job.beam_args)
     summary = _summary(job, staged)
+    summary["inference"] = inference_metrics(staged.result, [INFERENCE_NAMESPACE]).get(INFERENCE_NAMESPACE)
     if summary["counts"]["tagged"] == 0:
         kept = outputs.has_outputs(job.out_dir)
         failed_dir = outputs.keep_previous(staged, summary)
@@ -123,7 +130,9 @@ def _summary(job: TagJob, staged: outputs.StagedRun) -> dict:
         "outputs": files,
         "run_id": staged.run_id,
         "manifest": job.manifest.source,
-        "runner": {"runner": job.runner, "workers": job.workers, "beam_args": job.beam_args},
+        "runner": {"runner": job.runner, "workers": job.workers, "beam_args": job.beam_args,
+                   "torch_threads_per_worker": job.threads or (torch_threads_per_worker(job.workers)
+                                                               if job.runner == "local" else None)},
         "options": job.options,
         "versions": versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -390,3 +390,57 @@ def test_real_clip_decodes_like_librosa_at_16k(shared_audio):
     segment = decode_audio(clip, 16000, start_s=2, end_s=5)
     assert len(segment.samples) == 48000 and segment.duration_s == pytest.approx(3.0)
     assert np.abs(segment.samples).max() > 0.01
+
+
+# ------------------------------------------------------------------------------ streaming
+
+STREAMED = ["s16_stereo_44k.wav", "stereo_48k.flac", "stereo_44k.ogg", "stereo_44k.mp3", "aac_h264.mp4",
+            "aac_h264.mkv", "opus_mono.webm", "u8_mono_8k.wav"]
+
+
+@pytest.mark.parametrize("name", STREAMED)
+def test_stream_blocks_are_exactly_the_whole_decode(media, name):
+    """Blocks (libsndfile reads 65536 frames at a time, PyAV's frames are gathered to 4000 samples)
+    through soxr's streaming resampler: the same samples as the whole decode, bit for bit."""
+    from pipelines.tag.audio import stream_audio
+
+    path = str(media[name]["path"])
+    whole = decode_audio(path, 16000, start_s=0.5, end_s=3.5)
+    stream = stream_audio(path, 16000, start_s=0.5, end_s=3.5, block_samples=4000)
+    blocks = list(stream)
+    assert len(blocks) > 1
+    np.testing.assert_array_equal(np.concatenate(blocks), whole.samples)
+    assert (stream.sample_rate, stream.source_sample_rate, stream.decoder) == \
+        (16000, whole.source_sample_rate, whole.decoder)
+
+
+@pytest.mark.parametrize("block", [1, 999, 4096, 1 << 16])
+@pytest.mark.parametrize("rates", [(44100, 16000), (48000, 16000), (8000, 16000), (22050, 22050)])
+def test_stream_resampler_matches_the_one_shot_resampler(block, rates):
+    from pipelines.tag.resample import StreamResampler, resample_hq
+
+    x = (np.random.default_rng(block).standard_normal(30011) * 0.2).astype(np.float32)
+    resampler = StreamResampler(*rates)
+    parts = [resampler.feed(x[i:i + block]) for i in range(0, len(x), block)] + [resampler.flush()]
+    np.testing.assert_array_equal(np.concatenate(parts), resample_hq(x, *rates))
+
+
+def test_stream_reports_silence_and_length_after_its_last_block(make_wav):
+    """A stream cannot know a file is silent or too short before its end: the error comes then."""
+    from pipelines.tag.audio import stream_audio
+
+    path = str(make_wav(np.zeros((44100 * 3, 1), dtype=np.float32), sr=44100))
+    stream = stream_audio(path, 16000, block_samples=8192)
+    got = []
+    with pytest.raises(AudioDecodeError) as info:
+        for block in stream:
+            got.append(block)
+    assert info.value.reason == "silent" and sum(map(len, got)) == 48000
+
+
+def test_stream_reports_corruption_where_the_decoder_meets_it(bad_media):
+    from pipelines.tag.audio import stream_audio
+
+    with pytest.raises(AudioDecodeError) as info:
+        list(stream_audio(str(bad_media["half.flac"]), 16000, block_samples=4096))
+    assert info.value.reason == "corrupt" and "decoder stopped at" in str(info.value)

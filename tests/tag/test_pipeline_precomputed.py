@@ -13,7 +13,7 @@ from pipelines.io.manifest import read_manifest
 from pipelines.io.schemas import TAGS_SCHEMA
 from pipelines.tag.backends.precomputed import PrecomputedBackend
 from pipelines.tag.pipeline import NothingTagged, TagJob, run
-from pipelines.tag.steps import ERRORS, PredictBatch, PrepareClip, ToTagRecord
+from pipelines.tag.steps import TagClips, ToTagRecord
 from pipelines.tag.vocabulary import Vocabulary
 from apache_beam.utils.shared import Shared
 
@@ -41,12 +41,11 @@ def test_steps_with_test_pipeline(tags_file):
     backend, shared, vocab = PrecomputedBackend(tags_file), Shared(), Vocabulary.load()
     clips = read_manifest(tags_file, require_audio=False).clips
     with TestPipeline(runner=FnApiRunner()) as p:
-        prepared = p | beam.Create(clips) | beam.ParDo(PrepareClip(backend, shared)).with_outputs(ERRORS, main="ok")
-        predicted = prepared.ok | beam.BatchElements(max_batch_size=2) | beam.ParDo(PredictBatch(backend, shared))
-        records = predicted | beam.ParDo(ToTagRecord(backend.name, backend.label_mapping(vocab)))
+        tagged = p | beam.Create(clips) | TagClips(backend, shared, max_units=2)
+        records = tagged.tagged | beam.ParDo(ToTagRecord(backend.name, backend.label_mapping(vocab)))
         assert_that(records | "top" >> beam.Map(lambda r: (r["music_id"], r["tags"][0]["tag"], len(r["tags"]))),
                     equal_to([("a", "rock", 89), ("b", "jazz", 89)]), label="records")
-        assert_that(prepared[ERRORS] | beam.Map(lambda e: (e["id"], e["stage"], e["error_type"])),
+        assert_that(tagged.errors | beam.Map(lambda e: (e["id"], e["stage"], e["error_type"])),
                     equal_to([("c", "prepare", "bad_precomputed_tags")]), label="errors")
 
 

@@ -41,6 +41,29 @@ class MusicnnBackend(TaggerBackend):
                                                 f"({audio.duration_s:.3f} s)")
         return Prepared(clip, patches, audio.duration_s, len(patches))
 
+    def prepare_blocks(self, clip: ClipRequest, state=None, max_units: int = 48):
+        """Streams the file: decode, resample and cut patches block by block (memory stays that of one
+        block however long the file); the patches are exactly `prepare()`'s."""
+        from pipelines.tag.audio import AudioDecodeError, stream_audio
+        from pipelines.tag.backends.base import EXCERPT_S
+        from pipelines.tag.musicnn import frontend
+
+        sr = frontend.SAMPLE_RATE
+        stream = stream_audio(clip.audio_path, sr, clip.start_s, clip.end_s,
+                              min_duration_s=frontend.min_patch_seconds())
+        tap = _Tap(stream, int(EXCERPT_S * sr))
+        blocks = frontend.stream_patches(tap, max(1, int(max_units)))
+        held, index, covered = next(blocks, None), 0, 0
+        for patches in blocks:  # one block held back: only the final one is marked `last`
+            span = len(held) * frontend.PATCH_FRAMES * frontend.HOP
+            yield Prepared(clip, held, span / sr, len(held), index, False, tap.excerpt(stream) if index == 0 else None)
+            held, index, covered = patches, index + 1, covered + span
+        if held is None:  # the stream's duration check is approximate at the edge
+            raise AudioDecodeError("too_short", f"audio is shorter than one 3 s patch: {clip.audio_path} "
+                                                f"({tap.n / sr:.3f} s)")
+        yield Prepared(clip, held, (tap.n - covered) / sr, len(held), index, True,
+                       tap.excerpt(stream) if index == 0 else None)
+
     def predict(self, state, batch: list[Prepared]) -> list[list[ScoredLabel]]:
         import torch
 
@@ -70,3 +93,25 @@ class MusicnnBackend(TaggerBackend):
     def describe(self) -> dict:
         return {"name": self.name, "models": list(self.models), "weights_dir": self.weights_dir,
                 "weights": "musicnn 0.1.0 (ISC, MTG-UPF), read from the PyPI wheel without TensorFlow"}
+
+
+class _Tap:
+    """Passes a stream's blocks through, counting samples and keeping the first `keep` of them."""
+
+    def __init__(self, blocks, keep: int):
+        self.blocks, self.keep, self.n, self.kept = blocks, keep, 0, []
+
+    def __iter__(self):
+        for block in self.blocks:
+            if self.n < self.keep:
+                self.kept.append(block[: self.keep - self.n].copy())
+            self.n += len(block)
+            yield block
+
+    def excerpt(self, stream):
+        from pipelines.tag.audio import DecodedAudio
+
+        samples = np.concatenate(self.kept) if self.kept else np.zeros(0, np.float32)
+        self.kept, self.keep = [], 0  # handed over once: block 0 carries it
+        return DecodedAudio(samples, stream.sample_rate, stream.source_sample_rate, stream.source_channels,
+                            len(samples) / stream.sample_rate, stream.decoder)

@@ -129,3 +129,41 @@ def to_patches(logmel: np.ndarray, n_frames: int = PATCH_FRAMES, hop: int = PATC
     if hop == n_frames:
         return np.ascontiguousarray(logmel[: len(starts) * n_frames].reshape(-1, n_frames, n_bins))
     return np.stack([logmel[s:s + n_frames] for s in starts])
+
+
+def stream_patches(blocks, patches_per_block: int):
+    """`to_patches(log_mel(signal))` for a signal given as an iterable of 1-D blocks, yielded as
+    arrays of at most `patches_per_block` patches, holding only about one block of samples.
+
+    Frame f of the centred STFT covers samples [f*HOP - N_FFT/2, f*HOP + N_FFT/2), so a run of whole
+    patches needs the samples from its first frame's start to its last frame's end; each run is
+    computed on that slice alone (left zero padding = librosa's centring at the start, right zero
+    padding at the end), then the buffer drops the samples no later frame needs.
+    """
+    per_patch = PATCH_FRAMES * HOP
+    half = N_FFT // 2
+    buf = np.zeros(half, np.float32)  # the centring pad; buf[0] is frame `done * PATCH_FRAMES`'s first sample
+
+    def take(n_patches: int) -> np.ndarray:
+        span = (n_patches * PATCH_FRAMES - 1) * HOP + N_FFT
+        spec = _log_mel_frames(buf[:span])
+        return np.ascontiguousarray(spec.reshape(n_patches, PATCH_FRAMES, N_MELS))
+
+    for block in blocks:
+        buf = np.concatenate([buf, np.asarray(block, np.float32)])
+        while len(buf) >= (patches_per_block * PATCH_FRAMES - 1) * HOP + N_FFT:
+            yield take(patches_per_block)
+            buf = buf[patches_per_block * per_patch:]
+    buf = np.concatenate([buf, np.zeros(half, np.float32)])  # the centring pad at the end
+    frames = 1 + (len(buf) - N_FFT) // HOP if len(buf) >= N_FFT else 0
+    if frames // PATCH_FRAMES:
+        yield take(frames // PATCH_FRAMES)
+
+
+def _log_mel_frames(padded: np.ndarray) -> np.ndarray:
+    """`log_mel` of an already padded slice: frames at 0, HOP, ... with no centring of its own."""
+    x = torch.from_numpy(np.ascontiguousarray(padded))
+    spec = torch.stft(x, N_FFT, HOP, window=_hann(), center=False, return_complex=True)
+    mel = (torch.view_as_real(spec).pow(2).sum(-1).T @ _mel_basis()).numpy()
+    mel = mel.astype(np.float16).astype(np.float32)
+    return np.log10(np.float32(10000.0) * mel + np.float32(1.0))

@@ -164,7 +164,7 @@ def run(job: FeaturesJob) -> dict:
                 "versions": summary["versions"]}
             for m in done})
         outputs.commit(staged, [x for m in done for x in (m, f"errors-{m}")],
-                       {"summary.json": merged, "encoders.json": encoders_json})
+                       merged, {"encoders.json": encoders_json})
     if empty:
         if not done:
             failed_dir = outputs.keep_previous(staged, summary)

@@ -308,11 +308,15 @@ class ReadFileRows(beam.DoFn):
         self.rows = Metrics.counter(NAMESPACE, counter)
 
     def process(self, element):
+        from pipelines.io.outputs import kill_point
+
         index, path = element
         for row, raw in iter_file(path, self.fmt, self.columns):
             if self.count:
                 self.rows.inc()
             yield (index << FILE_BITS) | row, {"source": path, "row": row}, raw
+            if self.count and row == 2:
+                kill_point("during_pipeline")  # tests/faults: a worker dies mid-run
 
 
 def _validated(validate, raw, ref, id_field: str):

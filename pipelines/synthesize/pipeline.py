@@ -123,7 +123,7 @@ def run(job: SynthesizeJob) -> dict:
             "synthesize: no text was written", summary["counts"]["input_rows"], counts,
             {f"{stage}/{kind}": ex for stage, kinds in summary["error_examples"].items() for kind, ex in kinds.items()},
             kept, job.out_dir, failed_dir))
-    outputs.commit(staged, ["triplets", "errors"], {"summary.json": summary, "README.md": card_text(summary)})
+    outputs.commit(staged, ["triplets", "errors"], summary, {"README.md": card_text(summary)})
     return summary
 
 

@@ -89,7 +89,7 @@ def run(job: TagJob) -> dict:
         raise NothingTagged(outputs.describe_failure("tag: nothing was tagged", summary["counts"]["inputs"],
                                                      summary["counts"]["errors_by_type"], summary["error_examples"],
                                                      kept, job.out_dir, failed_dir))
-    outputs.commit(staged, ["tags", "errors"], {"summary.json": summary})
+    outputs.commit(staged, ["tags", "errors"], summary)
     return summary
 
 

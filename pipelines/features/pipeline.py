@@ -130,12 +130,8 @@ def build(p: beam.Pipeline, job: FeaturesJob, staging: str) -> None:
         )
         (encoded.ok | f"{m}Row" >> beam.Map(ROWS[m])
          | f"{m}Write" >> beam.io.WriteToParquet(outputs.join(staging, m), SCHEMAS[m], file_name_suffix=".parquet"))
-        (
-            (*([manifest_errors] if manifest_errors is not None else []), prepared[ERRORS], encoded[ERRORS])
-            | f"{m}AllErrors" >> beam.Flatten()
-            | f"{m}WriteErrors" >> beam.io.WriteToParquet(outputs.join(staging, f"errors-{m}"), ERRORS_SCHEMA,
-                                                          file_name_suffix=".parquet")
-        )
+        outputs.write_errors({**({"manifest": manifest_errors} if manifest_errors is not None else {}),
+                              "prepare": prepared[ERRORS], "encode": encoded[ERRORS]}, staging, f"errors-{m}")
 
 
 def describe_encoders(job: FeaturesJob) -> dict:

@@ -32,6 +32,9 @@ from pipelines.io.commit_marker import MARKER, RUN_TAG, SECTION, marker_section 
 
 FAILED_DIR = "failed-run"  # where a run that produced nothing leaves its errors and summary
 STAGING = ".staging-"
+# A Parquet writer holds a row group's rows as Python objects until their estimated size reaches this
+# (Beam's default is 64 MB): error rows are many when every row fails (1M missing files).
+ERRORS_ROW_GROUP_BYTES = 8 * 2 ** 20
 KILL_ENV = "VIML_SYNTH_KILL_AT"  # tests only: SIGKILL this process at the named commit step
 
 
@@ -178,6 +181,20 @@ class StagedRun:
 
     def final_paths(self, prefix: str) -> list[str]:
         return [join(self.out_dir, self.final_name(p)) for p in self.staged[prefix]]
+
+
+def write_errors(named: dict, staging: str, prefix: str = "errors") -> None:
+    """One Parquet writer per error output (`<prefix>-<name>-*.parquet`), each fused with the step
+    that makes its errors. A Flatten into a single writer would make Beam's local runner hold every
+    error of the run in memory first (it materializes a Flatten's inputs): a million failed rows."""
+    import apache_beam as beam
+
+    from pipelines.io.schemas import ERRORS_SCHEMA
+
+    for name, pcoll in named.items():
+        pcoll | f"WriteErrors_{prefix}_{name}" >> beam.io.WriteToParquet(
+            join(staging, f"{prefix}-{name}"), ERRORS_SCHEMA, file_name_suffix=".parquet",
+            row_group_buffer_size=ERRORS_ROW_GROUP_BYTES)
 
 
 def stage_files(staging: str, prefix: str) -> list[str]:

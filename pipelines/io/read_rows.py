@@ -327,13 +327,13 @@ def _validated(validate, raw, ref, id_field: str):
     return rid, (validate(raw, ref) if validate else (ref, raw))
 
 
-def _ids_of(element, validate, id_field):
+def _ids_of(element, validate, id_field) -> list:
     order, ref, raw = element
     try:
         rid, _ = _validated(validate, raw, ref, id_field)
     except ValueError:
-        return  # the main branch reports it
-    yield rid, order
+        return []  # the main branch reports it
+    return [(rid, order)]
 
 
 def _later_occurrences(group):
@@ -392,17 +392,22 @@ class ReadInput(beam.PTransform):
 
     def expand(self, pbegin):
         s = self.source
-        files = pbegin | "Files" >> beam.Create(list(enumerate(s.files)))
+        files = list(enumerate(s.files))
         id_columns = None if self.validate else [s.id_field]
+        # Two Creates, not one shared: Beam's local runner fuses steps that share a producer, and a
+        # stage feeding the side input cannot also hold its consumer, so a shared one would make the
+        # runner buffer every row between ReadRows and Check.
         duplicates = (
-            files
+            pbegin
+            | "FilesForIds" >> beam.Create(files)
             | "ReadIds" >> beam.ParDo(ReadFileRows(s.fmt, id_columns, count=False))
             | "Ids" >> beam.FlatMap(_ids_of, self.validate, s.id_field)
             | "ById" >> beam.GroupByKey()
             | "Later" >> beam.FlatMap(_later_occurrences)
         )
         checked = (
-            files
+            pbegin
+            | "FilesForRows" >> beam.Create(files)
             # a file per worker; a large file is read by one worker while its rows stream onwards
             | "ReadRows" >> beam.ParDo(ReadFileRows(s.fmt, counter=self.counter))
             | "Check" >> beam.ParDo(CheckRow(self.validate, s.id_field, self.stage, self.purpose, s.files),

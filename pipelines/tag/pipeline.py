@@ -7,7 +7,7 @@ Data flow (top to bottom):
       │ BatchElements (several clips per forward pass)              │
   PredictBatch: tagger forward ──(model failure)────────────────────┤
       │                                                             ▼
-  ToTagRecord: map onto the vocabulary ──> tags-*.parquet    errors-*.parquet
+  ToTagRecord: map onto the vocabulary ──> tags-*.parquet    errors-<step>-*.parquet
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.read_rows import ERRORS as READ_ERRORS
 from pipelines.io.read_rows import input_rows, spread_rows
-from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA
+from pipelines.io.schemas import TAGS_SCHEMA
 from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
 from pipelines.tag.backends.base import TaggerBackend
@@ -68,13 +68,8 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     records.ok | "WriteTags" >> beam.io.WriteToParquet(
         outputs.join(staging, "tags"), TAGS_SCHEMA, file_name_suffix=".parquet")
 
-    manifest_errors = clips[READ_ERRORS]
-    (
-        (manifest_errors, prepared[ERRORS], predicted[ERRORS], records[ERRORS])
-        | "AllErrors" >> beam.Flatten()
-        | "WriteErrors" >> beam.io.WriteToParquet(
-            outputs.join(staging, "errors"), ERRORS_SCHEMA, file_name_suffix=".parquet")
-    )
+    outputs.write_errors({"manifest": clips[READ_ERRORS], "prepare": prepared[ERRORS],
+                          "predict": predicted[ERRORS], "map": records[ERRORS]}, staging)
 
 
 def run(job: TagJob) -> dict:

@@ -153,6 +153,10 @@ def run(job: FeaturesJob) -> dict:
     empty = [m for m in job.modalities() if m not in done]
     merged = _merged(job.out_dir, "summary.json", {k: v for k, v in summary.items() if k != "modalities"},
                      {m: summary["modalities"][m] for m in done}, section="modalities")
+    failed_dir = None
+    if empty:  # their errors are kept for the user; their previous outputs stay committed
+        failed_dir = outputs.keep_previous(staged, summary, None if not done else
+                                           [x for m in empty for x in (m, f"errors-{m}")])
     if done:
         encoders_json = _merged(job.out_dir, "encoders.json", {"format": FORMAT}, {
             m: {**encoders[m], "files": f"{m}-*.parquet", "errors": f"errors-{m}-*.parquet",
@@ -160,18 +164,14 @@ def run(job: FeaturesJob) -> dict:
                 "versions": summary["versions"]}
             for m in done})
         outputs.commit(staged, [x for m in done for x in (m, f"errors-{m}")],
-                       merged, {"encoders.json": encoders_json})
+                       merged, {"encoders.json": encoders_json}, clear_failed=not empty)
     if empty:
-        if not done:
-            failed_dir = outputs.keep_previous(staged, summary)
-        else:
-            failed_dir = "(not kept: other modalities were committed)"
         messages = []
         for m in empty:
             stats = summary["modalities"][m]
             messages.append(outputs.describe_failure(
                 f"features: no {m} features", stats["inputs"], stats["errors_by_type"], stats["error_examples"],
-                outputs.has_outputs(job.out_dir), job.out_dir, failed_dir))
+                bool(outputs.committed_files(job.out_dir, m)), job.out_dir, failed_dir))
         raise NothingProduced("\n".join(messages))
     return merged
 

@@ -75,8 +75,8 @@ def _folders(out_dir: str, name_prefix: str) -> list[str]:
         except FileNotFoundError:
             return []
         return sorted(join(out_dir, n) for n in names)
-    found = {basename(p[: len(out_dir.rstrip("/")) + 1 + p[len(out_dir.rstrip("/")) + 1:].index("/")])
-             for p in _match(join(out_dir, f"{name_prefix}*/**"))}
+    root = out_dir.rstrip("/") + "/"
+    found = {p[len(root):].split("/", 1)[0] for p in _match(join(out_dir, f"{name_prefix}*/**")) if p.startswith(root)}
     return sorted(join(out_dir, n) for n in found)
 
 
@@ -201,8 +201,8 @@ def stage_files(staging: str, prefix: str) -> list[str]:
     return _match(join(staging, f"{prefix}-*.parquet"))
 
 
-def commit(run: StagedRun, prefixes: list[str], summary: dict, sidecars: dict[str, Any] | None = None
-           ) -> dict[str, list[str]]:
+def commit(run: StagedRun, prefixes: list[str], summary: dict, sidecars: dict[str, Any] | None = None,
+           clear_failed: bool = True) -> dict[str, list[str]]:
     """Make `prefixes` of this run, `summary` (summary.json) and `sidecars` (name -> JSON object or text)
     the committed outputs; other prefixes of the previous marker stay as they were. Returns
     prefix -> committed paths."""
@@ -221,7 +221,8 @@ def commit(run: StagedRun, prefixes: list[str], summary: dict, sidecars: dict[st
     write_atomic(join(run.out_dir, MARKER), _json_bytes({**summary, SECTION: marker}))
     kill_point("after_switch")
     finish(run.out_dir, committing=True)
-    _delete(_folders(run.out_dir, FAILED_DIR))  # an earlier failed run's report is out of date now
+    if clear_failed:
+        _delete(_folders(run.out_dir, FAILED_DIR))  # an earlier failed run's report is out of date now
     kill_point("after_cleanup")
     return {p: [join(run.out_dir, n) for n in files[p]] for p in prefixes}
 
@@ -254,18 +255,19 @@ def finish(out_dir: str, committing: bool = False) -> None:
     _delete(_folders(out_dir, STAGING))
 
 
-def keep_previous(run: StagedRun, summary: dict) -> str:
-    """A run that produced nothing: the committed outputs stay; its errors and summary go to
-    out_dir/failed-run/ for the user to read. Returns that folder."""
+def keep_previous(run: StagedRun, summary: dict, prefixes: list[str] | None = None) -> str:
+    """A run (or, with `prefixes`, the part of a run) that produced nothing: the committed outputs stay;
+    its staged files and summary go to out_dir/failed-run/ for the user to read. Returns that folder."""
     failed = join(run.out_dir, FAILED_DIR)
     _delete(_folders(run.out_dir, FAILED_DIR))
     FileSystems.mkdirs(failed)
-    for prefix in run.prefixes:
+    for prefix in prefixes or run.prefixes:
         staged = run.staged.get(prefix, [])
         if staged:
             FileSystems.rename(staged, [join(failed, basename(p)) for p in staged])
     write_json(join(failed, "summary.json"), summary)
-    _delete([run.staging])
+    if prefixes is None:
+        _delete([run.staging])
     return failed
 
 

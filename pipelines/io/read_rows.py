@@ -26,7 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 
-from pipelines.io.errors import error_from_exception, error_record
+from pipelines.io.errors import error_record
 
 ERRORS = "errors"
 NAMESPACE = "inputs"  # Beam counter namespace: inputs/rows is the row count every summary reports
@@ -452,6 +452,3 @@ def read_all(source: InputSource, validate: Callable | None, stage: str, purpose
             (errors.append(out.value) if isinstance(out, beam.pvalue.TaggedOutput) else items.append(out))
     return items, errors, len(rows)
 
-
-__all__ = ["InputSource", "InputError", "RowError", "ReadInput", "check_input", "detect_format", "row_id",
-           "input_rows", "read_all", "spread_rows", "error_from_exception"]

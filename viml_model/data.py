@@ -55,9 +55,13 @@ def _files(features_dir: Path, modality: str) -> list[Path]:
 
 
 def read_encoders(features_dir: str | Path) -> dict:
+    from pipelines.io.commit_marker import local_marker
+
     path = Path(features_dir) / "encoders.json"
+    committed = (local_marker(str(features_dir)) or {}).get("sidecars", {}).get("encoders.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        # the committed copy first: encoders.json itself is refreshed just after a commit
+        data = committed if isinstance(committed, dict) else json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise FeaturesError(f"cannot read {path}: {exc}") from exc
     except json.JSONDecodeError as exc:

@@ -131,12 +131,8 @@ def build(p: beam.Pipeline, job: FeaturesJob, staging: str) -> None:
         progress.track(p, f"features {m}", encoded.ok, failed, total, {"video": "videos", "music": "clips"}.get(m, "texts"))
         (encoded.ok | f"{m}Row" >> beam.Map(ROWS[m])
          | f"{m}Write" >> beam.io.WriteToParquet(outputs.join(staging, m), SCHEMAS[m], file_name_suffix=".parquet"))
-        (
-            (*([manifest_errors] if manifest_errors is not None else []), prepared[ERRORS], encoded[ERRORS])
-            | f"{m}AllErrors" >> beam.Flatten()
-            | f"{m}WriteErrors" >> beam.io.WriteToParquet(outputs.join(staging, f"errors-{m}"), ERRORS_SCHEMA,
-                                                          file_name_suffix=".parquet")
-        )
+        outputs.write_errors({**({"manifest": manifest_errors} if manifest_errors is not None else {}),
+                              "prepare": prepared[ERRORS], "encode": encoded[ERRORS]}, staging, f"errors-{m}")
 
 
 def describe_encoders(job: FeaturesJob) -> dict:
@@ -161,6 +157,10 @@ def run(job: FeaturesJob) -> dict:
     empty = [m for m in job.modalities() if m not in done]
     merged = _merged(job.out_dir, "summary.json", {k: v for k, v in summary.items() if k != "modalities"},
                      {m: summary["modalities"][m] for m in done}, section="modalities")
+    failed_dir = None
+    if empty:  # their errors are kept for the user; their previous outputs stay committed
+        failed_dir = outputs.keep_previous(staged, summary, None if not done else
+                                           [x for m in empty for x in (m, f"errors-{m}")])
     if done:
         encoders_json = _merged(job.out_dir, "encoders.json", {"format": FORMAT}, {
             m: {**encoders[m], "files": f"{m}-*.parquet", "errors": f"errors-{m}-*.parquet",
@@ -168,18 +168,14 @@ def run(job: FeaturesJob) -> dict:
                 "versions": summary["versions"]}
             for m in done})
         outputs.commit(staged, [x for m in done for x in (m, f"errors-{m}")],
-                       {"summary.json": merged, "encoders.json": encoders_json})
+                       merged, {"encoders.json": encoders_json}, clear_failed=not empty)
     if empty:
-        if not done:
-            failed_dir = outputs.keep_previous(staged, summary)
-        else:
-            failed_dir = "(not kept: other modalities were committed)"
         messages = []
         for m in empty:
             stats = summary["modalities"][m]
             messages.append(outputs.describe_failure(
                 f"features: no {m} features", stats["inputs"], stats["errors_by_type"], stats["error_examples"],
-                outputs.has_outputs(job.out_dir), job.out_dir, failed_dir))
+                bool(outputs.committed_files(job.out_dir, m)), job.out_dir, failed_dir))
         raise NothingProduced("\n".join(messages))
     return merged
 

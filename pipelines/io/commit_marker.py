@@ -1,8 +1,9 @@
 """The commit marker of an output folder, read without Beam (for local readers such as `train`).
 
-`_COMMITTED.json` lists the files of the last complete run (see pipelines.io.outputs). A folder
-without one predates markers or was written by hand: then its matching files count, except those
-carrying a run tag, which only a run killed before its switch leaves behind.
+The marker is summary.json itself: its `_commit` section lists the files of the last complete run
+(see pipelines.io.outputs), so the summary and the files it describes always change together. A
+folder whose summary.json has no `_commit` predates markers or was written by hand: then its
+matching files count, except those carrying a run tag, which only a killed run leaves behind.
 """
 from __future__ import annotations
 
@@ -10,15 +11,21 @@ import glob
 import json
 import os
 
-MARKER = "_COMMITTED.json"
+MARKER = "summary.json"
+SECTION = "_commit"
 RUN_TAG = ".run-"
+
+
+def marker_section(data) -> dict | None:
+    section = data.get(SECTION) if isinstance(data, dict) else None
+    return section if isinstance(section, dict) and isinstance(section.get("files"), dict) else None
 
 
 def local_marker(folder: str) -> dict | None:
     try:
         with open(os.path.join(folder, MARKER), encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
+            return marker_section(json.load(fh))
+    except (FileNotFoundError, ValueError):
         return None
 
 

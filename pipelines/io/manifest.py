@@ -10,14 +10,14 @@ import functools
 import math
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
-from pipelines.io.read_rows import (FILE_BITS, InputError, InputSource, ReadInput, RowError, check_input,
-                                    detect_format, iter_file, read_all, row_id)
+from pipelines.io.read_rows import (InputError, InputSource, ReadInput, check_input, iter_file, read_all,
+                                    row_id)
+from pipelines.io.read_rows import detect_format  # noqa: F401 - re-exported for existing callers
 
 REQUIRED = ("music_id", "audio_path")
 OPTIONAL = ("start_s", "end_s", "video_id")
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 
 
 ManifestError = InputError  # the manifest as a whole is unusable (exit 2, the file named)

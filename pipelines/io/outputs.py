@@ -4,12 +4,13 @@ The commit protocol (works through Beam's FileSystems, so for local folders and 
   1. Beam writes into out_dir/.staging-<run>/ (invisible to `<prefix>-*.parquet` globs).
   2. The staged files move into out_dir under names no earlier run used (`<name>.run-<run>.parquet`),
      beside the previous run's files.
-  3. The switch: `_COMMITTED.json`, the list of the files that make up the outputs (plus the contents
-     of summary.json and the other small side files), is written under a temporary name and renamed
+  3. The switch: summary.json, whose `_commit` section lists the files that make up the outputs (and
+     holds the small side files, e.g. the dataset card), is written under a temporary name and renamed
      over the old one. A rename is atomic locally; on a bucket the copy creates the object atomically.
-  4. Afterwards: side files (summary.json, README.md, ...) are rewritten from the marker, and every
-     file the marker does not list (the old run's, staging folders, leftovers of killed runs) is
-     deleted. This step is idempotent: the next run repeats it first, so a kill here loses nothing.
+     The summary and the files it counts therefore always change together.
+  4. Afterwards: side files (README.md, encoders.json) are rewritten from the marker, and every file
+     the marker does not list (the old run's, staging folders, leftovers of killed runs) is deleted.
+     This step is idempotent: the next run repeats it first, so a kill here loses nothing.
 A kill before 3 leaves the old marker (old outputs, complete); after 3 the new ones (complete). Readers
 take the file list from the marker (`committed_files`), never from a bare glob: until step 4 finishes
 a glob may still see the previous run's files beside the new ones.
@@ -27,10 +28,13 @@ from typing import Any, Iterator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.io.commit_marker import MARKER, RUN_TAG  # noqa: E402 - shared with Beam-free readers
+from pipelines.io.commit_marker import MARKER, RUN_TAG, SECTION, marker_section  # shared with Beam-free readers
 
 FAILED_DIR = "failed-run"  # where a run that produced nothing leaves its errors and summary
 STAGING = ".staging-"
+# A Parquet writer holds a row group's rows as Python objects until their estimated size reaches this
+# (Beam's default is 64 MB): error rows are many when every row fails (1M missing files).
+ERRORS_ROW_GROUP_BYTES = 8 * 2 ** 20
 KILL_ENV = "VIML_SYNTH_KILL_AT"  # tests only: SIGKILL this process at the named commit step
 
 
@@ -71,8 +75,8 @@ def _folders(out_dir: str, name_prefix: str) -> list[str]:
         except FileNotFoundError:
             return []
         return sorted(join(out_dir, n) for n in names)
-    found = {basename(p[: len(out_dir.rstrip("/")) + 1 + p[len(out_dir.rstrip("/")) + 1:].index("/")])
-             for p in _match(join(out_dir, f"{name_prefix}*/**"))}
+    root = out_dir.rstrip("/") + "/"
+    found = {p[len(root):].split("/", 1)[0] for p in _match(join(out_dir, f"{name_prefix}*/**")) if p.startswith(root)}
     return sorted(join(out_dir, n) for n in found)
 
 
@@ -112,11 +116,20 @@ def _json_bytes(obj) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode("utf-8")
 
 
-def read_marker(out_dir: str) -> dict | None:
+def read_summary(out_dir: str) -> dict | None:
     path = join(out_dir, MARKER)
     if not FileSystems.exists(path):
         return None
-    return json.loads(read_bytes(path).decode("utf-8"))
+    try:
+        data = json.loads(read_bytes(path).decode("utf-8"))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_marker(out_dir: str) -> dict | None:
+    """The `_commit` section of out_dir's summary.json (None: nothing committed with markers)."""
+    return marker_section(read_summary(out_dir))
 
 
 def committed_files(out_dir: str, prefix: str) -> list[str]:
@@ -172,16 +185,33 @@ class StagedRun:
         return [join(self.out_dir, self.final_name(p)) for p in self.staged[prefix]]
 
 
+def write_errors(named: dict, staging: str, prefix: str = "errors") -> None:
+    """One Parquet writer per error output (`<prefix>-<name>-*.parquet`), each fused with the step
+    that makes its errors. A Flatten into a single writer would make Beam's local runner hold every
+    error of the run in memory first (it materializes a Flatten's inputs): a million failed rows."""
+    import apache_beam as beam
+
+    from pipelines.io.schemas import ERRORS_SCHEMA
+
+    for name, pcoll in named.items():
+        pcoll | f"WriteErrors_{prefix}_{name}" >> beam.io.WriteToParquet(
+            join(staging, f"{prefix}-{name}"), ERRORS_SCHEMA, file_name_suffix=".parquet",
+            row_group_buffer_size=ERRORS_ROW_GROUP_BYTES)
+
+
 def stage_files(staging: str, prefix: str) -> list[str]:
     return _match(join(staging, f"{prefix}-*.parquet"))
 
 
-def commit(run: StagedRun, prefixes: list[str], sidecars: dict[str, Any]) -> dict[str, list[str]]:
-    """Make `prefixes` of this run (and `sidecars`: name -> JSON object or text) the committed outputs;
-    other prefixes of the previous marker stay as they were. Returns prefix -> committed paths."""
+def commit(run: StagedRun, prefixes: list[str], summary: dict, sidecars: dict[str, Any] | None = None,
+           clear_failed: bool = True) -> dict[str, list[str]]:
+    """Make `prefixes` of this run, `summary` (summary.json) and `sidecars` (name -> JSON object or text)
+    the committed outputs; other prefixes of the previous marker stay as they were. Returns
+    prefix -> committed paths."""
     from pipelines.io.redact import redact_values
 
-    sidecars = redact_values(sidecars)  # a password in an endpoint URL must not reach a record of the run
+    # a password in an endpoint URL must not reach a record of the run
+    summary, sidecars = redact_values(summary), redact_values(sidecars or {})
     kill_point("before_move")
     old = read_marker(run.out_dir) or _adopt_legacy(run.out_dir, run.prefixes)
     files = dict(old.get("files", {}))
@@ -193,11 +223,12 @@ def commit(run: StagedRun, prefixes: list[str], sidecars: dict[str, Any]) -> dic
         kill_point("during_move")
     kill_point("before_switch")
     marker = {"format": 1, "run_id": run.run_id, "committed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              "files": files, "sidecars": {**old.get("sidecars", {}), **sidecars}}
-    write_atomic(join(run.out_dir, MARKER), _json_bytes(marker))
+              "files": files, "sidecars": {**old.get("sidecars", {}), **(sidecars or {})}}
+    write_atomic(join(run.out_dir, MARKER), _json_bytes({**summary, SECTION: marker}))
     kill_point("after_switch")
-    finish(run.out_dir)
-    _delete(_folders(run.out_dir, FAILED_DIR))  # an earlier failed run's report is out of date now
+    finish(run.out_dir, committing=True)
+    if clear_failed:
+        _delete(_folders(run.out_dir, FAILED_DIR))  # an earlier failed run's report is out of date now
     kill_point("after_cleanup")
     return {p: [join(run.out_dir, n) for n in files[p]] for p in prefixes}
 
@@ -207,7 +238,7 @@ def _adopt_legacy(out_dir: str, prefixes: list[str]) -> dict:
     return {"files": {p: [basename(f) for f in committed_files(out_dir, p)] for p in prefixes}, "sidecars": {}}
 
 
-def finish(out_dir: str) -> None:
+def finish(out_dir: str, committing: bool = False) -> None:
     """Bring out_dir in line with its marker: side files rewritten, everything uncommitted removed
     (older runs' files, staging folders, temporary markers). Safe to repeat after a kill."""
     marker = read_marker(out_dir)
@@ -221,7 +252,8 @@ def finish(out_dir: str) -> None:
         path = join(out_dir, name)
         if not FileSystems.exists(path) or read_bytes(path) != data:
             write_atomic(path, data)
-    kill_point("during_cleanup")
+    if committing:
+        kill_point("during_cleanup")
     listed = {n for names in marker["files"].values() for n in names}
     stale = [p for prefix in marker["files"] for p in _match(join(out_dir, f"{prefix}-*.parquet"))
              if basename(p) not in listed]
@@ -229,18 +261,19 @@ def finish(out_dir: str) -> None:
     _delete(_folders(out_dir, STAGING))
 
 
-def keep_previous(run: StagedRun, summary: dict) -> str:
-    """A run that produced nothing: the committed outputs stay; its errors and summary go to
-    out_dir/failed-run/ for the user to read. Returns that folder."""
+def keep_previous(run: StagedRun, summary: dict, prefixes: list[str] | None = None) -> str:
+    """A run (or, with `prefixes`, the part of a run) that produced nothing: the committed outputs stay;
+    its staged files and summary go to out_dir/failed-run/ for the user to read. Returns that folder."""
     failed = join(run.out_dir, FAILED_DIR)
     _delete(_folders(run.out_dir, FAILED_DIR))
     FileSystems.mkdirs(failed)
-    for prefix in run.prefixes:
+    for prefix in prefixes or run.prefixes:
         staged = run.staged.get(prefix, [])
         if staged:
             FileSystems.rename(staged, [join(failed, basename(p)) for p in staged])
     write_json(join(failed, "summary.json"), summary)
-    _delete([run.staging])
+    if prefixes is None:
+        _delete([run.staging])
     return failed
 
 

@@ -26,7 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 
-from pipelines.io.errors import error_from_exception, error_record
+from pipelines.io.errors import error_record
 
 ERRORS = "errors"
 NAMESPACE = "inputs"  # Beam counter namespace: inputs/rows is the row count every summary reports
@@ -308,11 +308,15 @@ class ReadFileRows(beam.DoFn):
         self.rows = Metrics.counter(NAMESPACE, counter)
 
     def process(self, element):
+        from pipelines.io.outputs import kill_point
+
         index, path = element
         for row, raw in iter_file(path, self.fmt, self.columns):
             if self.count:
                 self.rows.inc()
             yield (index << FILE_BITS) | row, {"source": path, "row": row}, raw
+            if self.count and row == 2:
+                kill_point("during_pipeline")  # tests/faults: a worker dies mid-run
 
 
 def _validated(validate, raw, ref, id_field: str):
@@ -323,13 +327,13 @@ def _validated(validate, raw, ref, id_field: str):
     return rid, (validate(raw, ref) if validate else (ref, raw))
 
 
-def _ids_of(element, validate, id_field):
+def _ids_of(element, validate, id_field) -> list:
     order, ref, raw = element
     try:
         rid, _ = _validated(validate, raw, ref, id_field)
     except ValueError:
-        return  # the main branch reports it
-    yield rid, order
+        return []  # the main branch reports it
+    return [(rid, order)]
 
 
 def _later_occurrences(group):
@@ -388,17 +392,22 @@ class ReadInput(beam.PTransform):
 
     def expand(self, pbegin):
         s = self.source
-        files = pbegin | "Files" >> beam.Create(list(enumerate(s.files)))
+        files = list(enumerate(s.files))
         id_columns = None if self.validate else [s.id_field]
+        # Two Creates, not one shared: Beam's local runner fuses steps that share a producer, and a
+        # stage feeding the side input cannot also hold its consumer, so a shared one would make the
+        # runner buffer every row between ReadRows and Check.
         duplicates = (
-            files
+            pbegin
+            | "FilesForIds" >> beam.Create(files)
             | "ReadIds" >> beam.ParDo(ReadFileRows(s.fmt, id_columns, count=False))
             | "Ids" >> beam.FlatMap(_ids_of, self.validate, s.id_field)
             | "ById" >> beam.GroupByKey()
             | "Later" >> beam.FlatMap(_later_occurrences)
         )
         checked = (
-            files
+            pbegin
+            | "FilesForRows" >> beam.Create(files)
             # a file per worker; a large file is read by one worker while its rows stream onwards
             | "ReadRows" >> beam.ParDo(ReadFileRows(s.fmt, counter=self.counter))
             | "Check" >> beam.ParDo(CheckRow(self.validate, s.id_field, self.stage, self.purpose, s.files),
@@ -443,6 +452,3 @@ def read_all(source: InputSource, validate: Callable | None, stage: str, purpose
             (errors.append(out.value) if isinstance(out, beam.pvalue.TaggedOutput) else items.append(out))
     return items, errors, len(rows)
 
-
-__all__ = ["InputSource", "InputError", "RowError", "ReadInput", "check_input", "detect_format", "row_id",
-           "input_rows", "read_all", "spread_rows", "error_from_exception"]

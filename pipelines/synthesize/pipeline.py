@@ -24,7 +24,7 @@ from pipelines.io import outputs
 from pipelines.io.read_rows import ERRORS as READ_ERRORS
 from pipelines.io.read_rows import InputSource, ReadInput, check_input, spread_rows
 from pipelines.io.read_rows import input_rows as counted_input_rows
-from pipelines.io.schemas import ERRORS_SCHEMA, TRIPLETS_SCHEMA
+from pipelines.io.schemas import TRIPLETS_SCHEMA
 from pipelines.synthesize.card import card_text
 from pipelines.pipeline_info import versions
 from pipelines.synthesize.methods import Method
@@ -79,7 +79,7 @@ def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
     tracks = rows | "Parse" >> beam.ParDo(ParseTrack()).with_outputs(ERRORS, main="ok")
     work = (tracks.ok
             | "Expand" >> beam.ParDo(ExpandWork(names, job.samples, job.seed, job.selection)).with_outputs(*names))
-    errors = [input_errors, tracks[ERRORS]]
+    errors = {"input": input_errors, "parse": tracks[ERRORS]}
     for method in job.methods:
         fixed = getattr(getattr(method, "options", None), "batch_size", None)
         # LLM batches have a fixed size (several rounds of max_concurrency requests): BatchElements'
@@ -93,13 +93,11 @@ def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
         done.ok | f"Write_{method.name}" >> beam.io.WriteToParquet(
             outputs.join(staging, f"triplets-{method.name}"), TRIPLETS_SCHEMA, file_name_suffix=".parquet",
             row_group_buffer_size=ROW_GROUP_BYTES)
-        errors.append(done[ERRORS])
+        errors[method.name] = done[ERRORS]
         progress.track(p, f"synthesize {method.name}", done.ok,
                        [done[ERRORS], (tracks[ERRORS], job.samples), (input_errors, job.samples)],
                        (progress.rows_hint(job.inputs) or 0) * job.samples or None, "texts")
-    (errors | "AllErrors" >> beam.Flatten()
-     | "WriteErrors" >> beam.io.WriteToParquet(outputs.join(staging, "errors"), ERRORS_SCHEMA,
-                                               file_name_suffix=".parquet"))
+    outputs.write_errors(errors, staging)
 
 
 def _counters(result) -> dict[str, dict[str, int]]:
@@ -127,7 +125,7 @@ def run(job: SynthesizeJob) -> dict:
             "synthesize: no text was written", summary["counts"]["input_rows"], counts,
             {f"{stage}/{kind}": ex for stage, kinds in summary["error_examples"].items() for kind, ex in kinds.items()},
             kept, job.out_dir, failed_dir))
-    outputs.commit(staged, ["triplets", "errors"], {"summary.json": summary, "README.md": card_text(summary)})
+    outputs.commit(staged, ["triplets", "errors"], summary, {"README.md": card_text(summary)})
     return summary
 
 

@@ -8,7 +8,7 @@ Data flow (top to bottom):
   RunInference(TaggerHandler): batches of patches ──(model failure)─┤
       │ (blocks of a long clip: GroupByKey music_id -> MergeBlocks) │
       │                                                             ▼
-  ToTagRecord: map onto the vocabulary ──> tags-*.parquet    errors-*.parquet
+  ToTagRecord: map onto the vocabulary ──> tags-*.parquet    errors-<step>-*.parquet
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.read_rows import ERRORS as READ_ERRORS
 from pipelines.io.read_rows import input_rows, spread_rows
-from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA
+from pipelines.io.schemas import TAGS_SCHEMA
 from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
 from pipelines.tag.backends.base import TaggerBackend
@@ -75,12 +75,7 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     manifest_errors = clips[READ_ERRORS]
     progress.track(p, "tag", records.ok, [manifest_errors, tagged.errors, records[ERRORS]],
                    progress.rows_hint(job.manifest.source), "clips")
-    (
-        (manifest_errors, tagged.errors, records[ERRORS])
-        | "AllErrors" >> beam.Flatten()
-        | "WriteErrors" >> beam.io.WriteToParquet(
-            outputs.join(staging, "errors"), ERRORS_SCHEMA, file_name_suffix=".parquet")
-    )
+    outputs.write_errors({"manifest": manifest_errors, "tag": tagged.errors, "map": records[ERRORS]}, staging)
 
 
 def run(job: TagJob) -> dict:
@@ -98,7 +93,7 @@ def run(job: TagJob) -> dict:
         raise NothingTagged(outputs.describe_failure("tag: nothing was tagged", summary["counts"]["inputs"],
                                                      summary["counts"]["errors_by_type"], summary["error_examples"],
                                                      kept, job.out_dir, failed_dir))
-    outputs.commit(staged, ["tags", "errors"], {"summary.json": summary})
+    outputs.commit(staged, ["tags", "errors"], summary)
     return summary
 
 

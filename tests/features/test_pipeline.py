@@ -123,7 +123,7 @@ def test_bad_inputs_are_in_errors_with_reasons(default_run):
 
 def test_summary_counts_add_up_and_encoders_are_described(default_run):
     out, summary = default_run
-    assert summary == json.loads((out / "summary.json").read_text())
+    assert summary == {k: v for k, v in json.loads((out / "summary.json").read_text()).items() if k != "_commit"}
     v, m, t = (summary["modalities"][k] for k in ("video", "music", "text"))
     assert (v["inputs"], v["encoded"], v["failed"], v["frames"]) == (8, 2, 6, 6)
     assert (m["inputs"], m["encoded"], m["failed"], m["segments"]) == (4, 2, 2, 3)
@@ -219,3 +219,20 @@ def test_cli_runs_text_only(inputs, tmp_path, tiny_clip, capsys):
     assert args.func(args, extra) == 0
     assert "text: 4 of 4 encoded" in capsys.readouterr().out
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["options"]["text_encoder"] == f"clip:{tiny_clip}"
+
+
+def test_a_rerun_whose_video_inputs_all_fail_keeps_the_previous_video_features(tmp_path, media, inputs):
+    """Issue 8, defect 3 per modality: the music features are replaced, the video ones are kept."""
+    from pipelines.io.outputs import committed_files
+
+    out = tmp_path / "out"
+    run(_job(inputs, out, triplets=None))
+    videos_before = committed_files(str(out), "video")
+    (tmp_path / "bad.csv").write_text(f"video_id,video_path\nx,{tmp_path / 'nope.mp4'}\n")
+    with pytest.raises(NothingProduced, match="no video features") as failure:
+        run(_job(inputs, out, triplets=None, videos=read_video_manifest(str(tmp_path / "bad.csv"))))
+    assert "were kept" in str(failure.value) and "1 x missing_file" in str(failure.value)
+    assert committed_files(str(out), "video") == videos_before and all(Path(f).exists() for f in videos_before)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["modalities"]["video"]["encoded"] == 2  # the section of the run whose files are kept
+    assert glob.glob(str(out / "failed-run" / "errors-video-*.parquet"))

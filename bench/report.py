@@ -1,5 +1,6 @@
 """`viml-synth report` figures (prints them; not a test): HTML size, wall time and peak memory.
 
+  0. the `make demo` run (demo/out), when it is there
   1. a real run: `synthesize` (tags + data2text) on N tracks, then `report --triplets`
   2. the same run scaled up to R rows by copying its triplets under new track ids (synthesis at that
      size takes tens of minutes on a laptop; the report only reads Parquet, so copies load it alike),
@@ -12,6 +13,7 @@ Each report runs in a fresh process; peak memory is its maximum resident set siz
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -62,9 +64,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=20_000)
     parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--demo", default="demo/out", help="a `make demo` output folder, reported first if present")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         work = Path(tmp)
+        demo = Path(args.demo)
+        if (demo / "triplets").is_dir():
+            wall, peak = report(demo / "triplets", work / "demo.html", "--tags", str(demo / "tags"))
+            size = (work / "demo.html").stat().st_size
+            n = json.loads((demo / "triplets" / "summary.json").read_text())["counts"]["texts"]
+            print(f"make demo    {n:>10,} texts                    report {size / 1e6:.2f} MB  "
+                  f"{wall:6.1f} s  peak RSS {peak:,.0f} MiB")
         tags = work / "tags.parquet"
         write_tags(tags, args.tracks)
         summary = synthesize(["--input", str(tags), "--out", str(work / "run"), "--methods", "tags,data2text"])

@@ -86,35 +86,35 @@ def _tagger_charts(tagger: dict) -> dict:
     return out
 
 
-def _compare_rows(compare: dict) -> list[dict]:
+def _cell(va, vb, digits: int, higher_better: bool | None) -> dict:
+    delta = None if va is None or vb is None else round(vb - va, digits) + 0.0  # + 0.0: no "-0.000"
+    trend = ""
+    if delta and higher_better is not None:
+        trend = "up" if (delta > 0) == higher_better else "down"
+    return {"a": va, "b": vb, "delta": delta, "digits": digits, "trend": trend}
+
+
+def _compare_table(compare: dict) -> dict:
+    """Metrics as rows, each method's A / B / delta as columns; then the run-wide numbers."""
     a, b = compare["a"]["texts"], compare["b"]["texts"]
-    rows = []
-    for method in [m for m in a if m in b] + [m for m in b if m not in a]:
-        for label, key, digits, higher_better in COMPARED:
-            va, vb = (a.get(method) or {}).get(key), (b.get(method) or {}).get(key)
-            delta = vb - va if va is not None and vb is not None else None
-            trend = ""
-            if delta and higher_better is not None:
-                trend = "up" if (delta > 0) == higher_better else "down"
-            rows.append({"method": method, "metric": label, "a": va, "b": vb, "delta": delta, "digits": digits,
-                         "trend": trend})
-    for label, runs in (("tracks", (compare["a"]["tracks"], compare["b"]["tracks"])),
-                        ("selection fallbacks", (compare["a"]["tags"]["selection_fallbacks"],
-                                                 compare["b"]["tags"]["selection_fallbacks"]))):
-        rows.append({"method": "all", "metric": label, "a": runs[0], "b": runs[1], "delta": runs[1] - runs[0],
-                     "digits": 0, "trend": ""})
+    methods = [m for m in a if m in b] + [m for m in a if m not in b] + [m for m in b if m not in a]
+    rows = [{"metric": label, "cells": [_cell((a.get(m) or {}).get(key), (b.get(m) or {}).get(key), digits, better)
+                                        for m in methods]}
+            for label, key, digits, better in COMPARED]
     refs = compare.get("references")
     if refs:
         ra, rb = refs["a"]["methods"], refs["b"]["methods"]
-        for method in [m for m in ra if m in rb]:
-            for key, header in refs["a"]["columns"]:
-                if key == "n":
-                    continue
-                va, vb = ra[method].get(key), rb[method].get(key)
-                delta = vb - va if va is not None and vb is not None else None
-                rows.append({"method": method, "metric": f"vs references: {header}", "a": va, "b": vb,
-                             "delta": delta, "digits": 0 if key == "vocab_size" else 3, "trend": ""})
-    return rows
+        for key, header in refs["a"]["columns"]:
+            better = {"hallucination_rate": False, "rows_with_hallucination": False, "n": None,
+                      "mean_length": None}.get(key, True)
+            rows.append({"metric": f"vs references: {header}", "cells": [
+                _cell((ra.get(m) or {}).get(key), (rb.get(m) or {}).get(key), 0 if key in ("n", "vocab_size") else 3,
+                      better) for m in methods]})
+    run_wide = [("tracks", compare["a"]["tracks"], compare["b"]["tracks"]),
+                ("selection fallbacks", compare["a"]["tags"]["selection_fallbacks"],
+                 compare["b"]["tags"]["selection_fallbacks"])]
+    return {"methods": methods, "rows": rows,
+            "run_wide": [{"metric": label, **_cell(va, vb, 0, None)} for label, va, vb in run_wide]}
 
 
 def _compare_charts(compare: dict) -> dict:
@@ -174,5 +174,5 @@ def render(run: dict, *, tagger: dict | None = None, references: dict | None = N
     return page.render(
         title=run["folder"], made_at=time.strftime("%Y-%m-%d %H:%M"), version=__version__, css=Markup(CSS),
         run=run, s=run.get("summary"), cards=_cards(run), tagger=tagger,
-        references=references, compare=compare, compare_rows=_compare_rows(compare) if compare else [],
+        references=references, compare=compare, compare_table=_compare_table(compare) if compare else None,
         charts=chart_set, pct=_pct, seed=seed, text_sample=text_sample)

@@ -210,10 +210,15 @@ TEMPLATE = r"""<!DOCTYPE html>
     {{ compare.shared_tracks|num }} tracks they share (A has {{ compare.tracks_a|num }}, B {{ compare.tracks_b|num }}).
     Δ = B − A.</p>
   <table>
-    <tr><th>method</th><th>metric</th><th class="n">A</th><th class="n">B</th><th class="n">Δ</th></tr>
-    {% for row in compare_rows %}
-    <tr><td>{{ row.method }}</td><td>{{ row.metric }}</td><td class="n">{{ row.a|fmt(row.digits) }}</td>
-      <td class="n">{{ row.b|fmt(row.digits) }}</td><td class="n {{ row.trend }}">{{ row.delta|fmt(row.digits, sign=true) }}</td></tr>
+    <tr><th></th>{% for m in compare_table.methods %}<th class="n" colspan="3">{{ m }}</th>{% endfor %}</tr>
+    <tr><th>metric</th>{% for m in compare_table.methods %}<th class="n">A</th><th class="n">B</th><th class="n">Δ</th>{% endfor %}</tr>
+    {% for row in compare_table.rows %}
+    <tr><td>{{ row.metric }}</td>{% for c in row.cells %}<td class="n">{{ c.a|fmt(c.digits) }}</td><td class="n">{{ c.b|fmt(c.digits) }}</td>
+      <td class="n {{ c.trend }}">{{ c.delta|fmt(c.digits, sign=true) }}</td>{% endfor %}</tr>
+    {% endfor %}
+    {% for c in compare_table.run_wide %}
+    <tr><td>{{ c.metric }} (all methods)</td><td class="n">{{ c.a|fmt(0) }}</td><td class="n">{{ c.b|fmt(0) }}</td>
+      <td class="n">{{ c.delta|fmt(0, sign=true) }}</td></tr>
     {% endfor %}
   </table>
   <div class="grid">

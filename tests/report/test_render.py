@@ -37,7 +37,7 @@ def test_every_section(run_dir, tmp_path, capsys):
     assert re.search(r"method n B1 B2 B3 B4 METEOR ROUGE-L .* tags 2 ", text)
     # comparison on the 2 shared tracks; data2text coverage 0.667 -> 0.833
     assert "Both restricted to the 2 tracks they share (A has 3, B 2)" in text
-    assert "data2text mean coverage 0.667 0.833 +0.167" in text
+    assert "mean coverage 1.000 1.000 +0.000 0.667 0.833 +0.167" in text  # tags, then data2text
     assert "A: A jazz song with male vocals and drums" in text and "B: A jazz song with piano" in text
     for rows in TEXTS.values():
         for example, *_ in rows.values():

@@ -5,15 +5,15 @@ from __future__ import annotations
 import html.parser
 import json
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from pipelines.report import browser
+
+CHROMIUM = browser.find_chromium()
 TRACKS = [
     {"music_id": "t1", "video_id": "v1", "tags": ["rock", "electric guitar", "energetic", "drums"]},
     {"music_id": "t2", "tags": ["jazz", "piano", "calm", "double bass"]},
@@ -21,19 +21,12 @@ TRACKS = [
     {"music_id": "t4", "tags": ["classical", "violin", "sad", "strings"]},
     {"music_id": "t5", "tags": ["hip hop", "male vocals", "dark"]},
 ]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]
 
 
 def viml_synth(*args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
-
-
-def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120)
 
 
 class _ExampleTexts(html.parser.HTMLParser):
@@ -88,15 +81,11 @@ def test_report_is_self_contained(report):
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)")
 def test_chromium_renders_the_examples(report):
     tmp, out, texts = report
-    dom = chromium(tmp / "profile-dom", "--dump-dom", out.as_uri())
-    assert dom.returncode == 0, dom.stderr[-2000:]
     parser = _ExampleTexts()
-    parser.feed(dom.stdout)
+    parser.feed(browser.dump_dom(out))
     assert sorted(parser.texts) == sorted(texts)  # 5 tracks x 2 methods x 2 samples, every one shown
 
-    shot = tmp / "report.png"
-    done = chromium(tmp / "profile-shot", "--window-size=1280,2000", f"--screenshot={shot}", out.as_uri())
-    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+    shot = browser.screenshot(out, tmp / "report.png", 1280, 2000)
     from PIL import Image
 
     image = Image.open(shot).convert("RGB")

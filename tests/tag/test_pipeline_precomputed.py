@@ -55,7 +55,7 @@ def test_run_writes_outputs_summary_and_reruns_without_duplicates(tags_file, tmp
         summary = run(_job(tags_file, out))
     names = sorted(p.rsplit("/", 1)[-1] for p in glob.glob(f"{out}/*"))
     run_tag = f".run-{summary['run_id']}.parquet"  # only this run's files are left
-    assert names == [f"errors-{step}-00000-of-00001{run_tag}" for step in ("manifest", "map", "predict", "prepare")] \
+    assert names == [f"errors-{step}-00000-of-00001{run_tag}" for step in ("manifest", "map", "tag")] \
         + ["summary.json", f"tags-00000-of-00001{run_tag}"]
     counts = json.loads((out / "summary.json").read_text())["counts"]
     assert counts == summary["counts"]

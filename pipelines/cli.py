@@ -347,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return EXIT_BAD_INPUT
         logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            force=True)  # importing Beam has already configured the root logger
         # Beam's GCP module warns about optional BigQuery clients at import; irrelevant here. Beam's own
         # INFO chatter, and the HTTP clients' line per LLM request (hundreds a second), would drown our
         # progress lines, so they speak only at --log-level DEBUG.

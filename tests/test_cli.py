@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,13 @@ def test_http_clients_do_not_log_every_request():
 
     main(["evaluate-text", "--log-level", "INFO"])  # a usage error, raised after logging is set up
     assert {logging.getLogger(name).getEffectiveLevel() for name in ("httpx2", "apache_beam")} == {logging.WARNING}
+
+
+def test_info_log_lines_reach_stderr(tmp_path):
+    """Importing Beam configures the root logger first; --log-level INFO must still show our lines."""
+    manifest = Path(__file__).resolve().parent.parent / "demo" / "manifest.csv"
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "tag", "--manifest", str(manifest),
+                             "--out", str(tmp_path / "out"), "--max-duration-s", "3", "--log-level", "INFO"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "INFO viml-synth: manifest" in result.stderr

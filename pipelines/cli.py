@@ -51,6 +51,9 @@ def _tag_parser(sub) -> None:
     p.add_argument("--vocabulary", help="vocabulary YAML (default: the packaged 20/28/41 genre/mood/instrument)")
     p.add_argument("--hf-window-s", type=float, default=10.0, help="hf: seconds per window (scores are averaged)")
     p.add_argument("--batch-clips", type=int, default=16, help="clips per model forward pass")
+    p.add_argument("--descriptors", default="all",
+                   help="descriptors measured from the audio (Essentia), written in the `descriptors` column: "
+                        "all (default), none, or a comma list of tempo,key,loudness,danceability,dynamics,onsets")
     _add_runner_args(p)
     _add_common_args(p)
     p.set_defaults(func=cmd_tag)
@@ -226,6 +229,9 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
         backend = from_spec(args.tagger, weights_dir=args.weights_dir, label_map=args.label_map,
                             hf_window_s=args.hf_window_s)
         backend.label_mapping(vocabulary)  # fail now, not on a worker, if the mapping is broken
+        from pipelines.tag.descriptors import parse_which
+
+        descriptor_groups = parse_which(args.descriptors)
         manifest_path = args.manifest or backend.default_manifest()
         if not manifest_path:
             raise UsageError("tag: --manifest is required for this tagger")
@@ -236,7 +242,8 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
              len(manifest.clips), len(manifest.errors))
     options = {k: v for k, v in vars(args).items() if k not in ("func",)}
     job = TagJob(manifest, backend, args.out, vocabulary, runner=args.runner, workers=args.workers,
-                 batch_clips=args.batch_clips, beam_args=beam_args, options=options)
+                 batch_clips=args.batch_clips, beam_args=beam_args, options=options,
+                 descriptors=descriptor_groups)
     try:
         summary = run(job)
     except NothingTagged as exc:

@@ -4,6 +4,7 @@ Data flow (top to bottom):
   manifest rows ──(invalid/duplicate)──────────────────────────────┐
       │ Create + Reshuffle (spread clips over workers)              │
   PrepareClip: decode + preprocess ──(bad audio)────────────────────┤
+  Describe: tempo, key, loudness... from the same decoded audio     │
       │ BatchElements (several clips per forward pass)              │
   PredictBatch: tagger forward ──(model failure)────────────────────┤
       │                                                             ▼
@@ -23,6 +24,7 @@ from pipelines.io.manifest import Manifest
 from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA
 from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
+from pipelines.tag import descriptors, descriptors_step
 from pipelines.tag.backends.base import TaggerBackend
 from pipelines.tag.steps import ERRORS, PredictBatch, PrepareClip, ToTagRecord
 from pipelines.tag.vocabulary import Vocabulary
@@ -41,6 +43,7 @@ class TagJob:
     batch_clips: int = 16
     beam_args: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # recorded verbatim in summary.json
+    descriptors: tuple = descriptors.DEFAULT  # descriptor groups measured from the audio; () for none
 
 
 class NothingTagged(RuntimeError):
@@ -60,6 +63,7 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     )
     predicted = (
         prepared.ok
+        | "Describe" >> beam.ParDo(descriptors_step.Describe(job.descriptors))
         | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=job.batch_clips)
         | "Predict" >> beam.ParDo(PredictBatch(backend, shared, threads)).with_outputs(ERRORS, main="ok")
     )
@@ -111,6 +115,7 @@ def _summary(job: TagJob, files: dict[str, list[str]], elapsed: float) -> dict:
                    "audio_s_per_wall_s": round(audio_s / elapsed, 2) if elapsed else None,
                    "clips_per_s": round(tagged / elapsed, 3) if elapsed else None},
         "tagger": job.backend.describe(),
+        "descriptors": {"groups": list(job.descriptors), "failed": descriptors_step.failures(files["tags"])},
         "vocabulary": {"source": job.vocabulary.source, "version": job.vocabulary.version,
                        "sizes": job.vocabulary.category_sizes()},
         "outputs": files,

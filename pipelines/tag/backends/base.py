@@ -22,6 +22,11 @@ class Prepared:
     features: Any
     duration_s: float | None = None
     n_patches: int | None = None
+    # the decoded mono signal and its rate, kept only until the descriptor step has measured it
+    # (pipelines/tag/descriptors_step.py drops it, so batches do not carry raw audio)
+    audio: Any = None
+    sample_rate: int | None = None
+    descriptors: dict | None = None  # the `descriptors` struct of tags-*.parquet
 
 
 class TaggerBackend(abc.ABC):

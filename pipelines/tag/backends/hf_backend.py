@@ -41,7 +41,8 @@ class HFAudioBackend(TaggerBackend):
 
         audio = decode_audio(clip.audio_path, state["sample_rate"], clip.start_s, clip.end_s,
                              min_duration_s=MIN_LAST_WINDOW_S)
-        return Prepared(clip, self._windows(audio.samples, state["sample_rate"]), audio.duration_s)
+        return Prepared(clip, self._windows(audio.samples, state["sample_rate"]), audio.duration_s,
+                        audio=audio.samples, sample_rate=audio.sample_rate)
 
     def _windows(self, samples: np.ndarray, sr: int) -> list[np.ndarray]:
         size = max(1, int(round(self.window_s * sr)))

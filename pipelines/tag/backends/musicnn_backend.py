@@ -39,7 +39,8 @@ class MusicnnBackend(TaggerBackend):
 
             raise AudioDecodeError("too_short", f"audio is shorter than one 3 s patch: {clip.audio_path} "
                                                 f"({audio.duration_s:.3f} s)")
-        return Prepared(clip, patches, audio.duration_s, len(patches))
+        return Prepared(clip, patches, audio.duration_s, len(patches), audio=audio.samples,
+                        sample_rate=audio.sample_rate)
 
     def predict(self, state, batch: list[Prepared]) -> list[list[ScoredLabel]]:
         import torch

@@ -7,7 +7,7 @@ from apache_beam.io.filesystems import FileSystems
 
 def top_tags_table(out_dir: str, top: int = 5) -> str:
     files = [m.path for m in FileSystems.match([FileSystems.join(out_dir, "tags-*.parquet")])[0].metadata_list]
-    rows = [r for f in sorted(files) for r in pq.read_table(f, columns=["music_id", "tags"]).to_pylist()]
+    rows = [r for f in sorted(files) for r in _read(f, ["music_id", "tags", "descriptors"])]
     if not rows:
         return f"(no tagged clips in {out_dir})"
     rows.sort(key=lambda r: r["music_id"])
@@ -20,7 +20,36 @@ def top_tags_table(out_dir: str, top: int = 5) -> str:
             cells = ", ".join(f"{t['tag']} {t['confidence']:.2f}" for t in best)
             lines.append(f"{r['music_id']:<{width}}  {cells}")
         lines.append("")
+    if any(r.get("descriptors") for r in rows):
+        lines.append("-- measured from the audio --")
+        for r in rows:
+            lines.append(f"{r['music_id']:<{width}}  {describe_cell(r.get('descriptors'))}")
     return "\n".join(lines).rstrip()
+
+
+def _read(path: str, columns: list[str]) -> list[dict]:
+    """Rows with the columns the file has (outputs written before descriptors existed lack that one)."""
+    present = set(pq.read_schema(path).names)
+    return pq.read_table(path, columns=[c for c in columns if c in present]).to_pylist()
+
+
+def describe_cell(d: dict | None) -> str:
+    """"92 BPM, A minor, -14.1 LUFS, danceability 1.21" (fields that failed are left out)."""
+    if not d:
+        return "(not measured)"
+    parts = []
+    if d.get("bpm") is not None:
+        parts.append(f"{d['bpm']:.0f} BPM")
+    if d.get("key"):
+        parts.append(d["key"])
+    if d.get("loudness_lufs") is not None:
+        parts.append(f"{d['loudness_lufs']:.1f} LUFS")
+    if d.get("danceability") is not None:
+        parts.append(f"danceability {d['danceability']:.2f}")
+    failed = [e["descriptor"] for e in d.get("errors") or ()]
+    if failed:
+        parts.append("failed: " + ", ".join(failed))
+    return ", ".join(parts) or "(none)"
 
 
 def texts_table(out_dir: str, limit: int = 24, width: int = 200) -> str:

@@ -43,10 +43,21 @@ def test_descriptors_beside_the_tags(manifest, tmp_path):
     assert rows["demo"]["descriptors"]["key"] and rows["demo"]["descriptors"]["bpm"] > 0
     assert len(rows["known"]["tags"]) == 89  # tagging unchanged
 
+    from pipelines.tag.show import top_tags_table
+
+    table = top_tags_table(str(tmp_path / "out"))
+    assert "-- measured from the audio --" in table
+    known_line = next(line for line in table.splitlines()[table.splitlines().index("-- measured from the audio --"):]
+                      if line.startswith("known"))
+    assert f"{known['bpm']:.0f} BPM, A minor," in known_line
+
 
 def test_descriptors_none_and_a_subset(manifest, tmp_path):
     run(TagJob(read_manifest(manifest), from_spec("musicnn"), str(tmp_path / "none"), Vocabulary.load(), descriptors=()))
     assert all(r["descriptors"] is None for r in _rows(tmp_path / "none").values())
+    from pipelines.tag.show import top_tags_table
+
+    assert "measured from the audio" not in top_tags_table(str(tmp_path / "none"))
     run(TagJob(read_manifest(manifest), from_spec("musicnn"), str(tmp_path / "key"), Vocabulary.load(),
                descriptors=("key",)))
     known = _rows(tmp_path / "key")["known"]["descriptors"]

@@ -73,6 +73,8 @@ def _synthesize_parser(sub) -> None:
     g = p.add_argument_group("tag selection")
     g.add_argument("--threshold", type=float, default=0.1, help="minimum confidence of a scored tag")
     g.add_argument("--top-k", default="genre=3,mood=4,instrument=6", help="most tags kept per category")
+    g.add_argument("--category-threshold", default="tempo=0.3,key=0.4",
+                   help="thresholds of their own for some categories (measured tempo and key tags by default)")
     g.add_argument("--max-tags", type=int, default=15)
     g.add_argument("--min-tags", type=int, default=3, help="if fewer pass the threshold, take the top ones")
     g.add_argument("--vocabulary", help="vocabulary YAML (default: the packaged one)")

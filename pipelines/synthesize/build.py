@@ -59,7 +59,9 @@ def job_from_args(args, beam_args: list[str]) -> SynthesizeJob:
         except TemplateError as exc:
             raise ValueError(str(exc)) from exc
     selection = TagSelection(threshold=args.threshold, top_k=TagSelection.parse_top_k(args.top_k),
-                             max_tags=args.max_tags, min_tags=args.min_tags)
+                             max_tags=args.max_tags, min_tags=args.min_tags,
+                             category_threshold=TagSelection.parse_category_threshold(
+                                 getattr(args, "category_threshold", None)))
     methods = [make_method(n, templates=args.templates, rewriter=args.rewriter, vocabulary=args.vocabulary,
                            prompt2text=p2t) for n in names]
     options = {k: v for k, v in vars(args).items() if k != "func"}

@@ -203,11 +203,12 @@ class Prompt2TextMethod(Method):
     def _plan(self, item: WorkItem) -> dict:
         """The row's prompt, request and cache keys (one per candidate)."""
         from pipelines.synthesize.cache import cache_key
+        from pipelines.synthesize.descriptor_tags import prompt_text
         from pipelines.synthesize.llm import LLMRequest
 
         o, rng = self.options, item.rng()
         examples = self._pool.choose(list(item.selected), o.k, o.example_selection, rng)
-        prompt = self._template.render(examples, [t.tag for t in item.selected])
+        prompt = self._template.render(examples, [prompt_text(t) for t in item.selected])
         messages = self._template.messages(prompt) if o.api == "chat" else None
         requests, keys = [], []
         for c in range(o.candidates):

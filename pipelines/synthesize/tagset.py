@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CATEGORIES = ("genre", "mood", "instrument")
+DESCRIPTOR_CATEGORIES = ("tempo", "key")  # tags made from measured descriptors
 
 
 @dataclass(frozen=True)
@@ -14,3 +15,4 @@ class InputTag:
     tag: str
     category: str | None = None
     confidence: float | None = None
+    value: str | None = None  # a measured quantity behind the tag, e.g. "92 BPM" for "medium tempo"

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass, field
 
 from pipelines.io.tags_cell import parse_tags_cell
+from pipelines.synthesize.descriptor_tags import descriptor_tags
 from pipelines.synthesize.tagset import InputTag
 
 
@@ -56,7 +57,9 @@ def track_from_row(raw: dict, ref: str) -> Track:
         raise TrackRowError("missing tags")
     video_id = raw.get("video_id")
     video_id = str(video_id).strip() or None if video_id is not None else None
-    return Track(str(music_id).strip(), video_id, tuple(parse_tags_cell(raw["tags"])), ref)
+    # measured tempo / key (our `descriptors` column, or a user's `bpm` / `key` columns) become tags too
+    return Track(str(music_id).strip(), video_id, tuple(parse_tags_cell(raw["tags"])) + tuple(descriptor_tags(raw)),
+                 ref)
 
 
 @dataclass

@@ -10,9 +10,11 @@ model lost and whether the fallback was used).
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Sequence
 
 from pipelines.synthesize.categorize import Lexicon, categorize
+from pipelines.synthesize.descriptor_tags import surface
 from pipelines.synthesize.data2text.rewriter import RewriteResult, Rewriter, dedupe
 from pipelines.synthesize.data2text.templates import RenderedSentence, TemplateBank
 from pipelines.synthesize.tagset import InputTag
@@ -39,7 +41,8 @@ def plan(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, vocab
          lexicon: Lexicon | None = None) -> tuple[list[RenderedSentence], dict]:
     """Stage 1 of the method (no rewriting): one templated sentence per category, plus metadata."""
     tagged = categorize(list(tags), vocabulary, lexicon)
-    groups, merged = group_by_category(tagged)
+    # a measured tempo is written with its number ("a medium tempo of 92 BPM"); the tag id stays in meta
+    groups, merged = group_by_category([replace(t, tag=surface(t, rng)) if t.value else t for t in tagged])
     sentences = []
     for category, texts in groups.items():
         s = bank.render(category, texts, rng)

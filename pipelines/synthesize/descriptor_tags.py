@@ -102,3 +102,11 @@ def surface(tag: InputTag, rng: random.Random) -> str:
 def prompt_text(tag: InputTag) -> str:
     """A tag as an LLM prompt lists it: "medium tempo (92 BPM)" keeps the measured number beside the tag."""
     return f"{tag.tag} ({tag.value})" if tag.value else tag.tag
+
+
+def superseded(chosen) -> set[str]:
+    """Lower-cased texts of tags a chosen measured tempo replaces (a tagger's "slow", "fast")."""
+    tempo = rules()["tempo"]
+    if not any(t.value and t.category == tempo["category"] for t in chosen):
+        return set()
+    return {str(r).lower() for r in tempo.get("replaces") or ()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipelines.synthesize.descriptor_tags import superseded
 from pipelines.synthesize.tagset import InputTag
 
 DEFAULT_TOP_K = {"genre": 3, "mood": 4, "instrument": 6, "tempo": 1, "key": 1}
@@ -86,5 +87,6 @@ def select_tags(tags: list[InputTag], selection: TagSelection) -> tuple[list[Inp
         if count < limit and len(chosen) < selection.max_tags:
             chosen.append(tag)
             per_category[tag.category or ""] = count + 1
-    keep = {id(t) for t in chosen}
+    drop = superseded(chosen)  # a measured tempo replaces a tagger's guess at it
+    keep = {id(t) for t in chosen if t.value or t.tag.lower() not in drop}
     return [t for t in unique if id(t) in keep], fallback

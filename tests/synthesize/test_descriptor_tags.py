@@ -111,3 +111,11 @@ def test_fidelity_reads_a_key_as_no_keyboard():
     assert ok.hallucinated == [] and ok.coverage == 1.0
     keys = fidelity("It is in the key of A minor, with keys.", [InputTag("A minor", "key")], vocabulary)
     assert keys.hallucinated == ["piano"]  # "keys" alone still names the keyboard
+
+
+def test_a_measured_tempo_replaces_the_taggers_guess():
+    tags = [InputTag("rock", "genre", 0.8), InputTag("slow", "mood", 0.4), InputTag("calm", "mood", 0.3),
+            InputTag("medium tempo", "tempo", 0.6, "95 BPM")]
+    assert [t.tag for t in select_tags(tags, TagSelection())[0]] == ["rock", "calm", "medium tempo"]
+    unsure = tags[:3] + [InputTag("medium tempo", "tempo", 0.1, "95 BPM")]  # below its threshold: the guess stays
+    assert [t.tag for t in select_tags(unsure, TagSelection())[0]] == ["rock", "slow", "calm"]

@@ -159,6 +159,9 @@ class TagMatcher:
                 continue  # alias table written for a larger vocabulary
             for form in forms or ():
                 self._add(self.forms, _form(str(form)), tag.name)
+        for tag in vocabulary.tags:  # the words texts are written with (vocabulary.yaml `surface`)
+            for form in getattr(tag, "surface", ()):
+                self._add(self.forms, _form(form), tag.name)
         for form, names in (data.get("compounds") or {}).items():
             tags = [vocabulary.get(str(n)) for n in names or ()]
             if tags and all(tags):

@@ -204,11 +204,14 @@ class Prompt2TextMethod(Method):
         """The row's prompt, request and cache keys (one per candidate)."""
         from pipelines.synthesize.cache import cache_key
         from pipelines.synthesize.descriptor_tags import prompt_text
+        from pipelines.synthesize.surface import surface_text
         from pipelines.synthesize.llm import LLMRequest
 
         o, rng = self.options, item.rng()
         examples = self._pool.choose(list(item.selected), o.k, o.example_selection, rng)
-        prompt = self._template.render(examples, [prompt_text(t) for t in item.selected])
+        # natural words for vocabulary tags, picked with the row's seed; a measured tempo keeps its number
+        words = [prompt_text(t) if t.value else surface_text(t, rng, self._matcher.vocabulary) for t in item.selected]
+        prompt = self._template.render(examples, words)
         messages = self._template.messages(prompt) if o.api == "chat" else None
         requests, keys = [], []
         for c in range(o.candidates):

@@ -44,7 +44,9 @@ def _tag_parser(sub) -> None:
                    help="override the format guessed from the extension")
     p.add_argument("--out", help="output directory (local or Beam URI); a rerun replaces its outputs")
     p.add_argument("--tagger", default="musicnn",
-                   help="musicnn (default), hf:<model id or local path>, precomputed:<CSV/JSONL/Parquet>")
+                   help="musicnn (default), hf:<model id or local path>, clap:<model id or local path> (zero-shot), "
+                        "precomputed:<CSV/JSONL/Parquet>, or several joined with + (musicnn+hf:<model>: per tag "
+                        "the maximum)")
     p.add_argument("--weights-dir", help="musicnn: directory/URI with MSD_musicnn.safetensors and "
                                          "MTT_musicnn.safetensors (default: converted from the wheel into the cache)")
     p.add_argument("--label-map", help="YAML mapping the tagger's labels onto the vocabulary")
@@ -229,7 +231,7 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:
         vocabulary = Vocabulary.load(args.vocabulary)
         backend = from_spec(args.tagger, weights_dir=args.weights_dir, label_map=args.label_map,
-                            hf_window_s=args.hf_window_s)
+                            hf_window_s=args.hf_window_s, vocabulary=args.vocabulary)
         backend.label_mapping(vocabulary)  # fail now, not on a worker, if the mapping is broken
         from pipelines.tag.descriptors import parse_which
 

@@ -63,6 +63,9 @@ class MusicnnBackend(TaggerBackend):
     def label_mapping(self, vocabulary: Vocabulary) -> LabelMapping:
         return LabelMapping.load(vocabulary, "musicnn")
 
+    def model_names(self) -> set[str]:
+        return set(self.models)
+
     def labels(self) -> list[tuple[str, str]]:
         from pipelines.tag.musicnn.weights import MODEL_TAGS
 

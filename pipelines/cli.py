@@ -159,6 +159,32 @@ def _show_parser(sub) -> None:
     p.set_defaults(func=cmd_show)
 
 
+def _vocabulary_parser(sub) -> None:
+    p = sub.add_parser("vocabulary", help="the tag vocabulary: which tags each tagger backend can produce")
+    p.add_argument("--coverage", action="store_true", help="per backend, the tags it can and cannot produce")
+    p.add_argument("--tagger", action="append",
+                   help="a backend spec to report on (repeatable; default: musicnn, AudioSet hf:, clap:, combined)")
+    p.add_argument("--vocabulary", help="vocabulary YAML (default: the packaged one)")
+    p.add_argument("--log-level", default="WARNING")
+    p.set_defaults(func=cmd_vocabulary)
+
+
+def cmd_vocabulary(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.tag.coverage import coverage_report
+    from pipelines.tag.vocabulary import Vocabulary, VocabularyError
+
+    try:
+        vocabulary = Vocabulary.load(args.vocabulary)
+        if not args.coverage:
+            sizes = ", ".join(f"{c} {n}" for c, n in vocabulary.category_sizes().items())
+            print(f"{vocabulary.source}: {len(vocabulary)} tags ({sizes}); --coverage: which tags each backend reaches")
+            return EXIT_OK
+        print(coverage_report(vocabulary, args.tagger))
+    except (VocabularyError, ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from exc
+    return EXIT_OK
+
+
 def _weights_parser(sub) -> None:
     p = sub.add_parser("weights", help="convert the musicnn wheel's TensorFlow checkpoints to safetensors",
                        description="Reads the musicnn 0.1.0 wheel (no TensorFlow needed) and writes "
@@ -192,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ensemble_parser(sub)
     _run_parser(sub)
     _show_parser(sub)
+    _vocabulary_parser(sub)
     _weights_parser(sub)
     return parser
 

@@ -120,3 +120,18 @@ def test_clap_in_the_pipeline(clap_model, demo_manifest, tmp_path):
     summary = run(TagJob(read_manifest(demo_manifest), from_spec(f"clap:{clap_model}"), str(tmp_path / "c"), VOCAB,
                          descriptors=("key",)))
     assert (summary["counts"]["tagged"], summary["counts"]["failed"]) == (2, 1)
+
+
+def test_vocabulary_coverage_command(audioset_model, clap_model, capsys):
+    from pipelines.cli import main
+
+    assert main(["vocabulary", "--coverage"]) == 0
+    out = capsys.readouterr().out
+    assert "musicnn: 50 of 89 tags (genre 20/20, mood 14/28, instrument 16/41)" in out
+    assert "hf:<any AudioSet classifier>: 76 of 89 tags" in out
+    assert "clap:<any CLAP model>: 89 of 89 tags" in out
+    assert "musicnn+hf:<AudioSet classifier>: 83 of 89 tags" in out
+    assert main(["vocabulary", "--coverage", "--tagger", f"hf:{audioset_model}", "--tagger", f"clap:{clap_model}"]) == 0
+    out = capsys.readouterr().out
+    assert f"hf:{audioset_model}: 8 of 89 tags (genre 1/20, mood 2/28, instrument 5/41)" in out
+    assert f"clap:{clap_model}: 89 of 89 tags" in out

@@ -7,7 +7,8 @@ Compared on the same rows:
   template   "the music is characterized by <tags>" (LP-MusicCaps' one-template baseline)
   join       data2text's templated sentences, one per category, without rewriting
   builtin    data2text with the built-in rewriter (ordering, aggregation, compression)
-Metrics: corpus BLEU-1..4 with brevity penalty, ROUGE-L F (mean over rows), METEOR (exact+stem, and
+Metrics: distinct-1/2 (unique n-grams / all n-grams over the system's texts), optionally (--minilm) the
+mean all-MiniLM-L6-v2 cosine to the caption, corpus BLEU-1..4 with brevity penalty, ROUGE-L F (mean over rows), METEOR (exact+stem, and
 with WordNet synonyms when `viml-synth wordnet` fetched it) from pipelines/evaluate/text_metrics.py, mean length
 in words, and tag coverage: share of input tags whose text appears in the output (case-insensitive,
 whole words, a plural ending allowed) and share of rows expressing every tag.
@@ -89,6 +90,9 @@ def main(argv=None) -> int:
     ap.add_argument("--show", type=int, default=5, help="example outputs to print")
     ap.add_argument("--templates", default=None, help="template folder (default: templates/data2text)")
     ap.add_argument("--no-meteor", action="store_true")
+    ap.add_argument("--systems", default="concat,template,join,builtin", help="which systems to score")
+    ap.add_argument("--minilm", action="store_true",
+                    help="also the mean all-MiniLM-L6-v2 cosine to the caption (offline encoder; a minute or two)")
     args = ap.parse_args(argv)
 
     if not args.csv.is_file():
@@ -120,9 +124,13 @@ def main(argv=None) -> int:
     header += "" if args.no_meteor or meteor is None else f" {'METEOR':>7}"
     synonyms = None if args.no_meteor else find_wordnet()  # METEOR's third stage, when WordNet is fetched
     header += f" {'+WN syn':>7}" if synonyms else ""
-    header += f" {'BP':>5} {'words':>6} {'tags%':>6} {'rows%':>6} {'ms/row':>7}"
+    header += f" {'BP':>5} {'words':>6} {'tags%':>6} {'rows%':>6} {'ms/row':>7} {'dist-1':>6} {'dist-2':>6}"
+    header += f" {'MiniLM':>6}" if args.minilm else ""
     print(header)
+    wanted = args.systems.split(",")
     for name, outs in systems.items():
+        if name not in wanted:
+            continue
         b = bleu(outs, refs)
         line = (f"{name:<10} {b['bleu1']:7.3f} {b['bleu2']:7.3f} {b['bleu3']:7.3f} {b['bleu4']:7.3f} "
                 f"{rouge_l(outs, refs):8.3f}")
@@ -132,8 +140,11 @@ def main(argv=None) -> int:
             line += f" {meteor(outs, refs, synonyms=synonyms.synonyms):7.3f}"
         tag_cov, row_cov = coverage(outs, tag_lists)
         line += (f" {b['brevity_penalty']:5.2f} {mean_words(outs):6.1f} {100 * tag_cov:6.1f} {100 * row_cov:6.1f}"
-                 f" {timings.get(name, 0.0):7.2f}")
+                 f" {timings.get(name, 0.0):7.2f} {_tm.distinct_n(outs, 1):6.3f} {_tm.distinct_n(outs, 2):6.3f}")
+        if args.minilm:
+            line += f" {_tm.embedding_similarity(outs, refs):6.3f}"
         print(line)
+    print(f"human captions: distinct-1 {_tm.distinct_n(refs, 1):.3f}, distinct-2 {_tm.distinct_n(refs, 2):.3f}")
     print("LP-MusicCaps (test split) BLEU-1/ROUGE-L: concat .203/.195, template .254/.214, GPT-3.5 .368/.254")
 
     for i in range(min(args.show, len(rows))):

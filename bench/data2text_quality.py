@@ -13,6 +13,8 @@ through BP, whatever its words); rouge-score ROUGE-L F (mean over rows); NLTK ME
 (when `viml-synth wordnet` fetched it); mean length in words; and tag coverage: share of input tags
 whose text appears in the output (case-insensitive, whole words, a plural ending allowed) and share of
 rows expressing every tag.
+Also distinct-1/2 (unique n-grams / all n-grams over a system's texts) and, with --minilm, the mean
+all-MiniLM-L6-v2 cosine to the caption.
 
 Rows: the CSV shuffled with `--seed` (0). The data2text templates and rewriter were developed looking at
 this script's output on its earlier default, the first 2,000 rows of the seed-0 shuffle (`--split dev`);
@@ -98,6 +100,9 @@ def main(argv=None) -> int:
     ap.add_argument("--show", type=int, default=5, help="example outputs to print")
     ap.add_argument("--templates", default=None, help="template folder (default: templates/data2text)")
     ap.add_argument("--no-meteor", action="store_true")
+    ap.add_argument("--systems", default="concat,template,join,builtin", help="which systems to score")
+    ap.add_argument("--minilm", action="store_true",
+                    help="also the mean all-MiniLM-L6-v2 cosine to the caption (offline encoder; a minute or two)")
     args = ap.parse_args(argv)
 
     if not args.csv.is_file():
@@ -131,9 +136,13 @@ def main(argv=None) -> int:
               f"{'ROUGE-L':>8}")
     wordnet = None if args.no_meteor else find_wordnet()  # NLTK's METEOR needs WordNet
     header += f" {'METEOR':>7}" if wordnet is not None else ""
-    header += f" {'words':>6} {'tags%':>6} {'rows%':>6} {'ms/row':>7}"
+    header += f" {'words':>6} {'tags%':>6} {'rows%':>6} {'ms/row':>7} {'dist-1':>6} {'dist-2':>6}"
+    header += f" {'MiniLM':>6}" if args.minilm else ""
     print(header)
+    wanted = args.systems.split(",")
     for name, outs in systems.items():
+        if name not in wanted:
+            continue
         b = bleu(outs, refs)
         line = (f"{name:<10} {b['bleu1']:7.3f} {b['precisions'][0]:6.3f} {b['brevity_penalty']:6.3f} "
                 f"{b['bleu2']:7.3f} {b['bleu3']:7.3f} {b['bleu4']:7.3f} {rouge_l(outs, refs):8.3f}")
@@ -141,8 +150,11 @@ def main(argv=None) -> int:
             line += f" {meteor(outs, refs, wordnet):7.3f}"
         tag_cov, row_cov = coverage(outs, tag_lists)
         line += (f" {mean_words(outs):6.1f} {100 * tag_cov:6.1f} {100 * row_cov:6.1f}"
-                 f" {timings.get(name, 0.0):7.2f}")
+                 f" {timings.get(name, 0.0):7.2f} {_tm.distinct_n(outs, 1):6.3f} {_tm.distinct_n(outs, 2):6.3f}")
+        if args.minilm:
+            line += f" {_tm.embedding_similarity(outs, refs):6.3f}"
         print(line)
+    print(f"human captions: distinct-1 {_tm.distinct_n(refs, 1):.3f}, distinct-2 {_tm.distinct_n(refs, 2):.3f}")
     print("Other paper, other rows (cross-paper, not comparable row for row): LP-MusicCaps, MusicCaps test split, "
           "BLEU-1/ROUGE-L: concat .203/.195, template .254/.214, GPT-3.5 .368/.254")
 

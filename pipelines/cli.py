@@ -36,7 +36,9 @@ def _tag_parser(sub) -> None:
                    help="override the format guessed from the extension")
     p.add_argument("--out", help="output directory (local or Beam URI); a rerun replaces its outputs")
     p.add_argument("--tagger", default="musicnn",
-                   help="musicnn (default), hf:<model id or local path>, precomputed:<CSV/JSONL/Parquet>")
+                   help="musicnn (default), hf:<model id or local path>, clap:<model id or local path> (zero-shot), "
+                        "precomputed:<CSV/JSONL/Parquet>, or several joined with + (musicnn+hf:<model>: per tag "
+                        "the maximum)")
     p.add_argument("--weights-dir", help="musicnn: directory/URI with MSD_musicnn.safetensors and "
                                          "MTT_musicnn.safetensors (default: converted from the wheel into the cache)")
     p.add_argument("--label-map", help="YAML mapping the tagger's labels onto the vocabulary")
@@ -47,6 +49,9 @@ def _tag_parser(sub) -> None:
                         "tagged in blocks of this size, so memory does not grow with a file's length")
     p.add_argument("--max-duration-s", type=float, default=None,
                    help="tag only the first N seconds of each clip (from its start_s); default: all of it")
+    p.add_argument("--descriptors", default="all",
+                   help="descriptors measured from the audio (Essentia), written in the `descriptors` column: "
+                        "all (default), none, or a comma list of tempo,key,loudness,danceability,dynamics,onsets")
     add_runner_args(p)
     add_common_args(p)
     p.set_defaults(func=cmd_tag)
@@ -66,6 +71,8 @@ def _synthesize_parser(sub) -> None:
     g = p.add_argument_group("tag selection")
     g.add_argument("--threshold", type=float, default=0.1, help="minimum confidence of a scored tag")
     g.add_argument("--top-k", default="genre=3,mood=4,instrument=6", help="most tags kept per category")
+    g.add_argument("--category-threshold", default="tempo=0.3,key=0.4",
+                   help="thresholds of their own for some categories (measured tempo and key tags by default)")
     g.add_argument("--max-tags", type=int, default=15)
     g.add_argument("--min-tags", type=int, default=3, help="if fewer pass the threshold, take the top ones")
     g.add_argument("--vocabulary", help="vocabulary YAML (default: the packaged one)")
@@ -156,6 +163,32 @@ def _show_parser(sub) -> None:
     p.set_defaults(func=cmd_show)
 
 
+def _vocabulary_parser(sub) -> None:
+    p = sub.add_parser("vocabulary", help="the tag vocabulary: which tags each tagger backend can produce")
+    p.add_argument("--coverage", action="store_true", help="per backend, the tags it can and cannot produce")
+    p.add_argument("--tagger", action="append",
+                   help="a backend spec to report on (repeatable; default: musicnn, AudioSet hf:, clap:, combined)")
+    p.add_argument("--vocabulary", help="vocabulary YAML (default: the packaged one)")
+    p.add_argument("--log-level", default="WARNING")
+    p.set_defaults(func=cmd_vocabulary)
+
+
+def cmd_vocabulary(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.tag.coverage import coverage_report
+    from pipelines.tag.vocabulary import Vocabulary, VocabularyError
+
+    try:
+        vocabulary = Vocabulary.load(args.vocabulary)
+        if not args.coverage:
+            sizes = ", ".join(f"{c} {n}" for c, n in vocabulary.category_sizes().items())
+            print(f"{vocabulary.source}: {len(vocabulary)} tags ({sizes}); --coverage: which tags each backend reaches")
+            return EXIT_OK
+        print(coverage_report(vocabulary, args.tagger))
+    except (VocabularyError, ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from exc
+    return EXIT_OK
+
+
 def _weights_parser(sub) -> None:
     p = sub.add_parser("weights", help="convert the musicnn wheel's TensorFlow checkpoints to safetensors",
                        description="Reads the musicnn 0.1.0 wheel (no TensorFlow needed) and writes "
@@ -192,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ensemble_parser(sub)
     _run_parser(sub)
     _show_parser(sub)
+    _vocabulary_parser(sub)
     _weights_parser(sub)
     return parser
 
@@ -231,8 +265,11 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:
         vocabulary = Vocabulary.load(args.vocabulary)
         backend = from_spec(args.tagger, weights_dir=args.weights_dir, label_map=args.label_map,
-                            hf_window_s=args.hf_window_s)
+                            hf_window_s=args.hf_window_s, vocabulary=args.vocabulary)
         backend.label_mapping(vocabulary)  # fail now, not on a worker, if the mapping is broken
+        from pipelines.tag.descriptors import parse_which
+
+        descriptor_groups = parse_which(args.descriptors)
         manifest_path = args.manifest or backend.default_manifest()
         if not manifest_path:
             raise UsageError("tag: --manifest is required for this tagger")
@@ -244,7 +281,7 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
     options = {k: v for k, v in vars(args).items() if k not in ("func",)}
     job = TagJob(manifest, backend, args.out, vocabulary, runner=args.runner, workers=args.workers,
                  batch_clips=args.batch_clips, beam_args=beam_args, options=options,
-                 max_duration_s=args.max_duration_s)
+                 max_duration_s=args.max_duration_s, descriptors=descriptor_groups)
     if args.max_duration_s is not None and not args.max_duration_s > 0:
         raise UsageError(f"tag: --max-duration-s must be > 0, got {args.max_duration_s}")
     try:

@@ -4,6 +4,20 @@ import pyarrow as pa
 TAG_STRUCT = pa.struct([("tag", pa.string()), ("category", pa.string()), ("confidence", pa.float32())])
 SCORE_STRUCT = pa.struct([("model", pa.string()), ("label", pa.string()), ("score", pa.float32())])
 
+# Musical descriptors measured from the audio (pipelines/tag/descriptors.py); null when not computed.
+DESCRIPTORS_STRUCT = pa.struct([
+    ("bpm", pa.float32()),  # global tempo, beats per minute
+    ("bpm_confidence", pa.float32()),  # Essentia RhythmExtractor2013 confidence, 0-5.32
+    ("key", pa.string()),  # tonic and mode with sharps: "A minor", "F# major"
+    ("key_strength", pa.float32()),  # 0-1
+    ("loudness_lufs", pa.float32()),  # integrated loudness, EBU R128
+    ("loudness_range_lu", pa.float32()),  # EBU R128 loudness range
+    ("danceability", pa.float32()),  # Essentia Danceability (DFA), about 0-3
+    ("dynamic_complexity", pa.float32()),  # mean deviation from the global loudness, dB
+    ("onset_rate", pa.float32()),  # onsets per second
+    ("errors", pa.list_(pa.struct([("descriptor", pa.string()), ("message", pa.string())]))),
+])
+
 TAGS_SCHEMA = pa.schema(
     [
         ("music_id", pa.string()),
@@ -13,6 +27,7 @@ TAGS_SCHEMA = pa.schema(
         ("tagger_scores", pa.list_(SCORE_STRUCT)),
         ("duration_s", pa.float64()),
         ("n_patches", pa.int32()),
+        ("descriptors", DESCRIPTORS_STRUCT),
         # provenance: where the audio came from
         ("audio_path", pa.string()),
         ("start_s", pa.float64()),

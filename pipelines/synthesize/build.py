@@ -103,7 +103,9 @@ def check_options(args) -> tuple[list[str], Prompt2TextOptions | None, TagSelect
         except TemplateError as exc:
             raise ValueError(str(exc)) from exc
     selection = TagSelection(threshold=args.threshold, top_k=TagSelection.parse_top_k(args.top_k),
-                             max_tags=args.max_tags, min_tags=args.min_tags)
+                             max_tags=args.max_tags, min_tags=args.min_tags,
+                             category_threshold=TagSelection.parse_category_threshold(
+                                 getattr(args, "category_threshold", None)))
     return names, p2t, selection
 
 

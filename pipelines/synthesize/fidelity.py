@@ -168,6 +168,9 @@ class TagMatcher:
                 continue  # alias table written for a larger vocabulary
             for form in forms or ():
                 self._add(self.forms, _form(str(form)), tag.name)
+        for tag in vocabulary.tags:  # the words texts are written with (vocabulary.yaml `surface`)
+            for form in getattr(tag, "surface", ()):
+                self._add(self.forms, _form(form), tag.name)
         for form, names in (data.get("compounds") or {}).items():
             tags = [vocabulary.get(str(n)) for n in names or ()]
             if tags and all(tags):
@@ -183,9 +186,11 @@ class TagMatcher:
         for child, parents in self.parents.items():
             for p in parents:
                 self.children.setdefault(p, set()).add(child)
+        # phrases that name no tag although a tag's form is inside ("the key of A minor" is not "keys")
+        self.not_tags = frozenset(_form(str(f)) for f in data.get("not_tags") or ())
         self.negation_cues = frozenset(_form(" ".join(map(str, data.get("negation_cues") or ()))))
         self.negation_breaks = frozenset(_form(" ".join(map(str, data.get("negation_breaks") or ()))))
-        self.max_len = max(len(f) for f in list(self.forms) + list(self.compounds))
+        self.max_len = max(len(f) for f in list(self.forms) + list(self.compounds) + list(self.not_tags))
 
     @staticmethod
     def _add(table: dict, form: tuple[str, ...], tag: str) -> None:
@@ -261,6 +266,8 @@ class TagMatcher:
         while i < len(toks):
             for length in range(min(self.max_len, len(toks) - i), 0, -1):
                 form = tuple(toks[i:i + length])
+                if form in self.not_tags:
+                    break
                 if form in self.compounds:
                     mentions.append(Mention(i, i + length, tuple(self.compounds[form]), True, negated[i]))
                     break

@@ -169,11 +169,13 @@ class Prompt2TextMethod(Method):
         super().setup()
         from pipelines.synthesize.cache import ResponseCache
         from pipelines.synthesize.llm import make_backend
-        from pipelines.synthesize.prompt2text.examples import load_pool
+        from pipelines.synthesize.prompt2text.examples import load_pool, tagger_pool_path
         from pipelines.synthesize.prompt2text.prompt import load_prompt_template
 
         o = self.options
         self._pool = load_pool(o.examples)
+        # tags from a tagger get examples whose tags are vocabulary tags too (unless a pool was chosen)
+        self._tagger_pool = load_pool(tagger_pool_path()) if o.examples is None else self._pool
         self._template = load_prompt_template(o.prompt_template, o.system_prompt)
         self._cache = ResponseCache(o.cache_dir) if o.cache_dir else None
         # Responses are cached by these threads, not on the LLM client's event loop: a write (a local
@@ -208,12 +210,17 @@ class Prompt2TextMethod(Method):
     def _plan(self, item: WorkItem) -> dict:
         """The row's prompt, request and cache keys (one per candidate)."""
         from pipelines.synthesize.cache import cache_key
+        from pipelines.synthesize.descriptor_tags import prompt_text
+        from pipelines.synthesize.surface import surface_text
         from pipelines.synthesize.llm import LLMRequest
         from pipelines.synthesize.prompt2text.postprocess import completion_check
 
         o, rng = self.options, item.rng()
-        examples = self._pool.choose(list(item.selected), o.k, o.example_selection, rng)
-        prompt = self._template.render(examples, [t.tag for t in item.selected])
+        pool = self._tagger_pool if item.track.from_tagger else self._pool
+        examples = pool.choose(list(item.selected), o.k, o.example_selection, rng)
+        # natural words for vocabulary tags, picked with the row's seed; a measured tempo keeps its number
+        words = [prompt_text(t) if t.value else surface_text(t, rng, self._matcher.vocabulary) for t in item.selected]
+        prompt = self._template.render(examples, words)
         messages = self._template.messages(prompt) if o.api == "chat" else None
         requests, keys = [], []
         for c in range(o.candidates):
@@ -225,7 +232,7 @@ class Prompt2TextMethod(Method):
             requests.append(request)
             keys.append(cache_key(list(messages) if messages else prompt, self._backend.model or "",
                                   params, item.sample * o.candidates + c))
-        return {"examples": examples, "prompt": prompt, "requests": requests, "keys": keys}
+        return {"examples": examples, "prompt": prompt, "requests": requests, "keys": keys, "pool": pool}
 
     def start(self, items: list[WorkItem]) -> "_StartedBatch":
         """Plans every row, answers what the cache can, and sends the rest without waiting."""
@@ -312,7 +319,7 @@ class Prompt2TextMethod(Method):
         params = plan["requests"][0].params
         return TextOut(text, {
             "prompt_id": self._template.id, "prompt_version": self._template.version,
-            "example_ids": [e.id for e in plan["examples"]], "example_pool_version": self._pool.version,
+            "example_ids": [e.id for e in plan["examples"]], "example_pool_version": plan["pool"].version,
             "model": got.get("model"), "cache_key": key, "cache_hit": got["cache_hit"],
             "params": json.dumps({"max_new_tokens": params.max_new_tokens, "temperature": params.temperature,
                                   "top_p": params.top_p, "stop": list(params.stop), "seed": params.seed,

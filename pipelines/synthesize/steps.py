@@ -51,7 +51,7 @@ class ExpandWork(beam.DoFn):
         selected, fallback = select_tags(list(track.tags), self.selection)
         # downstream needs only the selected tags: the full list (89 for a tagger's output) would be
         # copied into every pickled WorkItem (Beam's size sampling, shuffles between workers)
-        track = Track(track.music_id, track.video_id, (), track.ref)
+        track = Track(track.music_id, track.video_id, (), track.ref, track.from_tagger)
         for method in self.methods:
             for sample in range(self.samples):
                 seed = row_seed(self.seed, track.music_id, track.video_id, method, sample)

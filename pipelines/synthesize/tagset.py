@@ -5,6 +5,7 @@ import unicodedata
 from dataclasses import dataclass
 
 CATEGORIES = ("genre", "mood", "instrument")
+DESCRIPTOR_CATEGORIES = ("tempo", "key")  # tags made from measured descriptors
 
 
 def printable(text: str) -> str:
@@ -23,3 +24,4 @@ class InputTag:
     tag: str
     category: str | None = None
     confidence: float | None = None
+    value: str | None = None  # a measured quantity behind the tag, e.g. "92 BPM" for "medium tempo"

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass, field
 
 from pipelines.io.tags_cell import parse_tags_cell
+from pipelines.synthesize.descriptor_tags import descriptor_tags
 from pipelines.synthesize.tagset import InputTag
 
 
@@ -16,6 +17,7 @@ class Track:
     video_id: str | None
     tags: tuple[InputTag, ...]
     ref: str  # where the row came from, for error records
+    from_tagger: bool = False  # tags written by `viml-synth tag` (a `tagger` column): picks the example pool
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ def track_from_row(raw: dict, ref: str) -> Track:
         raise TrackRowError("missing tags")
     video_id = raw.get("video_id")
     video_id = str(video_id).strip() or None if video_id is not None else None
-    return Track(str(music_id).strip(), video_id, tuple(parse_tags_cell(raw["tags"])), ref)
+    # measured tempo / key (our `descriptors` column, or a user's `bpm` / `key` columns) become tags too
+    return Track(str(music_id).strip(), video_id, tuple(parse_tags_cell(raw["tags"])) + tuple(descriptor_tags(raw)),
+                 ref, from_tagger=bool(raw.get("tagger")))
 
 
 @dataclass

@@ -4,6 +4,7 @@ Data flow (top to bottom):
   manifest rows, read by the workers ──(invalid/duplicate)─────────┐
       │ (Reshuffle: spread clips over workers)                      │
   PrepareClip: decode + preprocess, long files in blocks ──(bad audio)┤
+  Describe: tempo, key, loudness... from block 0's decoded audio    │
       │                                                             │
   RunInference(TaggerHandler): batches of patches ──(model failure)─┤
       │ (blocks of a long clip: GroupByKey music_id -> MergeBlocks) │
@@ -27,6 +28,7 @@ from pipelines.io.read_rows import input_rows, spread_rows
 from pipelines.io.schemas import TAGS_SCHEMA
 from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
+from pipelines.tag import descriptors, descriptors_step
 from pipelines.tag.backends.base import TaggerBackend
 from pipelines.inference import inference_metrics
 from pipelines.tag.steps import ERRORS, INFERENCE_NAMESPACE, TagClips, ToTagRecord
@@ -48,6 +50,7 @@ class TagJob:
     threads: int | None = None  # torch threads per worker process (default: 1, or $VIML_TORCH_THREADS)
     beam_args: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # recorded verbatim in summary.json
+    descriptors: tuple = descriptors.DEFAULT  # descriptor groups measured from the audio; () for none
 
 
 UNITS_PER_CLIP = 3  # a 10 s clip is 3 musicnn patches: batches and long-file blocks are sized in units
@@ -67,7 +70,8 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     mapping = backend.label_mapping(job.vocabulary)
 
     clips = p | "Manifest" >> job.manifest.read(spread=spread_rows(job.runner, job.workers))
-    tagged = clips["ok"] | "Tag" >> TagClips(backend, shared, threads, batch_units(job), job.max_duration_s)
+    tagged = clips["ok"] | "Tag" >> TagClips(backend, shared, threads, batch_units(job), job.max_duration_s,
+                                               after_prepare=descriptors_step.Describe(job.descriptors))
     records = tagged.tagged | "ToRecord" >> beam.ParDo(ToTagRecord(backend.name, mapping)).with_outputs(ERRORS, main="ok")
     records.ok | "WriteTags" >> beam.io.WriteToParquet(
         outputs.join(staging, "tags"), TAGS_SCHEMA, file_name_suffix=".parquet")
@@ -119,6 +123,7 @@ def _summary(job: TagJob, staged: outputs.StagedRun) -> dict:
                    "audio_s_per_wall_s": round(audio_s / elapsed, 2) if elapsed else None,
                    "clips_per_s": round(tagged / elapsed, 3) if elapsed else None},
         "tagger": job.backend.describe(),
+        "descriptors": {"groups": list(job.descriptors), "failed": descriptors_step.failures(files["tags"])},
         "vocabulary": {"source": job.vocabulary.source, "version": job.vocabulary.version,
                        "sizes": job.vocabulary.category_sizes()},
         "outputs": files,

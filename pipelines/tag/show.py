@@ -9,16 +9,19 @@ from pipelines.io.outputs import committed_files
 
 
 def _rows(files: list[str], columns: list[str]) -> list[dict]:
-    """Rows of the committed files only (a glob could also see a run killed mid-commit)."""
+    """Rows of the committed files only (a glob could also see a run killed mid-commit), with the columns
+    each file has (outputs written before descriptors existed lack that one)."""
     rows = []
     for f in sorted(files):
         with FileSystems.open(f, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            rows += pq.read_table(fh, columns=columns).to_pylist()
+            table = pq.ParquetFile(fh)
+            present = set(table.schema_arrow.names)
+            rows += table.read(columns=[c for c in columns if c in present]).to_pylist()
     return rows
 
 
 def top_tags_table(out_dir: str, top: int = 5) -> str:
-    rows = _rows(committed_files(out_dir, "tags"), ["music_id", "tags"])
+    rows = _rows(committed_files(out_dir, "tags"), ["music_id", "tags", "descriptors"])
     if not rows:
         return f"(no tagged clips in {out_dir})"
     rows.sort(key=lambda r: r["music_id"])
@@ -31,7 +34,30 @@ def top_tags_table(out_dir: str, top: int = 5) -> str:
             cells = ", ".join(f"{t['tag']} {t['confidence']:.2f}" for t in best)
             lines.append(f"{r['music_id']:<{width}}  {cells}")
         lines.append("")
+    if any(r.get("descriptors") for r in rows):
+        lines.append("-- measured from the audio --")
+        for r in rows:
+            lines.append(f"{r['music_id']:<{width}}  {describe_cell(r.get('descriptors'))}")
     return "\n".join(lines).rstrip()
+
+
+def describe_cell(d: dict | None) -> str:
+    """"92 BPM, A minor, -14.1 LUFS, danceability 1.21" (fields that failed are left out)."""
+    if not d:
+        return "(not measured)"
+    parts = []
+    if d.get("bpm") is not None:
+        parts.append(f"{d['bpm']:.0f} BPM")
+    if d.get("key"):
+        parts.append(d["key"])
+    if d.get("loudness_lufs") is not None:
+        parts.append(f"{d['loudness_lufs']:.1f} LUFS")
+    if d.get("danceability") is not None:
+        parts.append(f"danceability {d['danceability']:.2f}")
+    failed = [e["descriptor"] for e in d.get("errors") or ()]
+    if failed:
+        parts.append("failed: " + ", ".join(failed))
+    return ", ".join(parts) or "(none)"
 
 
 def texts_table(out_dir: str, limit: int = 24, width: int = 200) -> str:

@@ -230,6 +230,7 @@ class ToTagRecord(beam.DoFn):
             "tagger_scores": [{"model": s.model, "label": s.label, "score": s.score} for s in scores],
             "duration_s": prepared.duration_s,
             "n_patches": prepared.n_patches,
+            "descriptors": prepared.extra.get("descriptors"),
             "audio_path": clip.audio_path or None,
             "start_s": clip.start_s,
             "end_s": clip.end_s,

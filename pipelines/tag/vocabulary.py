@@ -21,6 +21,7 @@ class Tag:
     name: str
     category: str
     display: str
+    surface: tuple[str, ...] = ()  # how texts may name it ("drums" for "acoustic drumset"); () = its name
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Vocabulary:
                     )
                 seen[key] = category
                 tags.append(Tag(str(name), str(category), str(display or name)))
+        tags = _with_surface(tags, data.get("surface"), _key_lines(root, "surface"), source)
         return cls(tags, str(source), data.get("version", 1))
 
     def __len__(self) -> int:
@@ -104,6 +106,25 @@ class Vocabulary:
         for tag in self.tags:
             sizes[tag.category] = sizes.get(tag.category, 0) + 1
         return sizes
+
+
+def _with_surface(tags: list[Tag], surface, lines: dict[str, int], source) -> list[Tag]:
+    """Tags with their `surface` forms from the vocabulary file's optional `surface:` section."""
+    if surface is None:
+        return tags
+    if not isinstance(surface, dict):
+        raise VocabularyError(f"{source}: 'surface' must map tag -> list of forms")
+    by_name = {normalize(t.name): i for i, t in enumerate(tags)}
+    tags = list(tags)
+    for name, forms in surface.items():
+        where = f"{source}, line {lines.get(str(name), '?')}"
+        if normalize(name) not in by_name:
+            raise VocabularyError(f"{where}: surface forms for '{name}', which is not a vocabulary tag")
+        if not isinstance(forms, list) or not forms or not all(isinstance(f, str) and f.strip() for f in forms):
+            raise VocabularyError(f"{where}: surface forms of '{name}' must be a non-empty list of words")
+        i = by_name[normalize(name)]
+        tags[i] = Tag(tags[i].name, tags[i].category, tags[i].display, tuple(f.strip() for f in forms))
+    return tags
 
 
 class LabelMapping:

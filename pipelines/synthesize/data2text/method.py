@@ -13,6 +13,7 @@ import random
 from typing import Sequence
 
 from pipelines.synthesize.categorize import Lexicon, categorize
+from pipelines.synthesize.surface import with_surface
 from pipelines.synthesize.data2text.rewriter import RewriteResult, Rewriter, dedupe
 from pipelines.synthesize.data2text.templates import RenderedSentence, TemplateBank
 from pipelines.synthesize.tagset import InputTag
@@ -39,7 +40,9 @@ def plan(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, vocab
          lexicon: Lexicon | None = None) -> tuple[list[RenderedSentence], dict]:
     """Stage 1 of the method (no rewriting): one templated sentence per category, plus metadata."""
     tagged = categorize(list(tags), vocabulary, lexicon)
-    groups, merged = group_by_category(tagged)
+    # natural words for tags ("drums" for acoustic drumset, "a medium tempo of 92 BPM"); ids stay in meta
+    worded = with_surface(tagged, rng, vocabulary)
+    groups, merged = group_by_category(worded)
     sentences = []
     for category, texts in groups.items():
         s = bank.render(category, texts, rng)
@@ -50,6 +53,7 @@ def plan(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, vocab
         "bank_version": bank.version,
         "categories": {t.tag: t.category for t in tagged},
         "merged_tags": merged,
+        "words": {w.tag: t.tag for w, t in zip(worded, tagged) if w.tag != t.tag},  # text's words -> tag id
         "sentence_templates": [{"id": s.template_id, "hash": s.template_hash} for s in sentences],
     }
     return sentences, meta
@@ -57,6 +61,8 @@ def plan(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, vocab
 
 def finish(sentences: Sequence[RenderedSentence], meta: dict, result: RewriteResult, rewriter: Rewriter) -> tuple[str, dict]:
     rewrite_meta = dict(result.meta)
+    if rewrite_meta.get("lost_tags"):  # reported as tag ids, whatever words the text was to use
+        rewrite_meta["lost_tags"] = [meta["words"].get(t, t) for t in rewrite_meta["lost_tags"]]
     templates = list(meta["sentence_templates"])
     seen = {t["id"] for t in templates}
     for t in rewrite_meta.pop("templates", []):

@@ -103,15 +103,15 @@ class JoinRewriter(Rewriter):
 
 
 # ------------------------------------------------------------------------------------ builtin
-DEFAULT_ORDER = ("genre", "production", "vocals", "instrument", "mood", "tempo", "quality", "other")
+DEFAULT_ORDER = ("genre", "production", "vocals", "instrument", "mood", "tempo", "key", "quality", "other")
 # which categories may follow which subject as a predicate ("frame" = a subject naming no tag)
 DEFAULT_PREDICATES = {
-    "genre": ("instrument", "vocals", "mood", "tempo", "other"),
+    "genre": ("instrument", "vocals", "mood", "tempo", "key", "other"),
     "quality": ("genre", "instrument", "vocals", "production", "mood"),
     "production": ("genre", "instrument", "vocals", "mood"),
-    FRAME: ("instrument", "vocals", "mood", "tempo", "other", "production"),
+    FRAME: ("instrument", "vocals", "mood", "tempo", "key", "other", "production"),
 }
-DEFAULT_MODIFIERS = ("instrument", "vocals", "mood", "tempo", "quality", "other")
+DEFAULT_MODIFIERS = ("instrument", "vocals", "mood", "tempo", "key", "quality", "other")
 SUBJECT_CATEGORIES = ("genre", "quality", "production")
 CLAUSE_CATEGORIES = ("genre", "production")
 # related categories whose tags may share one list ("features a male vocal, a piano and claps")

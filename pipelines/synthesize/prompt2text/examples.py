@@ -55,6 +55,12 @@ def default_pool_path() -> Path:
     return data_dir("prompts", "examples", "musiccaps.jsonl")
 
 
+def tagger_pool_path() -> Path:
+    """The pool in the tagger's style (vocabulary tags matched from MusicCaps aspects; prompts/README.md),
+    the default for tags that come from `viml-synth tag`."""
+    return data_dir("prompts", "examples", "musiccaps_tagger.jsonl")
+
+
 def load_pool(path: str | Path | None = None) -> ExamplePool:
     path = Path(path) if path else default_pool_path()
     try:

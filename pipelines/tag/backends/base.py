@@ -97,9 +97,27 @@ class TaggerBackend(abc.ABC):
         """Facts for summary.json: versions, weight hashes, options."""
         return {"name": self.name}
 
+    def model_names(self) -> set[str]:
+        """The `model` values of this backend's ScoredLabels (a combined backend routes scores by them)."""
+        return set()
+
+    def labels(self) -> list[tuple[str, str]]:
+        """Every (model, label) this backend can output, for `viml-synth vocabulary --coverage`."""
+        raise NotImplementedError(f"{self.name} cannot list its labels")
+
 
 def from_spec(spec: str, **options) -> TaggerBackend:
-    """`musicnn`, `hf:<model id or path>` or `precomputed:<file>`."""
+    """`musicnn`, `hf:<model id or path>`, `clap:<model id or path>`, `precomputed:<file>`, or several
+    joined with `+` (`musicnn+hf:<model>`: see combined.py)."""
+    if "+" in spec:
+        from pipelines.tag.backends.combined import CombinedBackend
+
+        parts = [p.strip() for p in spec.split("+")]
+        if len(parts) < 2 or not all(parts):
+            raise ValueError(f"--tagger {spec!r}: join backends with '+', e.g. musicnn+hf:<model>")
+        if options.get("label_map"):
+            raise ValueError("--label-map applies to one backend; a combined tagger uses each backend's default")
+        return CombinedBackend([from_spec(p, **options) for p in parts])
     kind, _, arg = spec.partition(":")
     if kind == "musicnn":
         from pipelines.tag.backends.musicnn_backend import MusicnnBackend
@@ -117,4 +135,11 @@ def from_spec(spec: str, **options) -> TaggerBackend:
         from pipelines.tag.backends.precomputed import PrecomputedBackend
 
         return PrecomputedBackend(arg, label_map=options.get("label_map"))
-    raise ValueError(f"unknown tagger '{spec}': use musicnn, hf:<model id or path> or precomputed:<file>")
+    if kind == "clap":
+        if not arg:
+            raise ValueError("--tagger clap:<model id or local path> needs a model")
+        from pipelines.tag.backends.clap_backend import ClapBackend
+
+        return ClapBackend(arg, window_s=options.get("clap_window_s"), vocabulary=options.get("vocabulary"))
+    raise ValueError(f"unknown tagger '{spec}': use musicnn, hf:<model id or path>, clap:<model id or path>, "
+                     "precomputed:<file>, or several joined with '+'")

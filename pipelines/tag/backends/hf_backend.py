@@ -13,6 +13,7 @@ from pipelines.io.manifest import ClipRequest
 from pipelines.tag.backends.base import Prepared, TaggerBackend
 from pipelines.tag.vocabulary import LabelMapping, ScoredLabel, Vocabulary
 
+DEFAULT_LABEL_MAP = "audioset"
 MIN_LAST_WINDOW_S = 1.0  # a shorter tail window adds noise rather than evidence
 
 
@@ -41,7 +42,8 @@ class HFAudioBackend(TaggerBackend):
 
         audio = decode_audio(clip.audio_path, state["sample_rate"], clip.start_s, clip.end_s,
                              min_duration_s=MIN_LAST_WINDOW_S)
-        return Prepared(clip, self._windows(audio.samples, state["sample_rate"]), audio.duration_s)
+        return Prepared(clip, self._windows(audio.samples, state["sample_rate"]), audio.duration_s,
+                        audio=audio)
 
     def _windows(self, samples: np.ndarray, sr: int) -> list[np.ndarray]:
         size = max(1, int(round(self.window_s * sr)))
@@ -58,7 +60,7 @@ class HFAudioBackend(TaggerBackend):
         with torch.inference_mode():
             logits = state["model"](**inputs).logits.float()
         probs = (torch.sigmoid(logits) if state["multi_label"] else torch.softmax(logits, dim=-1)).numpy()
-        model_name = os.path.basename(self.model.rstrip("/")) or self.model
+        model_name = self._model_name()
         results, start = [], 0
         for prepared in batch:
             n = len(prepared.features)
@@ -69,7 +71,22 @@ class HFAudioBackend(TaggerBackend):
         return results
 
     def label_mapping(self, vocabulary: Vocabulary) -> LabelMapping:
-        return LabelMapping.load(vocabulary, self.label_map) if self.label_map else LabelMapping.identity(vocabulary)
+        # default: AudioSet's label names (pipelines/data/mappings/audioset.yaml), and any label that is a
+        # vocabulary tag's name maps to it, so models with vocabulary labels need no file either
+        return LabelMapping.load(vocabulary, self.label_map or DEFAULT_LABEL_MAP)
+
+    def model_names(self) -> set[str]:
+        return {self._model_name()}
+
+    def _model_name(self) -> str:
+        return os.path.basename(self.model.rstrip("/")) or self.model
+
+    def labels(self) -> list[tuple[str, str]]:
+        """(model, label) pairs from the model's config alone (no weights loaded)."""
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(self.model)
+        return [(self._model_name(), config.id2label[i]) for i in range(config.num_labels)]
 
     def describe(self) -> dict:
         return {"name": self.name, "model": self.model, "label_map": self.label_map, "window_s": self.window_s}

@@ -39,7 +39,7 @@ class MusicnnBackend(TaggerBackend):
 
             raise AudioDecodeError("too_short", f"audio is shorter than one 3 s patch: {clip.audio_path} "
                                                 f"({audio.duration_s:.3f} s)")
-        return Prepared(clip, patches, audio.duration_s, len(patches))
+        return Prepared(clip, patches, audio.duration_s, len(patches), audio=audio)
 
     def prepare_blocks(self, clip: ClipRequest, state=None, max_units: int = 48):
         """Streams the file: decode, resample and cut patches block by block (memory stays that of one
@@ -84,6 +84,9 @@ class MusicnnBackend(TaggerBackend):
 
     def label_mapping(self, vocabulary: Vocabulary) -> LabelMapping:
         return LabelMapping.load(vocabulary, "musicnn")
+
+    def model_names(self) -> set[str]:
+        return set(self.models)
 
     def labels(self) -> list[tuple[str, str]]:
         from pipelines.tag.musicnn.weights import MODEL_TAGS

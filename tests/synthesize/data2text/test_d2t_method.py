@@ -1,11 +1,13 @@
 """data2text(): categorize -> one templated sentence per category -> rewrite, with full metadata."""
 import json
+
 import pickle
 import random
 
 
 from pipelines.synthesize.data2text import BuiltinRewriter, JoinRewriter, data2text, data2text_many, plan
 from pipelines.synthesize.data2text.grammar import missing
+from pipelines.synthesize.surface import unexpressed
 from pipelines.synthesize.tagset import InputTag
 
 PAPER = [
@@ -42,7 +44,7 @@ def test_metadata_names_templates_bank_and_rewriter(vocab, bank):
     for t in meta["templates"]:
         assert bank.get(t["id"]).hash == t["hash"]
     assert meta["templated_text"] and text != meta["templated_text"]
-    assert not missing(text, PAPER[0])
+    assert not unexpressed(text, PAPER[0], vocab)  # by name or a surface form
     assert "lost_tags" not in meta["rewrite"]
 
 

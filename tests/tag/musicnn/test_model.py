@@ -122,14 +122,29 @@ def _clip_patches(path):
     return frontend.to_patches(frontend.log_mel(mono))
 
 
-def test_parity_with_original_musicnn(shared_audio, musicnn_models, musicnn_reference):
-    assert musicnn_reference["meta"]["n_frames_per_patch"] == frontend.PATCH_FRAMES
+@pytest.fixture(scope="module")
+def parity_clips(musicnn_reference, demo_dir):
+    """(folder, clip names): the 12 reference clips in ../shared/audio, or, without it, the 6 of them
+    bundled in demo/audio (byte-identical copies), so the parity check always runs."""
+    from tests.conftest import SHARED
+
     clips = musicnn_reference["clips"]
     assert len(clips) == 12
+    for folder in (SHARED / "audio", demo_dir / "audio"):
+        present = [c for c in clips if (folder / c).is_file()]
+        if len(present) >= 6:
+            return folder, present
+    pytest.skip("neither ../shared/audio nor demo/audio holds the reference clips")
+
+
+def test_parity_with_original_musicnn(parity_clips, musicnn_models, musicnn_reference):
+    assert musicnn_reference["meta"]["n_frames_per_patch"] == frontend.PATCH_FRAMES
+    folder, names = parity_clips
     worst = {name: 0.0 for name in MODEL_NAMES}
     worst_pen = 0.0
-    for clip, expected in clips.items():
-        patches = torch.from_numpy(_clip_patches(shared_audio / clip))
+    for clip in names:
+        expected = musicnn_reference["clips"][clip]
+        patches = torch.from_numpy(_clip_patches(folder / clip))
         for name, model in musicnn_models.items():
             ref = expected[name]
             assert len(patches) == ref["n_patches"], clip

@@ -52,7 +52,7 @@ def describe_cell(d: dict | None) -> str:
     return ", ".join(parts) or "(none)"
 
 
-def texts_table(out_dir: str, limit: int = 24, width: int = 200) -> str:
+def texts_table(out_dir: str, limit: int = 24, width: int = 280) -> str:
     files = [m.path for m in FileSystems.match([FileSystems.join(out_dir, "triplets-*.parquet")])[0].metadata_list]
     rows = [r for f in sorted(files) for r in pq.read_table(f, columns=["music_id", "method", "sample", "text"]).to_pylist()]
     if not rows:

@@ -70,6 +70,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/tagging.py
 	$(BIN)/python bench/musicnn_model.py
+	$(BIN)/python bench/descriptors_accuracy.py
 	$(BIN)/python bench/synthesize.py
 	$(BIN)/python bench/llm_concurrency.py
 	$(BIN)/python bench/features.py

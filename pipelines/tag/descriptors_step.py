@@ -46,12 +46,12 @@ class Describe(beam.PTransform):
 
 
 def failures(tag_files: list[str]) -> dict[str, int]:
-    """{descriptor group: clips it failed on} over written tags-*.parquet files, for summary.json."""
-    import pyarrow.parquet as pq
+    """{descriptor group: clips it failed on} over written tags-*.parquet files (read through Beam's
+    FileSystems, so any URI), for summary.json."""
+    from pipelines.io.outputs import iter_column
 
     counts: dict[str, int] = {}
-    for f in tag_files:
-        for record in pq.read_table(f, columns=["descriptors"]).column(0).to_pylist():
-            for err in (record or {}).get("errors") or ():
-                counts[err["descriptor"]] = counts.get(err["descriptor"], 0) + 1
+    for record in iter_column(tag_files, "descriptors"):
+        for err in (record or {}).get("errors") or ():
+            counts[err["descriptor"]] = counts.get(err["descriptor"], 0) + 1
     return dict(sorted(counts.items()))

@@ -123,7 +123,7 @@ def _summary(job: TagJob, staged: outputs.StagedRun) -> dict:
                    "audio_s_per_wall_s": round(audio_s / elapsed, 2) if elapsed else None,
                    "clips_per_s": round(tagged / elapsed, 3) if elapsed else None},
         "tagger": job.backend.describe(),
-        "descriptors": {"groups": list(job.descriptors), "failed": descriptors_step.failures(files["tags"])},
+        "descriptors": {"groups": list(job.descriptors), "failed": descriptors_step.failures(staged.staged["tags"])},
         "vocabulary": {"source": job.vocabulary.source, "version": job.vocabulary.version,
                        "sizes": job.vocabulary.category_sizes()},
         "outputs": files,

@@ -60,7 +60,7 @@ def describe_cell(d: dict | None) -> str:
     return ", ".join(parts) or "(none)"
 
 
-def texts_table(out_dir: str, limit: int = 24, width: int = 200) -> str:
+def texts_table(out_dir: str, limit: int = 24, width: int = 280) -> str:
     rows = _rows(committed_files(out_dir, "triplets"), ["music_id", "method", "sample", "text"])
     if not rows:
         return f"(no texts in {out_dir})"

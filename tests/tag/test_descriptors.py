@@ -70,11 +70,20 @@ def test_key_relations():
 def test_describe_step_keeps_a_clip_whose_descriptors_fail_and_drops_its_audio():
     from pipelines.io.manifest import ClipRequest
     from pipelines.tag.backends.base import Prepared
-    from pipelines.tag.descriptors_step import Describe
+
+    from pipelines.tag.audio import DecodedAudio
+    from pipelines.tag.descriptors_step import _Measure
 
     clip = ClipRequest.__new__(ClipRequest)
-    prepared = Prepared(clip, features=[1], audio=np.zeros(SR // 5, np.float32), sample_rate=SR)
-    (out,) = list(Describe(("tempo", "dynamics")).process(prepared))
+    audio = DecodedAudio(samples=np.zeros(SR // 5, np.float32), sample_rate=SR, source_sample_rate=SR,
+                         source_channels=1, duration_s=0.2, decoder="soundfile")
+    prepared = Prepared(clip, features=[1], audio=audio)
+    (out,) = list(_Measure(("tempo", "dynamics")).process(prepared))
     assert out.audio is None and out.features == [1]
-    assert out.descriptors["bpm"] is None and out.descriptors["dynamic_complexity"] == 0.0
-    assert [e["descriptor"] for e in out.descriptors["errors"]] == ["tempo"]
+    record = out.extra["descriptors"]
+    assert record["bpm"] is None and record["dynamic_complexity"] == 0.0
+    assert [e["descriptor"] for e in record["errors"]] == ["tempo"]
+    # a later block of a long clip carries no audio: it passes through unmeasured
+    later = Prepared(clip, features=[2], block=1)
+    (same,) = list(_Measure(("tempo",)).process(later))
+    assert same is later and "descriptors" not in same.extra

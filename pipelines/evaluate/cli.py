@@ -30,9 +30,9 @@ def load_references(path: str, id_column: str, column: str | None) -> dict[str, 
 
 
 def load_triplets(pattern: str) -> list[dict]:
-    from apache_beam.io.filesystems import FileSystems
+    from pipelines.io.outputs import resolve_inputs
 
-    files = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    files = resolve_inputs(pattern)  # committed files only (not those of a run killed mid-commit)
     if not files:
         raise FileNotFoundError(f"no triplets match {pattern}")
     return [r for f in files for r in pq.read_table(f, columns=["music_id", "method", "text", "tags"]).to_pylist()]

@@ -60,14 +60,10 @@ CLIPS = {
             "danceability": 0.8}),
     "k3": ([("rock", "genre", 0.52), ("jazz", "genre", 0.02), ("calm", "mood", 0.02)], None),
 }
-DESCRIPTORS = pa.struct([("bpm", pa.float32()), ("bpm_confidence", pa.float32()), ("key", pa.string()),
-                         ("key_strength", pa.float32()), ("loudness_lufs", pa.float32()),
-                         ("danceability", pa.float32())])
-
-
 def write_tags(folder: Path, descriptors: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    schema = TAGS_SCHEMA.append(pa.field("descriptors", DESCRIPTORS)) if descriptors else TAGS_SCHEMA
+    # the real tags schema; without descriptors, the schema of outputs written before that column existed
+    schema = TAGS_SCHEMA if descriptors else TAGS_SCHEMA.remove(TAGS_SCHEMA.get_field_index("descriptors"))
     rows = []
     for clip, (tags, desc) in CLIPS.items():
         row = {"music_id": clip, "tagger": "musicnn", "tags": [{"tag": t, "category": c, "confidence": x}

@@ -250,7 +250,7 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[arg
 
 
 def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.io.out_dir import check_out_dir
+    from pipelines.io.out_dir import check_out_dir, exclusive
     from pipelines.io.manifest import ManifestError, read_manifest
     from pipelines.tag.backends import from_spec
     from pipelines.tag.pipeline import NothingTagged, TagJob, run
@@ -285,7 +285,8 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.max_duration_s is not None and not args.max_duration_s > 0:
         raise UsageError(f"tag: --max-duration-s must be > 0, got {args.max_duration_s}")
     try:
-        summary = run(job)
+        with exclusive(args.out, "tag"):  # one run at a time per output folder
+            summary = run(job)
     except NothingTagged as exc:
         print(f"viml-synth: {exc}", file=sys.stderr)  # the why, with counts and examples, whatever the log level
         return EXIT_NOTHING_DONE
@@ -298,7 +299,7 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_synthesize(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.io.out_dir import check_out_dir
+    from pipelines.io.out_dir import check_out_dir, exclusive
     from pipelines.synthesize.build import job_from_args
     from pipelines.synthesize.pipeline import NothingWritten, run
 
@@ -308,7 +309,8 @@ def cmd_synthesize(args: argparse.Namespace, beam_args: list[str]) -> int:
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
     try:
-        summary = run(job)
+        with exclusive(args.out, "synthesize"):  # one run at a time per output folder
+            summary = run(job)
     except NothingWritten as exc:
         print(f"viml-synth: {exc}", file=sys.stderr)  # the why, with counts and examples, whatever the log level
         return EXIT_NOTHING_DONE
@@ -375,6 +377,22 @@ def cmd_weights(args: argparse.Namespace, beam_args: list[str]) -> int:
     return EXIT_OK
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _configure_logging(level_name: str) -> None:
+    """Importing Beam logs a warning first, which gives the root logger a stderr handler at WARNING, so a
+    plain basicConfig would do nothing: set the level, and our format on that plain stderr handler only
+    (handlers others installed, e.g. a test's log capture, are left alone)."""
+    level = getattr(logging, str(level_name).upper(), logging.INFO)
+    root = logging.getLogger()
+    logging.basicConfig(format=LOG_FORMAT)
+    root.setLevel(level)
+    for handler in root.handlers:
+        if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.__stderr__):
+            handler.setFormatter(logging.Formatter(LOG_FORMAT))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -383,9 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_BAD_INPUT
-        logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                            force=True)  # importing Beam has already configured the root logger
+        _configure_logging(args.log_level)
         # Beam's GCP module warns about optional BigQuery clients at import; irrelevant here. Beam's own
         # INFO chatter, and the HTTP clients' line per LLM request (hundreds a second), would drown our
         # progress lines, so they speak only at --log-level DEBUG.

@@ -91,6 +91,7 @@ def job_from_args(args: argparse.Namespace, beam_args: list[str]):
 
 def features_command(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.features.pipeline import NothingProduced, run
+    from pipelines.io.out_dir import exclusive
 
     job = job_from_args(args, beam_args)
     for name, manifest in (("videos", job.videos), ("music", job.music)):
@@ -98,7 +99,8 @@ def features_command(args: argparse.Namespace, beam_args: list[str]) -> int:
             log.info("%s manifest %s: %s, %d file(s); its rows are read by the pipeline", name, manifest.source,
                      manifest.input.fmt, len(manifest.input.files))
     try:
-        summary = run(job)
+        with exclusive(args.out, "features"):  # one run at a time per output folder
+            summary = run(job)
     except NothingProduced as exc:
         print(f"viml-synth: {exc}", file=sys.stderr)  # the why, with counts and examples, whatever the log level
         return EXIT_NOTHING_DONE

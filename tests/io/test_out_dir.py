@@ -41,3 +41,37 @@ def test_an_unusable_out_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, o
 def test_show_of_a_missing_folder_says_so(tmp_path, capsys):
     assert main(["show", str(tmp_path / "nope")]) == EXIT_BAD_INPUT
     assert "does not exist" in capsys.readouterr().err
+
+
+def _tags_input(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"music_id": "m0", "tags": ["rock", "guitar", "happy"]}) + "\n")
+    return str(path)
+
+
+def test_a_folder_being_written_by_a_live_run_is_refused(tmp_path, capsys):
+    import os
+    import socket
+
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / ".lock"  # held by this very process: alive
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "stage": "synthesize"}))
+    code = main(["synthesize", "--input", _tags_input(tmp_path), "--out", str(out), "--methods", "tags"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "being written by another run" in err and str(os.getpid()) in err
+    assert lock.exists() and not list(out.glob("*.parquet"))
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over_and_released(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a pid whose process has ended
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".lock").write_text(json.dumps({"pid": int(dead), "host": socket.gethostname(), "stage": "tag"}))
+    assert main(["synthesize", "--input", _tags_input(tmp_path), "--out", str(out), "--methods", "tags"]) == 0
+    assert not (out / ".lock").exists() and list(out.glob("triplets-*.parquet"))

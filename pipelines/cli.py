@@ -267,6 +267,7 @@ def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
         backend = from_spec(args.tagger, weights_dir=args.weights_dir, label_map=args.label_map,
                             hf_window_s=args.hf_window_s, vocabulary=args.vocabulary)
         backend.label_mapping(vocabulary)  # fail now, not on a worker, if the mapping is broken
+        backend.check()
         from pipelines.tag.descriptors import parse_which
 
         descriptor_groups = parse_which(args.descriptors)

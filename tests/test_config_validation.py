@@ -135,3 +135,11 @@ def test_tag_batch_and_window_are_checked_before_the_pipeline(tmp_path, capsys, 
     code = main(["tag", "--manifest", manifest, "--out", str(tmp_path / "out"), *flags])
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT and flags[0] in err and "Minimum" not in err
+
+
+def test_a_missing_precomputed_tags_file_is_named_before_the_pipeline(tmp_path, capsys):
+    manifest = str(Path(__file__).resolve().parents[1] / "demo" / "manifest.csv")
+    code = main(["tag", "--manifest", manifest, "--out", str(tmp_path / "out"),
+                 "--tagger", f"precomputed:{tmp_path / 'nope.csv'}"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and "nope.csv" in err and "while running" not in err

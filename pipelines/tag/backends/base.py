@@ -85,6 +85,10 @@ class TaggerBackend(abc.ABC):
     def label_mapping(self, vocabulary: Vocabulary) -> LabelMapping:
         """How this backend's labels map onto the vocabulary."""
 
+    def check(self) -> None:
+        """What can be checked before the pipeline starts (files the backend reads, ...); ValueError if
+        unusable, so the user hears it at once and not from a worker. Default: nothing to check."""
+
     def prepare_needs_state(self) -> bool:
         """True when `prepare` uses the loaded state (then the prepare step loads it too)."""
         return False
@@ -104,42 +108,3 @@ class TaggerBackend(abc.ABC):
     def labels(self) -> list[tuple[str, str]]:
         """Every (model, label) this backend can output, for `viml-synth vocabulary --coverage`."""
         raise NotImplementedError(f"{self.name} cannot list its labels")
-
-
-def from_spec(spec: str, **options) -> TaggerBackend:
-    """`musicnn`, `hf:<model id or path>`, `clap:<model id or path>`, `precomputed:<file>`, or several
-    joined with `+` (`musicnn+hf:<model>`: see combined.py)."""
-    if "+" in spec:
-        from pipelines.tag.backends.combined import CombinedBackend
-
-        parts = [p.strip() for p in spec.split("+")]
-        if len(parts) < 2 or not all(parts):
-            raise ValueError(f"--tagger {spec!r}: join backends with '+', e.g. musicnn+hf:<model>")
-        if options.get("label_map"):
-            raise ValueError("--label-map applies to one backend; a combined tagger uses each backend's default")
-        return CombinedBackend([from_spec(p, **options) for p in parts])
-    kind, _, arg = spec.partition(":")
-    if kind == "musicnn":
-        from pipelines.tag.backends.musicnn_backend import MusicnnBackend
-
-        return MusicnnBackend(weights_dir=options.get("weights_dir"), models=options.get("musicnn_models"))
-    if kind == "hf":
-        if not arg:
-            raise ValueError("--tagger hf:<model id or local path> needs a model")
-        from pipelines.tag.backends.hf_backend import HFAudioBackend
-
-        return HFAudioBackend(arg, label_map=options.get("label_map"), window_s=options.get("hf_window_s"))
-    if kind == "precomputed":
-        if not arg:
-            raise ValueError("--tagger precomputed:<file> needs a file (CSV, JSONL or Parquet)")
-        from pipelines.tag.backends.precomputed import PrecomputedBackend
-
-        return PrecomputedBackend(arg, label_map=options.get("label_map"))
-    if kind == "clap":
-        if not arg:
-            raise ValueError("--tagger clap:<model id or local path> needs a model")
-        from pipelines.tag.backends.clap_backend import ClapBackend
-
-        return ClapBackend(arg, window_s=options.get("clap_window_s"), vocabulary=options.get("vocabulary"))
-    raise ValueError(f"unknown tagger '{spec}': use musicnn, hf:<model id or path>, clap:<model id or path>, "
-                     "precomputed:<file>, or several joined with '+'")

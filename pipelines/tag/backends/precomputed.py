@@ -45,6 +45,11 @@ class PrecomputedBackend(TaggerBackend):
                 table.setdefault(str(raw["music_id"]).strip(), raw.get("tags"))
         return table
 
+    def check(self) -> None:
+        from pipelines.io.read_rows import check_input
+
+        check_input(self.path, None, ("music_id", "tags"), "music_id", "precomputed tags")
+
     def prepare_needs_state(self) -> bool:
         return True
 

@@ -54,7 +54,7 @@ class EfficientNetLite0Encoder(VideoEncoder):
         return {"model": load_efficientnet_lite0(self.weights)}
 
     def geometry(self, state=None) -> FrameGeometry:
-        from pipelines.features.encoders import efficientnet_lite0 as E
+        import pipelines.features.encoders.efficientnet_lite0 as E
 
         return FrameGeometry(E.IMAGE_SIZE, E.RESIZE_SIZE, self.crop, (127, 127, 127))
 
@@ -70,7 +70,7 @@ class EfficientNetLite0Encoder(VideoEncoder):
         return 1280
 
     def describe(self) -> dict:
-        from pipelines.features.encoders import efficientnet_lite0 as E
+        import pipelines.features.encoders.efficientnet_lite0 as E
 
         path = self.weights or E.weights_path()
         return {**super().describe(), "model": "EfficientNet-Lite0 (ImageNet), pooled penultimate layer",

@@ -42,14 +42,13 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 DEFAULT_CSV = Path(os.environ.get("VIML_SYNTH_SHARED", PROJECT.parent / "shared")) / "data" / "musiccaps_train.csv"
 
+# ------------------------------------------------------------------ metrics: NLTK and rouge-score
+from pipelines.evaluate import text_metrics as _tm  # noqa: E402
+from pipelines.evaluate.wordnet import find as find_wordnet  # noqa: E402
 from pipelines.synthesize.data2text import BuiltinRewriter, JoinRewriter, TemplateBank, data2text  # noqa: E402
 from pipelines.synthesize.data2text.grammar import missing  # noqa: E402
 from pipelines.synthesize.tagset import InputTag  # noqa: E402
 from pipelines.tag.vocabulary import Vocabulary  # noqa: E402
-
-# ------------------------------------------------------------------ metrics: NLTK and rouge-score
-from pipelines.evaluate import text_metrics as _tm  # noqa: E402
-from pipelines.evaluate.wordnet import find as find_wordnet  # noqa: E402
 
 
 def bleu(hyps, refs):

@@ -27,8 +27,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pipelines.tag import descriptors  # noqa: E402
-from pipelines.tag.descriptors_synth import (KEY_WEIGHTS, OCTAVE_FACTORS, key_name, key_relation,  # noqa: E402
-                                             synth_clip, tempo_correct)
+from pipelines.tag.descriptors_synth import (  # noqa: E402
+    KEY_WEIGHTS,
+    OCTAVE_FACTORS,
+    key_name,
+    key_relation,
+    synth_clip,
+    tempo_correct,
+)
 
 BPMS = (60, 70, 78, 85, 92, 100, 108, 116, 124, 132, 140, 150, 160, 172, 184)
 

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthesize import synthesize, write_tags  # noqa: E402  (bench/synthesize.py)
 
-
 PEAK = ("import resource, sys; from pipelines.cli import main; status = main(sys.argv[1:]); "
         "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(status)")
 

@@ -250,8 +250,8 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[arg
 
 
 def cmd_tag(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.io.out_dir import check_out_dir, exclusive
     from pipelines.io.manifest import ManifestError, read_manifest
+    from pipelines.io.out_dir import check_out_dir, exclusive
     from pipelines.tag.backends import from_spec
     from pipelines.tag.pipeline import NothingTagged, TagJob, run
     from pipelines.tag.vocabulary import Vocabulary, VocabularyError
@@ -345,10 +345,10 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_show(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from apache_beam.io.filesystems import FileSystems
+
     from pipelines.io.outputs import committed_files
     from pipelines.tag.show import texts_table, top_tags_table
-
-    from apache_beam.io.filesystems import FileSystems
 
     if not FileSystems.exists(args.out):
         raise UsageError(f"show: {args.out} does not exist")

@@ -20,8 +20,9 @@ handler's namespace; `inference_metrics` reads them back for summary.json.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.utils.shared import Shared

@@ -28,7 +28,7 @@ import re
 import unicodedata
 import warnings
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 Reference = str | Sequence[str]
 
@@ -74,7 +74,7 @@ def ngrams(tokens: Sequence[str], n: int) -> Counter:
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Reference], max_n: int = 4) -> dict:
     """Corpus BLEU-1..max_n with NLTK: {"bleu1": .., ..., "precisions": [p1..], "brevity_penalty",
     "hyp_len", "ref_len"}. references[i] is one reference string or a list of them for hypotheses[i]."""
-    from nltk.translate.bleu_score import (brevity_penalty, closest_ref_length, modified_precision)
+    from nltk.translate.bleu_score import brevity_penalty, closest_ref_length, modified_precision
     from nltk.translate.bleu_score import corpus_bleu as nltk_corpus_bleu
 
     refs = _check(hypotheses, references)

@@ -10,7 +10,7 @@ that have tags (`n_tags`), diversity and length all rows. A metric with no rows 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from pipelines.evaluate import text_metrics as tm
 from pipelines.evaluate.wordnet import describe as describe_wordnet

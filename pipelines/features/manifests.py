@@ -4,7 +4,6 @@ row becomes an error record instead of stopping the run; the rows are read by th
 format: pipelines.io.manifest.read_manifest.)"""
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass, field
 
 from pipelines.io.manifest import Manifest, optional_float, optional_str, resolve_path

@@ -27,9 +27,9 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.utils.shared import Shared
 
-from pipelines.features.encoders.base import Encoder
-from pipelines.features.schemas import ERRORS_SCHEMA, FORMAT, SCHEMAS
 from pipelines import progress
+from pipelines.features.encoders.base import Encoder
+from pipelines.features.schemas import FORMAT, SCHEMAS
 from pipelines.features.steps import ERRORS, NAMESPACE, ROWS, Encode, Prepare, TextsOfTriplets, inference_namespace
 from pipelines.inference import inference_metrics
 from pipelines.io import outputs

@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -95,9 +94,9 @@ def sample_times(start_s: float, end_s: float, fps: float) -> np.ndarray:
     return start_s + (np.arange(n) + 0.5) / fps
 
 
-def sample_frames(uri: str, fps: float = 1.0, start_s: Optional[float] = None,
-                  end_s: Optional[float] = None, geometry: FrameGeometry = FrameGeometry(),
-                  max_frames: Optional[int] = None) -> SampledFrames:
+def sample_frames(uri: str, fps: float = 1.0, start_s: float | None = None,
+                  end_s: float | None = None, geometry: FrameGeometry = FrameGeometry(),
+                  max_frames: int | None = None) -> SampledFrames:
     """Frames of ``uri`` (local path or any Beam FileSystems URI) at ``fps`` over [start_s, end_s).
 
     ``max_frames`` caps T by spreading the samples over the segment instead (lower effective fps).
@@ -142,7 +141,7 @@ def _open(source: Source, uri: str):
         raise VideoDecodeError("not_video", f"file is not a video that can be decoded: {uri} ({e})", uri) from None
 
 
-def _duration(container, stream) -> Optional[float]:
+def _duration(container, stream) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     return container.duration / 1e6 if container.duration is not None else None
@@ -175,7 +174,7 @@ def _decode(container, stream, uri, fps, start, end, duration, geometry, max_fra
     picked, times = [], []
     prev, last_t, error = None, None, None
 
-    def next_target() -> Optional[float]:
+    def next_target() -> float | None:
         if targets is not None:
             return targets[len(picked)] if len(picked) < len(targets) else None
         t = start + (len(picked) + 0.5) / fps  # unknown end: keep going until the stream ends

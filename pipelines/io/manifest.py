@@ -9,12 +9,19 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator
 
-from pipelines.io.read_rows import (InputError, InputSource, ReadInput, check_input, iter_file, read_all,
-                                    row_id)
-from pipelines.io.read_rows import detect_format  # noqa: F401 - re-exported for existing callers
+from pipelines.io.read_rows import (
+    InputError,
+    InputSource,
+    ReadInput,
+    check_input,
+    detect_format,  # noqa: F401 - re-exported for existing callers
+    iter_file,
+    read_all,
+    row_id,
+)
 
 REQUIRED = ("music_id", "audio_path")
 OPTIONAL = ("start_s", "end_s", "video_id")

@@ -10,12 +10,14 @@ import errno
 import math
 import os
 import re
-from typing import Callable, Optional, Union
+from collections.abc import Callable
+from typing import Union
+
 
 class MediaDecodeError(ValueError):
     """A file that cannot be used as media; `reason` is a short machine-readable code."""
 
-    def __init__(self, reason: str, message: str, uri: Optional[str] = None):
+    def __init__(self, reason: str, message: str, uri: str | None = None):
         super().__init__(message)
         self.reason = reason
         self.uri = uri
@@ -29,7 +31,7 @@ URI_SCHEME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9+.]*://")  # what Beam's FileSyste
 ErrorFactory = Callable[[str, str, str], Exception]
 
 
-def check_segment(uri: str, start_s: Optional[float], end_s: Optional[float], kind: str,
+def check_segment(uri: str, start_s: float | None, end_s: float | None, kind: str,
                   error: ErrorFactory) -> None:
     """Reject segments that are wrong whatever the file holds (beyond-the-end is checked later)."""
     for name, value in (("start_s", start_s), ("end_s", end_s)):

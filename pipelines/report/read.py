@@ -4,7 +4,7 @@ from __future__ import annotations
 import heapq
 import json
 import zlib
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,7 +58,7 @@ def key_parts(key: str) -> tuple[str, str | None]:
 def seeded_rank(seed: int, key: str) -> int:
     """A stable pseudo-random rank of a key: the smallest ranks are a seeded sample that does not depend
     on file or row order (CRC32: fast, and only has to spread keys evenly, not resist anyone)."""
-    return zlib.crc32(f"{seed}{KEY_SEP}{key}".encode("utf-8"))
+    return zlib.crc32(f"{seed}{KEY_SEP}{key}".encode())
 
 
 class BottomK:

@@ -9,7 +9,6 @@ from pipelines.report import read
 from pipelines.report.limits import EVAL_ROWS
 
 
-
 def reference_rows(folder: str, refs: dict[str, list[str]], seed: int = 0, limit: int = EVAL_ROWS,
                    only_tracks: pa.Array | None = None, order: list[str] = ()) -> tuple[list[dict], dict]:
     """evaluate_texts rows of the texts whose music_id has a reference (at most `limit` per method),

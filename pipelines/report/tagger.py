@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.report import read
-from pipelines.report.aggregate import value_counts, histogram
+from pipelines.report.aggregate import histogram, value_counts
 
 CONFIDENCE_EDGES = [round(0.05 * i, 2) for i in range(21)]
 # Fixed bins for the numeric descriptors (values outside are clipped into the end bins, so none is lost)

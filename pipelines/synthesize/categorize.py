@@ -8,10 +8,10 @@ category by lookup, never dropping a tag or touching its text. The rules are dat
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
@@ -62,7 +62,7 @@ class Lexicon:
 
     # ---------------------------------------------------------------- loading
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "Lexicon":
+    def load(cls, path: str | Path | None = None) -> Lexicon:
         source = Path(path) if path else resources.files(DATA_PACKAGE).joinpath(LEXICON_FILE)
         text = source.read_text(encoding="utf-8")
         try:

@@ -29,7 +29,7 @@ class DescriptorTagError(ValueError):
     reason = "bad_descriptors"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rules() -> dict:
     return yaml.safe_load(resources.files("pipelines.data").joinpath(DATA_FILE).read_text(encoding="utf-8"))
 

@@ -30,10 +30,10 @@ from __future__ import annotations
 import functools
 import re
 import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import yaml
 from nltk.stem.porter import PorterStemmer
@@ -290,7 +290,7 @@ class TagMatcher:
         return None
 
 
-_MATCHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def matcher_for(vocabulary, aliases: str | Path | None = None) -> TagMatcher:

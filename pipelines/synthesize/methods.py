@@ -211,9 +211,9 @@ class Prompt2TextMethod(Method):
         """The row's prompt, request and cache keys (one per candidate)."""
         from pipelines.synthesize.cache import cache_key
         from pipelines.synthesize.descriptor_tags import prompt_text
-        from pipelines.synthesize.surface import surface_text
         from pipelines.synthesize.llm import LLMRequest
         from pipelines.synthesize.prompt2text.postprocess import completion_check
+        from pipelines.synthesize.surface import surface_text
 
         o, rng = self.options, item.rng()
         pool = self._tagger_pool if item.track.from_tagger else self._pool
@@ -234,7 +234,7 @@ class Prompt2TextMethod(Method):
                                   params, item.sample * o.candidates + c))
         return {"examples": examples, "prompt": prompt, "requests": requests, "keys": keys, "pool": pool}
 
-    def start(self, items: list[WorkItem]) -> "_StartedBatch":
+    def start(self, items: list[WorkItem]) -> _StartedBatch:
         """Plans every row, answers what the cache can, and sends the rest without waiting."""
         plans = []
         for item in items:
@@ -269,7 +269,7 @@ class Prompt2TextMethod(Method):
         pending = self._backend.submit_many([r for _, r in todo], on_result=record) if todo else None
         return _StartedBatch(items, plans, found, pending, writes)
 
-    def finish(self, started: "_StartedBatch") -> list[TextOut | Exception]:
+    def finish(self, started: _StartedBatch) -> list[TextOut | Exception]:
         from pipelines.synthesize.prompt2text.postprocess import RejectedCompletion, check_completion, cut_completion
 
         if started.pending is not None:

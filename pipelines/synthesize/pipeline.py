@@ -25,8 +25,8 @@ from pipelines.io.read_rows import ERRORS as READ_ERRORS
 from pipelines.io.read_rows import InputSource, ReadInput, check_input, spread_rows
 from pipelines.io.read_rows import input_rows as counted_input_rows
 from pipelines.io.schemas import TRIPLETS_SCHEMA
-from pipelines.synthesize.card import card_text
 from pipelines.pipeline_info import versions
+from pipelines.synthesize.card import card_text
 from pipelines.synthesize.methods import Method
 from pipelines.synthesize.select import TagSelection
 from pipelines.synthesize.steps import ERRORS, ExpandWork, ParseTrack, RunMethod

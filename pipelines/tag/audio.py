@@ -34,7 +34,6 @@ import struct
 import zlib
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
 
 import numpy as np
 
@@ -71,8 +70,8 @@ class DecodedAudio:
     decoder: str              # "soundfile" or "pyav"
 
 
-def decode_audio(uri: str, target_sr: Optional[int], start_s: Optional[float] = None,
-                 end_s: Optional[float] = None, min_duration_s: float = 0.0,
+def decode_audio(uri: str, target_sr: int | None, start_s: float | None = None,
+                 end_s: float | None = None, min_duration_s: float = 0.0,
                  silence_dbfs: float = -70.0) -> DecodedAudio:
     """Decode ``uri`` (local path or any Beam FileSystems URI) to mono float32.
 
@@ -99,8 +98,8 @@ class AudioStream:
     Source facts (``source_sample_rate``, ``source_channels``, ``decoder``) are set on creation.
     """
 
-    def __init__(self, uri: str, target_sr: Optional[int], start_s: Optional[float] = None,
-                 end_s: Optional[float] = None, min_duration_s: float = 0.0, silence_dbfs: float = -70.0,
+    def __init__(self, uri: str, target_sr: int | None, start_s: float | None = None,
+                 end_s: float | None = None, min_duration_s: float = 0.0, silence_dbfs: float = -70.0,
                  block_samples: int = _STREAM_BLOCK_SAMPLES):
         if target_sr is not None and target_sr <= 0:
             raise ValueError(f"target_sr must be a positive sample rate, got {target_sr}")
@@ -157,8 +156,8 @@ class AudioStream:
                        self.min_duration_s, self.silence_dbfs)
 
 
-def stream_audio(uri: str, target_sr: Optional[int], start_s: Optional[float] = None,
-                 end_s: Optional[float] = None, min_duration_s: float = 0.0, silence_dbfs: float = -70.0,
+def stream_audio(uri: str, target_sr: int | None, start_s: float | None = None,
+                 end_s: float | None = None, min_duration_s: float = 0.0, silence_dbfs: float = -70.0,
                  block_samples: int = _STREAM_BLOCK_SAMPLES) -> AudioStream:
     """The file as an :class:`AudioStream` (see there for when errors are raised)."""
     return AudioStream(uri, target_sr, start_s, end_s, min_duration_s, silence_dbfs, block_samples)
@@ -202,7 +201,7 @@ def _check_container_structure(source: Source, uri: str) -> None:
         raise _corrupt(uri, problem)
 
 
-def _wav_truncation(f, size: int) -> Optional[str]:
+def _wav_truncation(f, size: int) -> str | None:
     """Compare the data chunk size declared in the RIFF header with the bytes actually present."""
     pos, byte_rate = 12, 0
     while pos + 8 <= size:
@@ -224,7 +223,7 @@ def _wav_truncation(f, size: int) -> Optional[str]:
     return None
 
 
-def _ogg_problem(f, size: int) -> Optional[str]:
+def _ogg_problem(f, size: int) -> str | None:
     """Walk every Ogg page: contiguous, complete, checksum valid, last one flagged end-of-stream.
 
     libsndfile skips damaged pages and returns a frame count that depends on the read block
@@ -455,7 +454,7 @@ def _pyav_open(source: Source, uri: str):
                                f"{uri} ({e})", uri) from None
 
 
-def _pyav_trusted_duration(container) -> Optional[float]:
+def _pyav_trusted_duration(container) -> float | None:
     """Container duration in seconds when it comes from the header, None when guessed/unknown."""
     names = set(container.format.name.split(","))
     if container.duration is None or not names & _TRUSTED_DURATION_FORMATS:

@@ -11,8 +11,8 @@ bench/descriptors_accuracy.py (figures in the README).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 

@@ -21,6 +21,7 @@ import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
 from pipelines import progress
+from pipelines.inference import inference_metrics
 from pipelines.io import outputs
 from pipelines.io.manifest import Manifest
 from pipelines.io.read_rows import ERRORS as READ_ERRORS
@@ -30,7 +31,6 @@ from pipelines.options import torch_threads_per_worker
 from pipelines.pipeline_info import versions
 from pipelines.tag import descriptors, descriptors_step
 from pipelines.tag.backends.base import TaggerBackend
-from pipelines.inference import inference_metrics
 from pipelines.tag.steps import ERRORS, INFERENCE_NAMESPACE, TagClips, ToTagRecord
 from pipelines.tag.vocabulary import Vocabulary
 

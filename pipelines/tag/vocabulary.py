@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
@@ -71,7 +71,7 @@ class Vocabulary:
         self._by_name = {normalize(t.name): t for t in tags}
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "Vocabulary":
+    def load(cls, path: str | Path | None = None) -> Vocabulary:
         source = path or _packaged("vocabulary.yaml")
         data, root = _load_yaml(source)
         categories = data.get("categories") if isinstance(data, dict) else None
@@ -142,11 +142,11 @@ class LabelMapping:
         self.source = source
 
     @classmethod
-    def identity(cls, vocabulary: Vocabulary) -> "LabelMapping":
+    def identity(cls, vocabulary: Vocabulary) -> LabelMapping:
         return cls(vocabulary, {}, "identity")
 
     @classmethod
-    def load(cls, vocabulary: Vocabulary, path: str | Path) -> "LabelMapping":
+    def load(cls, vocabulary: Vocabulary, path: str | Path) -> LabelMapping:
         packaged = _packaged(f"mappings/{path}.yaml")
         source = packaged if not Path(str(path)).suffix and packaged.is_file() else Path(path)
         if isinstance(source, Path) and not source.is_file():

@@ -30,9 +30,10 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 Responder = Callable[[dict, str], str]
 
@@ -117,7 +118,7 @@ class Fault:
         return f"status:{self.status}" if self.kind == "status" else self.kind
 
     @classmethod
-    def parse(cls, spec: str) -> "Fault":
+    def parse(cls, spec: str) -> Fault:
         """`KIND[:key=value,...]`, KIND a status code or a fault kind; e.g. `429:times=3,retry_after=1`,
         `drop:every=5,times=`, `slow:delay_s=0.5,match=SLOWME`. An empty `times=` means forever."""
         kind, _, rest = spec.partition(":")
@@ -246,7 +247,7 @@ class LLMServer:
         self.connections = 0  # TCP connections accepted (keep-alive reuse keeps this low)
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "LLMServer":
+    def start(self) -> LLMServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="llm-server", daemon=True)
         self._thread.start()
@@ -273,7 +274,7 @@ class LLMServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def __enter__(self) -> "LLMServer":
+    def __enter__(self) -> LLMServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -538,7 +539,7 @@ class ServerProcess:
         self.proc.kill()
         self.proc.wait()
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc) -> None:

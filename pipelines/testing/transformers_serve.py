@@ -86,7 +86,7 @@ class TransformersServe:
         if self._log is not subprocess.DEVNULL:
             self._log.close()
 
-    def __enter__(self) -> "TransformersServe":
+    def __enter__(self) -> TransformersServe:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -3,12 +3,12 @@ import shutil
 
 import pyarrow as pa
 import pytest
+from report_fixtures import TEXTS, write_run, write_tags
 
 from pipelines.report import read
 from pipelines.report.aggregate import aggregate_run
 from pipelines.report.compare import compare_runs, text_difference
 from pipelines.report.tagger import aggregate_tags
-from report_fixtures import TEXTS, write_run, write_tags
 
 
 def test_tags_per_track_and_category(run_dir):

@@ -1,6 +1,5 @@
 """Measured tempo and key become tags of their own categories, selected like any tag and written in texts."""
 import glob
-import json
 import random
 
 import pyarrow as pa
@@ -9,8 +8,14 @@ import pytest
 
 from pipelines.cli import EXIT_OK, main
 from pipelines.io.schemas import DESCRIPTORS_STRUCT, TAG_STRUCT
-from pipelines.synthesize.descriptor_tags import (DescriptorTagError, descriptor_tags, normalize_key, prompt_text,
-                                                  surface, tempo_tag)
+from pipelines.synthesize.descriptor_tags import (
+    DescriptorTagError,
+    descriptor_tags,
+    normalize_key,
+    prompt_text,
+    surface,
+    tempo_tag,
+)
 from pipelines.synthesize.select import TagSelection, select_tags
 from pipelines.synthesize.tagset import InputTag
 

@@ -69,9 +69,8 @@ def test_key_relations():
 
 def test_describe_step_keeps_a_clip_whose_descriptors_fail_and_drops_its_audio():
     from pipelines.io.manifest import ClipRequest
-    from pipelines.tag.backends.base import Prepared
-
     from pipelines.tag.audio import DecodedAudio
+    from pipelines.tag.backends.base import Prepared
     from pipelines.tag.descriptors_step import _Measure
 
     clip = ClipRequest.__new__(ClipRequest)

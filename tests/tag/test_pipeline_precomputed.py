@@ -8,6 +8,7 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.utils.shared import Shared
 
 from pipelines.io.manifest import read_manifest
 from pipelines.io.schemas import TAGS_SCHEMA
@@ -15,7 +16,6 @@ from pipelines.tag.backends.precomputed import PrecomputedBackend
 from pipelines.tag.pipeline import NothingTagged, TagJob, run
 from pipelines.tag.steps import TagClips, ToTagRecord
 from pipelines.tag.vocabulary import Vocabulary
-from apache_beam.utils.shared import Shared
 
 ROWS = [
     {"music_id": "a", "video_id": "v1", "tags": ["rock", "Electric Guitar", "mellow piano melody"]},

@@ -37,7 +37,7 @@ class Encoder(abc.ABC):
         """Decode and preprocess one input; raise (e.g. VideoDecodeError) for bad input."""
 
     @abc.abstractmethod
-    def encode(self, state: Any, units: Any) -> "np.ndarray":  # noqa: F821
+    def encode(self, state: Any, units: Any) -> np.ndarray:  # noqa: F821
         """[n, ...] units (or n texts) -> [n, dim] float32 features."""
 
     @abc.abstractmethod

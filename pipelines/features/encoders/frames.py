@@ -6,8 +6,8 @@ import os
 import numpy as np
 
 from pipelines.features.encoders.base import Encoder, Prepared
-from pipelines.resources import sha256_file
 from pipelines.features.video import FrameGeometry, sample_frames
+from pipelines.resources import sha256_file
 
 
 class VideoEncoder(Encoder):

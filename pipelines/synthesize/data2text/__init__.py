@@ -11,8 +11,8 @@ from pipelines.synthesize.data2text.rewriter import (
     BuiltinRewriter,
     JoinRewriter,
     RewriteLossError,
-    RewriteResult,
     Rewriter,
+    RewriteResult,
     Seq2SeqRewriter,
 )
 from pipelines.synthesize.data2text.templates import RenderedSentence, TemplateBank, TemplateError

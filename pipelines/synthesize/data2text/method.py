@@ -10,12 +10,12 @@ model lost and whether the fallback was used).
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from pipelines.synthesize.categorize import Lexicon, categorize
-from pipelines.synthesize.surface import with_surface
-from pipelines.synthesize.data2text.rewriter import RewriteResult, Rewriter, dedupe
+from pipelines.synthesize.data2text.rewriter import Rewriter, RewriteResult, dedupe
 from pipelines.synthesize.data2text.templates import RenderedSentence, TemplateBank
+from pipelines.synthesize.surface import with_surface
 from pipelines.synthesize.tagset import InputTag
 
 METHOD = "data2text"

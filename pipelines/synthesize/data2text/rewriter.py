@@ -16,8 +16,8 @@ compression (fusing the facts of one sentence into clauses).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from pipelines.synthesize.data2text.grammar import join_and, mentions, missing
 from pipelines.synthesize.data2text.templates import FRAME, RenderedSentence, TemplateBank, finish_sentence, tidy
@@ -488,7 +488,7 @@ class Seq2SeqRewriter(Rewriter):
             self._fallback = BuiltinRewriter()
         return self._fallback
 
-    def load(self) -> "Seq2SeqRewriter":
+    def load(self) -> Seq2SeqRewriter:
         if self._model is None:
             from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 

@@ -41,9 +41,9 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import jinja2
 from jinja2 import nodes
@@ -246,7 +246,7 @@ class TemplateBank:
             self._index.setdefault((t.category, t.role), []).append(t)
         digest = hashlib.sha256()
         for t in sorted(self._by_id.values(), key=lambda t: t.id):
-            digest.update(f"{t.id}\0{t.source}\0".encode("utf-8"))
+            digest.update(f"{t.id}\0{t.source}\0".encode())
         self.version = digest.hexdigest()[:12]
         self.categories = sorted({t.category for t in self._by_id.values()})
         for category in self.categories:
@@ -260,7 +260,7 @@ class TemplateBank:
 
     # ---------------------------------------------------------------- loading
     @classmethod
-    def load(cls, folder: str | Path | Iterable[str | Path] | None = None, *, extend_default: bool = False) -> "TemplateBank":
+    def load(cls, folder: str | Path | Iterable[str | Path] | None = None, *, extend_default: bool = False) -> TemplateBank:
         """Templates from a folder of ``<category>.j2`` files (default: the repo's templates/data2text).
 
         `folder` may be a list of folders; with ``extend_default=True`` the default folder comes first,

@@ -9,8 +9,15 @@
 """
 from __future__ import annotations
 
-from pipelines.synthesize.llm.base import (GenerationParams, LLMBackend, LLMError, LLMRequest, LLMResult,
-                                           cut_at_stop, request_seed)
+from pipelines.synthesize.llm.base import (
+    GenerationParams,
+    LLMBackend,
+    LLMError,
+    LLMRequest,
+    LLMResult,
+    cut_at_stop,
+    request_seed,
+)
 from pipelines.synthesize.llm.retry import RateLimiter, RetryPolicy
 
 BACKENDS = ("openai", "tgi", "hf-inference", "transformers")

@@ -14,9 +14,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pipelines.io.redact import redact_url
 from pipelines.synthesize.llm.retry import FairSlots, RateLimiter, RetryPolicy
@@ -194,7 +195,7 @@ class LLMBackend(abc.ABC):
         killed run loses no finished request); it runs on the backend's own thread and must be quick."""
 
     def submit_many(self, requests: Sequence[LLMRequest], on_result: OnResult | None = None
-                    ) -> "concurrent.futures.Future[list[LLMResult | LLMError]]":
+                    ) -> concurrent.futures.Future[list[LLMResult | LLMError]]:
         """generate_many without waiting for it: the caller can prepare its next requests meanwhile.
         This default runs them at once (a local model keeps the caller's thread busy anyway)."""
         future: concurrent.futures.Future = concurrent.futures.Future()

@@ -15,7 +15,7 @@ The rule (README, "Credentials"):
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import urlparse
 
 import httpx2

@@ -20,8 +20,15 @@ import json
 
 import httpx2
 
-from pipelines.synthesize.llm.base import (SHARD_SIZE, AsyncHTTPBackend, Completion, LLMError, LLMRequest,
-                                           error_for_status, parse_retry_after)
+from pipelines.synthesize.llm.base import (
+    SHARD_SIZE,
+    AsyncHTTPBackend,
+    Completion,
+    LLMError,
+    LLMRequest,
+    error_for_status,
+    parse_retry_after,
+)
 from pipelines.synthesize.llm.credentials import HF_ROUTER_HOST, HostScopedAuth, host_of, key_env_for
 from pipelines.synthesize.llm.transport import transport_for
 
@@ -128,8 +135,14 @@ class HFInferenceBackend(AsyncHTTPBackend):
         return Completion(out.generated_text or "", TGI_REASONS.get(reason, reason))
 
     def _classify(self, exc: Exception) -> LLMError:
-        from huggingface_hub.errors import (HfHubHTTPError, InferenceTimeoutError, OfflineModeIsEnabled,
-                                            OverloadedError, TextGenerationError, ValidationError)
+        from huggingface_hub.errors import (
+            HfHubHTTPError,
+            InferenceTimeoutError,
+            OfflineModeIsEnabled,
+            OverloadedError,
+            TextGenerationError,
+            ValidationError,
+        )
 
         if isinstance(exc, (InferenceTimeoutError, httpx2.TimeoutException)):
             return LLMError("timeout", f"no answer within {self.timeout_s:g} s", retryable=True)

@@ -15,8 +15,15 @@ import os
 
 import httpx2
 
-from pipelines.synthesize.llm.base import (SHARD_SIZE, AsyncHTTPBackend, Completion, LLMError, LLMRequest,
-                                           error_for_status, parse_retry_after)
+from pipelines.synthesize.llm.base import (
+    SHARD_SIZE,
+    AsyncHTTPBackend,
+    Completion,
+    LLMError,
+    LLMRequest,
+    error_for_status,
+    parse_retry_after,
+)
 from pipelines.synthesize.llm.credentials import HostScopedAuth, host_of, key_env_for
 from pipelines.synthesize.llm.transport import transport_for
 

@@ -11,10 +11,19 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from pipelines.synthesize.llm.base import (GenerationParams, LLMBackend, LLMError, LLMRequest, LLMResult, OnResult, cut_at_stop,
-                                           request_seed)
+from pipelines.synthesize.llm.base import (
+    GenerationParams,
+    LLMBackend,
+    LLMError,
+    LLMRequest,
+    LLMResult,
+    OnResult,
+    cut_at_stop,
+    request_seed,
+)
 
 
 class TransformersBackend(LLMBackend):

@@ -14,8 +14,9 @@ block from `prepare()`; a backend streams by overriding it (see MusicnnBackend).
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from pipelines.io.manifest import ClipRequest
 from pipelines.tag.vocabulary import LabelMapping, ScoredLabel, Vocabulary

@@ -50,7 +50,7 @@ class CombinedBackend(TaggerBackend):
                 out.extend(scores)
         return results
 
-    def label_mapping(self, vocabulary: Vocabulary) -> "CombinedMapping":
+    def label_mapping(self, vocabulary: Vocabulary) -> CombinedMapping:
         return CombinedMapping(vocabulary, [(b.label_mapping(vocabulary), b.model_names()) for b in self.backends])
 
     def model_names(self) -> set[str]:

@@ -21,7 +21,6 @@ import struct
 import tempfile
 import zipfile
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from pipelines.resources import cache_dir, sha256_file

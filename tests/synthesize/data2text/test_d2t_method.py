@@ -1,9 +1,7 @@
 """data2text(): categorize -> one templated sentence per category -> rewrite, with full metadata."""
 import json
-
 import pickle
 import random
-
 
 from pipelines.synthesize.data2text import BuiltinRewriter, JoinRewriter, data2text, data2text_many, plan
 from pipelines.synthesize.data2text.grammar import missing

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from pipelines.synthesize.data2text import BuiltinRewriter, JoinRewriter, data2text
-from pipelines.synthesize.data2text.grammar import missing
 from pipelines.synthesize.data2text.rewriter import dedupe
 from pipelines.synthesize.surface import unexpressed
 from pipelines.synthesize.tagset import InputTag

@@ -6,8 +6,8 @@ import random
 import pytest
 
 from pipelines.synthesize.llm import GenerationParams, LLMError, LLMRequest, RateLimiter, RetryPolicy
-from pipelines.synthesize.llm.retry import FairSlots
 from pipelines.synthesize.llm.base import cut_at_stop, error_for_status, parse_retry_after, request_seed, scrub
+from pipelines.synthesize.llm.retry import FairSlots
 
 
 class FakeTime:

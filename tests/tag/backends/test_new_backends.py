@@ -10,7 +10,6 @@ from pipelines.io.manifest import ClipRequest, read_manifest
 from pipelines.tag.backends import from_spec
 from pipelines.tag.pipeline import TagJob, run
 from pipelines.tag.vocabulary import Vocabulary
-
 from tests.tag.backends.tiny_models import AUDIOSET_LABELS, audioset_classifier, tiny_clap
 
 VOCAB = Vocabulary.load()

@@ -5,9 +5,21 @@ import numpy as np
 import pytest
 
 from pipelines.tag.musicnn import frontend
-from pipelines.tag.musicnn.frontend import (HOP, N_FFT, PATCH_FRAMES, SAMPLE_RATE, hz_to_mel, log_mel,
-                                            mel_filterbank, mel_power, mel_to_hz, min_patch_seconds, min_samples,
-                                            power_spectrogram, to_patches)
+from pipelines.tag.musicnn.frontend import (
+    HOP,
+    N_FFT,
+    PATCH_FRAMES,
+    SAMPLE_RATE,
+    hz_to_mel,
+    log_mel,
+    mel_filterbank,
+    mel_power,
+    mel_to_hz,
+    min_patch_seconds,
+    min_samples,
+    power_spectrogram,
+    to_patches,
+)
 
 
 def _noise(n, scale=0.1, seed=0):

@@ -5,8 +5,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from pipelines.tag.musicnn.tf_checkpoint import (DATA_SUFFIX, CheckpointError, crc32c, masked_crc32c,
-                                                 read_checkpoint, read_checkpoint_bytes, read_index)
+from pipelines.tag.musicnn.tf_checkpoint import (
+    DATA_SUFFIX,
+    CheckpointError,
+    crc32c,
+    masked_crc32c,
+    read_checkpoint,
+    read_checkpoint_bytes,
+    read_index,
+)
 
 CHECKPOINTS = {  # name -> (variables without optimizer state, numbers, with optimizer state)
     "MSD_musicnn": (64, 792_079, 150),

@@ -8,8 +8,14 @@ import safetensors
 import torch
 
 from pipelines.resources import sha256_file
-from pipelines.tag.musicnn.weights import (MODEL_NAMES, MODEL_TAGS, cache_dir, convert_from_wheel, find_wheel,
-                                           load_musicnn)
+from pipelines.tag.musicnn.weights import (
+    MODEL_NAMES,
+    MODEL_TAGS,
+    cache_dir,
+    convert_from_wheel,
+    find_wheel,
+    load_musicnn,
+)
 
 
 def test_tags_match_the_original(musicnn_reference):

@@ -68,6 +68,7 @@ def exclusive(out_dir: str, stage: str):
     if "://" in out_dir:
         yield
         return
+    created = not os.path.exists(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, LOCK)
     me = {"pid": os.getpid(), "host": socket.gethostname(), "stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -99,3 +100,6 @@ def exclusive(out_dir: str, stage: str):
                 os.remove(path)
             except FileNotFoundError:
                 pass
+        if created:  # a run that stopped before writing anything leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                os.rmdir(out_dir)

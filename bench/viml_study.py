@@ -64,9 +64,13 @@ SETTINGS = {
     "viml p=0 + video-only loss 1": ("viml", {"train.text_dropout": 0.0, "train.video_only_weight": 1.0}),
     "viml p=0.25 + video-only loss 1": ("viml", {"train.text_dropout": 0.25, "train.video_only_weight": 1.0}),
     "viml p=0.5 + video-only loss 1": ("viml", {"train.video_only_weight": 1.0}),
+    "viml p=0.5 + video-only loss 1, T=0.1": ("viml", {"train.video_only_weight": 1.0, "loss.temperature": 0.1}),
+    "viml p=0.25 + video-only loss 1, T=0.1": ("viml", {"train.text_dropout": 0.25, "train.video_only_weight": 1.0,
+                                                        "loss.temperature": 0.1}),
     "mvpt T=0.01": ("mvpt", {"loss.temperature": 0.01}),
     "mvpt T=0.03": ("mvpt", {"loss.temperature": 0.03}),
     "mvpt T=0.1": ("mvpt", {"loss.temperature": 0.1}),
+    "mvpt T=0.2": ("mvpt", {"loss.temperature": 0.2}),
 }
 
 # Model-selection criteria replayed on each run's validation curve (patience as in viml.yaml).

@@ -3,7 +3,8 @@
 SequenceEncoder (f^v, f^m, f^t): [optional LayerNorm] -> Linear(D_in -> d) -> + learned positional
 embedding -> k pre-norm Transformer layers (padding masked) -> pooling (`mean`: masked mean of the
 output tokens, default; `cls`: a learned token prepended, its output taken).
-Text is one frozen CLIP-style vector, encoded as a length-1 sequence by the same encoder (the paper
+Text is one frozen sentence vector (the features' text encoder: MiniLM by default, CLIP in the paper),
+encoded as a length-1 sequence by the same encoder (the paper
 says every module is a 2-layer Transformer; on one token self-attention reduces to a learned linear
 map, so f^t acts as a residual MLP).
 

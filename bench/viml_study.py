@@ -60,6 +60,9 @@ SETTINGS = {
     "viml p=0.5 learned NULL": ("viml", {"model.null_text": "learned"}),
     "viml p=0.5 residual fusion": ("viml", {"model.fusion_residual": True}),
     "viml p=0.5 T=0.1": ("viml", {"loss.temperature": 0.1}),
+    "viml p=0.5 T=0.2": ("viml", {"loss.temperature": 0.2}),
+    "viml p=0.75 T=0.1": ("viml", {"train.text_dropout": 0.75, "loss.temperature": 0.1}),
+    "viml p=1 T=0.1 (never sees text)": ("viml", {"train.text_dropout": 1.0, "loss.temperature": 0.1}),
     "viml p=0.5 learned T": ("viml", {"loss.learn_temperature": True}),
     "viml p=0 + video-only loss 1": ("viml", {"train.text_dropout": 0.0, "train.video_only_weight": 1.0}),
     "viml p=0.25 + video-only loss 1": ("viml", {"train.text_dropout": 0.25, "train.video_only_weight": 1.0}),
@@ -225,7 +228,7 @@ def settings_table(runs: list[dict], scale: str, data: str, criterion: str | Non
     video_only.R@10 for MVPt+), mean ± sd over seeds."""
     head = ["setting", "seeds"] + [f"{'video only' if q == 'video_only' else 'video+text'} "
                                    f"{'MR' if m == 'median_rank' else m}" for q in QUERY_KINDS for m in METRICS]
-    head += ["video+tags R@10", "kept epoch", "val video-only R@10"]
+    head += ["video+tags R@10", "kept epoch", "val video-only R@10", "val video+text R@10"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for setting in SETTINGS:
         group = [r for r in runs if r["setting"] == setting and r["scale"] == scale and r["data"] == data]
@@ -234,7 +237,7 @@ def settings_table(runs: list[dict], scale: str, data: str, criterion: str | Non
         picks = [(r, r["selected"][criterion_for(r, criterion)]) for r in group]
         tests = [at_epoch(r, e) for r, e in picks]
         tags = [at_epoch(r, e, "test_tags") for r, e in picks]
-        vals = [next(v for v in r["val_curve"] if v["epoch"] == e)["val"]["video_only"]["R@10"] for r, e in picks]
+        vals = [next(v for v in r["val_curve"] if v["epoch"] == e)["val"] for r, e in picks]
         cells = [setting, str(len(group))]
         for q in QUERY_KINDS:
             for m in METRICS:
@@ -243,7 +246,8 @@ def settings_table(runs: list[dict], scale: str, data: str, criterion: str | Non
             for k in range(len(METRICS)):  # MVPt+ has no text input: its video+text columns are empty
                 cells[2 + len(METRICS) + k] = "-"
         cells += [fmt([t["video_text"]["R@10"] for t in tags], 1) if not setting.startswith("mvpt") else "-",
-                  fmt([float(e) for _, e in picks], 0), fmt(vals, 1)]
+                  fmt([float(e) for _, e in picks], 0), fmt([v["video_only"]["R@10"] for v in vals], 1),
+                  fmt([v["video_text"]["R@10"] for v in vals], 1) if not setting.startswith("mvpt") else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

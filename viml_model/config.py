@@ -52,7 +52,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    temperature: float = 0.03
+    temperature: float = 0.1
     learn_temperature: bool = False
     symmetric: bool = True  # query->music and music->query; False = query->music only
 
@@ -78,7 +78,7 @@ LOWER_IS_BETTER = ("median_rank", "mean_rank", "val_loss")
 @dataclass(frozen=True)
 class EarlyStoppingConfig:
     # "<video_only|video_text|mean>.<R@1|R@5|R@10|median_rank|mean_rank>" or "val_loss"
-    metric: str = "video_text.R@10"
+    metric: str = "mean.mean_rank"
     patience: int = 5
     min_delta: float = 0.0
 

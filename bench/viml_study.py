@@ -61,6 +61,7 @@ SETTINGS = {
     "viml p=0.5 residual fusion": ("viml", {"model.fusion_residual": True}),
     "viml p=0.5 T=0.1": ("viml", {"loss.temperature": 0.1}),
     "viml p=0.5 T=0.2": ("viml", {"loss.temperature": 0.2}),
+    "viml p=0.5 T=0.1 addition fusion": ("viml", {"loss.temperature": 0.1, "model.fusion": "addition"}),
     "viml p=0.75 T=0.1": ("viml", {"train.text_dropout": 0.75, "loss.temperature": 0.1}),
     "viml p=1 T=0.1 (never sees text)": ("viml", {"train.text_dropout": 1.0, "loss.temperature": 0.1}),
     "viml p=0.5 learned T": ("viml", {"loss.learn_temperature": True}),

@@ -40,7 +40,7 @@ class ModelConfig:
     input_norm: bool = True  # LayerNorm on the frozen input features before the projection
     max_video_len: int = 64  # longer sequences are subsampled uniformly to this many steps
     max_music_len: int = 64
-    fusion: str = "transformer2"  # addition | linear | mlp | transformer1 | transformer2
+    fusion: str = "addition"  # addition | linear | mlp | transformer1 | transformer2 (the paper's main results)
     fusion_tokens: str = "pooled"  # pooled: [y_v; y_t] | sequence: [video tokens; y_t]
     mlp_hidden: int = 2048
     fusion_residual: bool = False  # y_vt = y_v + f^vt(y_v, y_t): the video embedding passes through the fusion

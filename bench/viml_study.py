@@ -51,7 +51,12 @@ SCALES = {
                          "train.batch_size": 128, "train.warmup_steps": 100, "train.lr": 5.0e-4}},
 }
 
-# Settings: changes to the packaged viml.yaml / mvpt.yaml (dotted keys), on top of the scale's.
+# The pre-study defaults every ViML setting starts from, pinned so a setting means what its name says
+# whatever viml.yaml holds now (the study changed fusion, temperature and the selection metric).
+PAPER_VIML = {"model.fusion": "transformer2", "loss.temperature": 0.03,
+              "train.early_stopping.metric": "video_text.R@10"}
+
+# Settings: changes to PAPER_VIML (ViML) or the packaged mvpt.yaml (dotted keys), on top of the scale's.
 SETTINGS = {
     "viml p=0.5 (paper)": ("viml", {}),
     "viml p=0.25": ("viml", {"train.text_dropout": 0.25}),
@@ -62,6 +67,10 @@ SETTINGS = {
     "viml p=0.5 T=0.1": ("viml", {"loss.temperature": 0.1}),
     "viml p=0.5 T=0.2": ("viml", {"loss.temperature": 0.2}),
     "viml p=0.5 T=0.1 addition fusion": ("viml", {"loss.temperature": 0.1, "model.fusion": "addition"}),
+    "viml p=0.75 T=0.1 addition fusion": ("viml", {"train.text_dropout": 0.75, "loss.temperature": 0.1,
+                                                   "model.fusion": "addition"}),
+    "viml p=1 T=0.1 addition fusion (never sees text)": ("viml", {"train.text_dropout": 1.0, "loss.temperature": 0.1,
+                                                                  "model.fusion": "addition"}),
     "viml p=0.75 T=0.1": ("viml", {"train.text_dropout": 0.75, "loss.temperature": 0.1}),
     "viml p=1 T=0.1 (never sees text)": ("viml", {"train.text_dropout": 1.0, "loss.temperature": 0.1}),
     "viml p=0.5 learned T": ("viml", {"loss.learn_temperature": True}),
@@ -121,7 +130,8 @@ def run_config(setting: str, scale: str, seed: int):
     from viml_model.config import load_config
 
     kind, changes = SETTINGS[setting]
-    flat = {**SCALES[scale]["config"], **changes, "train.seed": seed}
+    base = PAPER_VIML if kind == "viml" else {}
+    flat = {**base, **SCALES[scale]["config"], **changes, "train.seed": seed}
     flat["train.early_stopping.patience"] = flat["train.epochs"]  # replayed afterwards, per criterion
     return load_config(kind).with_overrides(**dotted_to_sections(flat))
 

@@ -95,7 +95,7 @@ class TrainConfig:
     warmup_steps: int = 500
     schedule: str = "cosine"  # cosine (after warmup, to 0 at the last epoch) | constant
     grad_clip: float = 1.0
-    text_dropout: float = 0.5
+    text_dropout: float = 0.75
     text_dropout_mode: str = "sample"  # sample: each text dropped on its own | batch: a whole batch at once
     video_only_weight: float = 0.0  # weight of an extra InfoNCE term on the NULL-text query of every pair
     eval_batch_size: int = 1024

@@ -291,6 +291,33 @@ def curve_table(run: dict) -> str:
     return "\n".join(lines)
 
 
+# The trade-off curve: text dropout p (and the video-only loss) against the two query kinds, T = 0.1.
+TRADEOFF = ("viml p=0.25 + video-only loss 1, T=0.1", "viml p=0.5 T=0.1", "viml p=0.75 T=0.1",
+            "viml p=1 T=0.1 (never sees text)", "viml p=0.5 T=0.1 addition fusion",
+            "viml p=0.75 T=0.1 addition fusion", "viml p=1 T=0.1 addition fusion (never sees text)", "mvpt T=0.1")
+
+
+def tradeoff_table(runs: list[dict], scale: str, data: str) -> str:
+    lines = ["| setting (T = 0.1) | video-only R@10 | video+text R@10 | video+tags R@10 | val video-only R@10 | "
+             "val video+text R@10 |", "|---|---|---|---|---|---|"]
+    for setting in TRADEOFF:
+        group = [r for r in runs if r["setting"] == setting and r["scale"] == scale and r["data"] == data]
+        if not group:
+            continue
+        picks = [(r, r["selected"][criterion_for(r, None)]) for r in group]
+        test = [at_epoch(r, e) for r, e in picks]
+        tags = [at_epoch(r, e, "test_tags") for r, e in picks]
+        val = [next(v for v in r["val_curve"] if v["epoch"] == e)["val"] for r, e in picks]
+        text = not setting.startswith("mvpt")
+        lines.append("| " + " | ".join([
+            setting, fmt([t["video_only"]["R@10"] for t in test], 1),
+            fmt([t["video_text"]["R@10"] for t in test], 1) if text else "-",
+            fmt([t["video_text"]["R@10"] for t in tags], 1) if text else "-",
+            fmt([v["video_only"]["R@10"] for v in val], 1),
+            fmt([v["video_text"]["R@10"] for v in val], 1) if text else "-"]) + " |")
+    return "\n".join(lines)
+
+
 def report(runs: list[dict]) -> str:
     md = ["# ViML vs MVPt+ study (bench/viml_study.py)", "",
           "Test metrics (R@K in %, MR = median rank) at the epoch each run's selection keeps, mean ± sd over "
@@ -302,6 +329,8 @@ def report(runs: list[dict]) -> str:
             if table.count("\n") < 2:
                 continue
             md += [f"## scale `{scale}`, data `{data}`", "", table, ""]
+            md += ["Trade-off (test R@10 at the kept epoch; validation for the choice):", "",
+                   tradeoff_table(runs, scale, data), ""]
             crit = criteria_table(runs, scale, data, "viml p=0.5 (paper)")
             if crit:
                 md += ["Model selection replayed on the `viml p=0.5 (paper)` runs:", "", crit, ""]

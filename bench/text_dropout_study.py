@@ -24,7 +24,8 @@ The model is shrunk for the synthetic scale unless --paper-model (SYNTHETIC_OVER
 d_model 256 / ff 2048 model has ~6x the parameters and does not finish in minutes on 2 CPU cores.
 
 A run of the default benchmark (seed 0, one training seed, --fusions --jobs 2: 8 runs, ~2 min each, 8.5 min
-in all on a shared 2-core machine); R@1 / R@10 / MR in a pool of 500 (chance 0.2 / 2 / 250):
+in all on a shared 2-core machine) with the viml.yaml of before the issue-13 study (transformer2 fusion,
+T = 0.03, selection on video+text R@10); R@1 / R@10 / MR in a pool of 500 (chance 0.2 / 2 / 250):
 
     setting          video only          video + human text    video + tags text
     p = 0            1.0 /  6.4 / 152    13.2 / 41.2 / 18      74.4 / 96.8 / 1

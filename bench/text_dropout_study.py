@@ -24,7 +24,8 @@ The model is shrunk for the synthetic scale unless --paper-model (SYNTHETIC_OVER
 d_model 256 / ff 2048 model has ~6x the parameters and does not finish in minutes on 2 CPU cores.
 
 A run of the default benchmark (seed 0, one training seed, --fusions --jobs 2: 8 runs, ~2 min each, 8.5 min
-in all on a shared 2-core machine); R@1 / R@10 / MR in a pool of 500 (chance 0.2 / 2 / 250):
+in all on a shared 2-core machine) with the viml.yaml of before the issue-13 study (transformer2 fusion,
+T = 0.03, selection on video+text R@10); R@1 / R@10 / MR in a pool of 500 (chance 0.2 / 2 / 250):
 
     setting          video only          video + human text    video + tags text
     p = 0            1.0 /  6.4 / 152    13.2 / 41.2 / 18      74.4 / 96.8 / 1
@@ -253,7 +254,7 @@ def markdown_table(results: list[dict], test_set: str) -> str:
 # ---------------------------------------------------------------------------------------------- main
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bench", type=Path, default=ROOT / "out" / "synthetic-bench", help="benchmark folder")
@@ -279,27 +280,20 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="runs at once (e.g. 2 on 2 cores with --threads 1)")
     p.add_argument("--reuse-runs", action="store_true", help="skip training when RUN/best.pt or last.pt exists")
     p.add_argument("--dry-run", action="store_true", help="print the commands only")
-    args = p.parse_args(argv)
+    return p
 
-    bench = args.bench.resolve()
-    runs_dir = (args.runs or bench / "study").resolve()
-    bench_overrides = {}
-    for item in args.bench_set:
+
+def key_values(items: list[str]) -> dict:
+    """KEY=VALUE strings -> {KEY: YAML-parsed VALUE}."""
+    out = {}
+    for item in items:
         k, _, v = item.partition("=")
-        bench_overrides[k.strip()] = _parse_value(v)
-    info = ensure_benchmark(bench, args.preset, args.bench_seed, bench_overrides, args.regenerate, args.dry_run)
-    features = bench / "features"
-    test_sets = {"test": bench / "test" / "triplets-*.parquet"}
-    if (info.get("paths") or {}).get("test_tags_triplets"):
-        test_sets["test_tags"] = bench / "test_tags" / "triplets-*.parquet"
+        out[k.strip()] = _parse_value(v)
+    return out
 
-    base = load_config_data(args.config.resolve())
-    common = {} if args.paper_model else dict(SYNTHETIC_OVERRIDES)
-    for item in args.set:
-        k, _, v = item.partition("=")
-        common[k.strip()] = _parse_value(v)
-    default_fusion = args.fusion or common.get(FUSION_KEY) or base.get("model", {}).get("fusion", "transformer2")
 
+def study_settings(args, default_fusion: str) -> list[tuple[str, dict, float, str]]:
+    """(name, config changes, p, fusion) per setting: the dropout sweep, then (--fusions) the other fusions."""
     settings = [(f"p={p_:g}", {TEXT_DROPOUT_KEY: p_, FUSION_KEY: default_fusion}, p_, default_fusion)
                 for p_ in (float(x) for x in args.dropouts.split(",") if x.strip())]
     if args.fusions:
@@ -308,46 +302,53 @@ def main(argv=None) -> int:
                 continue
             settings.append((f"{fusion} p={args.fusion_p:g}", {TEXT_DROPOUT_KEY: args.fusion_p, FUSION_KEY: fusion},
                              args.fusion_p, fusion))
+    return settings
 
-    cli = launcher(args.launcher) if not args.dry_run else ["viml-synth"]
-    threads = args.threads or None
 
-    def run_one(job):
+class Runner:
+    """Trains and evaluates one (setting, seed) through the trainer's command line."""
+
+    def __init__(self, args, bench: Path, runs_dir: Path, base: dict, common: dict, test_sets: dict):
+        self.args, self.bench, self.runs_dir = args, bench, runs_dir
+        self.base, self.common, self.test_sets = base, common, test_sets
+        self.cli = launcher(args.launcher) if not args.dry_run else ["viml-synth"]
+        self.threads = args.threads or None
+
+    def __call__(self, job) -> tuple[dict, float | None]:
         name, overrides, seed = job
-        slug = name.replace(" ", "_").replace("=", "")
-        run_dir = runs_dir / f"{slug}-seed{seed}"
-        cfg_path = write_config(base, {**common, **overrides}, run_dir / "config.yaml")
-        done = any((run_dir / "model" / f).is_file() for f in ("best.pt", "last.pt"))
-        seconds = None
-        if not (args.reuse_runs and done):
-            started = time.perf_counter()
-            run(cli + ["train", "--config", str(cfg_path), "--triplets", str(bench / "train" / "triplets-*.parquet"),
-                       "--features", str(features), "--out", str(run_dir / "model"), "--seed", str(seed)],
-                run_dir / "train.log", args.dry_run, threads)
-            seconds = round(time.perf_counter() - started, 1)
-        evals = {}
-        for test_name, glob_ in test_sets.items():
-            out = run(cli + ["evaluate", "--checkpoint", str(run_dir / "model"), "--triplets", str(glob_),
-                             "--features", str(features), "--out", str(run_dir / f"eval-{test_name}.json")],
-                      run_dir / f"eval-{test_name}.log", args.dry_run, threads)
-            if out:
-                evals[test_name] = last_json(out)
+        run_dir = self.runs_dir / f"{name.replace(' ', '_').replace('=', '')}-seed{seed}"
+        cfg_path = write_config(self.base, {**self.common, **overrides}, run_dir / "config.yaml")
+        seconds = self.train(cfg_path, run_dir, seed)
+        evals = self.evaluate(run_dir)
         if evals:
             print(f"{name} seed {seed}" + (f" (trained in {seconds:.0f} s)" if seconds else "") + ": " + ", ".join(
                 f"{t} {q} R@10 {evals[t][q]['R@10']:.2f}" for t in evals for q in QUERY_TYPES), flush=True)
         return evals, seconds
 
-    jobs = [(name, overrides, seed) for name, overrides, _, _ in settings for seed in args.seeds]
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = dict(zip(((n, s) for n, _, s in jobs), pool.map(run_one, jobs)))
-    results = []
-    for name, _, p_drop, fusion in settings:
-        done = [outcomes[(name, seed)] for seed in args.seeds]
-        results.append({"name": name, "text_dropout": p_drop, "fusion": fusion,
-                        "evaluations": [e for e, _ in done], "train_seconds": [t for _, t in done]})
-    if args.dry_run:
-        return 0
+    def train(self, cfg_path: Path, run_dir: Path, seed: int) -> float | None:
+        done = any((run_dir / "model" / f).is_file() for f in ("best.pt", "last.pt"))
+        if self.args.reuse_runs and done:
+            return None
+        started = time.perf_counter()
+        run(self.cli + ["train", "--config", str(cfg_path), "--triplets",
+                        str(self.bench / "train" / "triplets-*.parquet"), "--features", str(self.bench / "features"),
+                        "--out", str(run_dir / "model"), "--seed", str(seed)],
+            run_dir / "train.log", self.args.dry_run, self.threads)
+        return round(time.perf_counter() - started, 1)
 
+    def evaluate(self, run_dir: Path) -> dict:
+        evals = {}
+        for test_name, glob_ in self.test_sets.items():
+            out = run(self.cli + ["evaluate", "--checkpoint", str(run_dir / "model"), "--triplets", str(glob_),
+                                  "--features", str(self.bench / "features"),
+                                  "--out", str(run_dir / f"eval-{test_name}.json")],
+                      run_dir / f"eval-{test_name}.log", self.args.dry_run, self.threads)
+            if out:
+                evals[test_name] = last_json(out)
+        return evals
+
+
+def write_results(args, runs_dir: Path, results: list[dict], test_sets: dict, common: dict) -> None:
     chance_note = "R@K in percent; MR = median rank (lower is better); (sd) over training seeds"
     md = [f"# Text dropout on the synthetic ViML benchmark ({args.preset}, benchmark seed {args.bench_seed}, "
           f"training seeds {' '.join(map(str, args.seeds))})", "", chance_note, ""]
@@ -360,9 +361,38 @@ def main(argv=None) -> int:
     runs_dir.mkdir(parents=True, exist_ok=True)
     (runs_dir / "results.md").write_text(text + "\n")
     (runs_dir / "results.json").write_text(json.dumps({
-        "benchmark": str(bench), "preset": args.preset, "bench_seed": args.bench_seed, "seeds": args.seeds,
-        "config": str(args.config), "overrides": common, "results": results}, indent=2) + "\n")
+        "benchmark": str(args.bench.resolve()), "preset": args.preset, "bench_seed": args.bench_seed,
+        "seeds": args.seeds, "config": str(args.config), "overrides": common, "results": results}, indent=2) + "\n")
     print(f"\nwrote {runs_dir / 'results.md'} and results.json")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    bench = args.bench.resolve()
+    runs_dir = (args.runs or bench / "study").resolve()
+    info = ensure_benchmark(bench, args.preset, args.bench_seed, key_values(args.bench_set), args.regenerate,
+                            args.dry_run)
+    test_sets = {"test": bench / "test" / "triplets-*.parquet"}
+    if (info.get("paths") or {}).get("test_tags_triplets"):
+        test_sets["test_tags"] = bench / "test_tags" / "triplets-*.parquet"
+
+    base = load_config_data(args.config.resolve())
+    common = {} if args.paper_model else dict(SYNTHETIC_OVERRIDES)
+    common.update(key_values(args.set))
+    default_fusion = args.fusion or common.get(FUSION_KEY) or base.get("model", {}).get("fusion", "transformer2")
+    settings = study_settings(args, default_fusion)
+
+    runner = Runner(args, bench, runs_dir, base, common, test_sets)
+    jobs = [(name, overrides, seed) for name, overrides, _, _ in settings for seed in args.seeds]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        outcomes = dict(zip(((n, s) for n, _, s in jobs), pool.map(runner, jobs)))
+    results = []
+    for name, _, p_drop, fusion in settings:
+        done = [outcomes[(name, seed)] for seed in args.seeds]
+        results.append({"name": name, "text_dropout": p_drop, "fusion": fusion,
+                         "evaluations": [e for e, _ in done], "train_seconds": [t for _, t in done]})
+    if not args.dry_run:
+        write_results(args, runs_dir, results, test_sets, common)
     return 0
 
 

@@ -8,6 +8,7 @@ Python values, so it loads with torch.load(weights_only=True). Writes are atomic
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -42,14 +43,25 @@ def resolve(checkpoint: str | Path, prefer: str = BEST) -> Path:
 
 def load(checkpoint: str | Path, prefer: str = BEST) -> dict:
     path = resolve(checkpoint, prefer)
+    if path.stat().st_size == 0:
+        raise ValueError(f"cannot read checkpoint {path}: the file is empty (0 bytes), e.g. a copy or write "
+                         "that did not finish; use the run's other checkpoint or train again")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"cannot read checkpoint {path}: not a PyTorch file (torch.save writes a zip archive; "
+                         f"this one starts with {_head(path)!r})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise ValueError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc or 'no detail'}") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a viml_model checkpoint (format {FORMAT})")
     state["path"] = str(path)
     return state
+
+
+def _head(path: Path, n: int = 16) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(n)
 
 
 def config_of(state: dict) -> Config:

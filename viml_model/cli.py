@@ -44,6 +44,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available, else cpu)")
+    p.add_argument("--skip-nonfinite", action="store_true",
+                   help="leave out triplets whose features hold NaN/inf (reported) instead of stopping with exit 2")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=cmd_train)
     return p
@@ -65,6 +67,9 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="inference batch (default: the config's eval_batch_size)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available, else cpu)")
     p.add_argument("--out", help="JSON file to write (default: <checkpoint dir>/evaluation.json)")
+    p.add_argument("--skip-nonfinite", action="store_true",
+                   help="count queries whose features hold NaN/inf as misses (reported) instead of stopping "
+                        "with exit 2")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=cmd_evaluate)
     return p
@@ -94,14 +99,26 @@ def add_ensemble_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _report_skipped(command: str, skipped: dict) -> None:
+    for modality, ids in skipped.items():
+        shown = ", ".join(ids[:10]) + (f" (+{len(ids) - 10} more)" if len(ids) > 10 else "")
+        print(f"{command}: skipped {len(ids)} {modality} id(s) with non-finite features: {shown}", file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace, extra_args: list[str]) -> int:
-    from viml_model.train import train
+    from viml_model.train import NonFiniteLossError, train
 
     _no_extra(extra_args, "train")
     _setup_logging(args.log_level)
-    summary = train(args.config, args.triplets, args.features, args.out, methods=_methods(args.methods),
-                    resume=args.resume, epochs=args.epochs, seed=args.seed, device=args.device)
+    try:
+        summary = train(args.config, args.triplets, args.features, args.out, methods=_methods(args.methods),
+                        resume=args.resume, epochs=args.epochs, seed=args.seed, device=args.device,
+                        skip_nonfinite=args.skip_nonfinite)
+    except NonFiniteLossError as exc:
+        print(f"train: error: {exc}", file=sys.stderr)
+        return 1
     summary.pop("history")
+    _report_skipped("train", summary["skipped_nonfinite"])
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -112,7 +129,9 @@ def cmd_evaluate(args: argparse.Namespace, extra_args: list[str]) -> int:
     _no_extra(extra_args, "evaluate")
     _setup_logging(args.log_level)
     result = evaluate(args.checkpoint, args.triplets, args.features, args.pool_size, seed=args.seed,
-                      methods=_methods(args.methods), out=args.out, device=args.device, batch_size=args.batch_size)
+                      methods=_methods(args.methods), out=args.out, device=args.device, batch_size=args.batch_size,
+                      skip_nonfinite=args.skip_nonfinite)
+    _report_skipped("evaluate", result["skipped_nonfinite"])
     print(json.dumps(result, indent=2))
     return 0
 

@@ -40,17 +40,19 @@ class ModelConfig:
     input_norm: bool = True  # LayerNorm on the frozen input features before the projection
     max_video_len: int = 64  # longer sequences are subsampled uniformly to this many steps
     max_music_len: int = 64
-    fusion: str = "transformer2"  # addition | linear | mlp | transformer1 | transformer2
+    fusion: str = "addition"  # addition | linear | mlp | transformer1 | transformer2 (the paper's main results)
     fusion_tokens: str = "pooled"  # pooled: [y_v; y_t] | sequence: [video tokens; y_t]
     mlp_hidden: int = 2048
+    fusion_residual: bool = False  # y_vt = y_v + f^vt(y_v, y_t): the video embedding passes through the fusion
+    null_text: str = "encoded"  # encoded: x^NULL = g^t("") as the paper | learned: a trained vector (starts at g^t(""))
 
     _choices = {"kind": KINDS, "pooling": ("mean", "cls"), "fusion": FUSIONS,
-                "fusion_tokens": ("pooled", "sequence")}
+                "fusion_tokens": ("pooled", "sequence"), "null_text": ("encoded", "learned")}
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    temperature: float = 0.03
+    temperature: float = 0.1
     learn_temperature: bool = False
     symmetric: bool = True  # query->music and music->query; False = query->music only
 
@@ -68,9 +70,15 @@ class DataConfig:
     _choices = {"level": ("track", "segment"), "feature_dtype": ("float32", "float16")}
 
 
+QUERY_SECTIONS = ("video_only", "video_text", "mean")  # mean: the average of the two query kinds
+RETRIEVAL_KEYS = ("R@1", "R@5", "R@10", "median_rank", "mean_rank")
+LOWER_IS_BETTER = ("median_rank", "mean_rank", "val_loss")
+
+
 @dataclass(frozen=True)
 class EarlyStoppingConfig:
-    metric: str = "video_text.R@10"
+    # "<video_only|video_text|mean>.<R@1|R@5|R@10|median_rank|mean_rank>" or "val_loss"
+    metric: str = "mean.mean_rank"
     patience: int = 5
     min_delta: float = 0.0
 
@@ -87,11 +95,13 @@ class TrainConfig:
     warmup_steps: int = 500
     schedule: str = "cosine"  # cosine (after warmup, to 0 at the last epoch) | constant
     grad_clip: float = 1.0
-    text_dropout: float = 0.5
+    text_dropout: float = 0.75
+    text_dropout_mode: str = "sample"  # sample: each text dropped on its own | batch: a whole batch at once
+    video_only_weight: float = 0.0  # weight of an extra InfoNCE term on the NULL-text query of every pair
     eval_batch_size: int = 1024
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
-    _choices = {"schedule": ("cosine", "constant")}
+    _choices = {"schedule": ("cosine", "constant"), "text_dropout_mode": ("sample", "batch")}
 
 
 @dataclass(frozen=True)
@@ -233,10 +243,13 @@ def _check(cfg: Config, source: str, lines: dict) -> None:
     for key in ("epochs", "batch_size", "eval_batch_size"):
         if getattr(t, key) < 1:
             raise bad(f"train.{key}", "must be >= 1")
+    if t.video_only_weight < 0:
+        raise bad("train.video_only_weight", "must be >= 0")
     section, _, name = t.early_stopping.metric.partition(".")
-    if section not in ("video_only", "video_text") or name not in ("R@1", "R@5", "R@10", "median_rank"):
+    if t.early_stopping.metric != "val_loss" and (section not in QUERY_SECTIONS or name not in RETRIEVAL_KEYS):
         raise bad("train.early_stopping.metric",
-                  "expected video_only|video_text followed by .R@1, .R@5, .R@10 or .median_rank")
+                  f"expected val_loss, or {'|'.join(QUERY_SECTIONS)} followed by "
+                  f"{', '.join('.' + k for k in RETRIEVAL_KEYS)}")
 
 
 def from_dict(data: dict, source: str = "<dict>", lines: dict | None = None) -> Config:

@@ -44,6 +44,17 @@ class MissingFeaturesError(FeaturesError):
                          f"{where}: {shown}{more}")
 
 
+class NonFiniteFeaturesError(FeaturesError):
+    """Feature vectors holding NaN or inf; the message names the file and the ids."""
+
+    def __init__(self, path: Path, modality: str, ids: list[str]):
+        self.path, self.modality, self.ids = path, modality, list(ids)
+        shown = ", ".join(repr(i) for i in self.ids[:10])
+        more = f" (+{len(self.ids) - 10} more)" if len(self.ids) > 10 else ""
+        super().__init__(f"{path}: non-finite (NaN or inf) feature values for {len(self.ids)} {modality} id(s): "
+                         f"{shown}{more}; fix the features, or skip them explicitly (--skip-nonfinite)")
+
+
 def describe_missing(modality: str, missing: list[str], where: str) -> str:
     return str(MissingFeaturesError(modality, missing, where))
 
@@ -167,12 +178,22 @@ def _list_values(col: pa.Array, ids: list[str], path: Path, dim: int | None, nes
     values = inner.flatten()
     if values.null_count:
         raise FeaturesError(f"{path}: null values inside feature vectors")
-    values = values.to_numpy(zero_copy_only=False)
-    return values.reshape(-1, d), lengths, d
+    values = values.to_numpy(zero_copy_only=False).reshape(-1, d)
+    return values, lengths, d
+
+
+def _nonfinite_ids(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Positions (per id) whose [L, D] block holds a NaN or inf."""
+    bad_vectors = ~np.isfinite(values).all(axis=1)
+    if not bad_vectors.any():
+        return np.zeros(0, dtype=np.int64)
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    return np.unique(owner[bad_vectors])
 
 
 def _read_modality(features_dir: Path, modality: str, wanted: set[str] | None, dim: int | None,
-                   dtype: str) -> SequenceTable | VectorTable:
+                   dtype: str, skipped: list[str] | None = None) -> SequenceTable | VectorTable:
+    """skipped: None = non-finite features are an error; a list = those ids are left out and appended."""
     files = _files(features_dir, modality)
     id_col = ID_COLUMN[modality]
     nested = modality != "text"
@@ -197,6 +218,17 @@ def _read_modality(features_dir: Path, modality: str, wanted: set[str] | None, d
                 if any(i is None for i in batch_ids):
                     raise FeaturesError(f"{path}: null {id_col}")
                 values, lens, dim = _list_values(rb.column("features"), batch_ids, path, dim, nested)
+                bad = _nonfinite_ids(values, lens)
+                if len(bad):
+                    if skipped is None:
+                        raise NonFiniteFeaturesError(path, modality, [batch_ids[i] for i in bad])
+                    keep = np.ones(len(batch_ids), dtype=bool)
+                    keep[bad] = False
+                    skipped.extend(batch_ids[i] for i in bad)
+                    values, lens = values[np.repeat(keep, lens)], lens[keep]
+                    batch_ids = [i for i, k in zip(batch_ids, keep) if k]
+                    if not batch_ids:
+                        continue
                 blocks.append(values.astype(dtype, copy=False))
                 lengths.append(lens)
                 ids.extend(batch_ids)
@@ -239,12 +271,15 @@ class FeatureStore:
     video: SequenceTable | None = None
     music: SequenceTable | None = None
     text: VectorTable | None = None
+    skipped: dict = field(default_factory=dict)  # modality -> ids left out for non-finite features
 
     @classmethod
     def load(cls, features_dir: str | Path, video_ids=None, music_ids=None, texts=None,
-             modalities=MODALITIES, dtype: str = "float32") -> "FeatureStore":
+             modalities=MODALITIES, dtype: str = "float32", skip_nonfinite: bool = False) -> "FeatureStore":
         """Load the given modalities; *_ids/texts (iterables) restrict what is read (None = all).
-        The NULL text "" is always read along with the texts."""
+        The NULL text "" is always read along with the texts. Non-finite feature values are an error
+        naming the file and ids (NonFiniteFeaturesError), or with skip_nonfinite those ids are left out
+        and listed in `skipped`."""
         features_dir = Path(features_dir)
         if not features_dir.is_dir():
             raise FeaturesError(f"features directory not found: {features_dir}")
@@ -260,7 +295,10 @@ class FeatureStore:
             ids = None if ids is None else set(ids)
             if m == "text" and ids is not None:
                 ids.add(NULL_TEXT)
-            setattr(store, m, _read_modality(features_dir, m, ids, encoders[m]["dim"], dtype))
+            skipped = [] if skip_nonfinite else None
+            setattr(store, m, _read_modality(features_dir, m, ids, encoders[m]["dim"], dtype, skipped))
+            if skipped:
+                store.skipped[m] = sorted(skipped)
         return store
 
     def dims(self) -> dict[str, int]:
@@ -340,6 +378,8 @@ def read_triplets(pattern: str, methods=None) -> Triplets:
         except (OSError, pa.ArrowException) as exc:
             raise ValueError(f"cannot read triplets {f}: {exc}") from exc
     table = pa.concat_tables(tables, promote_options="permissive")
+    if table.num_rows == 0:
+        raise ValueError(f"{', '.join(files)}: the triplets file(s) hold no rows")
     cols = {c: np.array(table.column(c).to_pylist(), dtype=object) for c in TRIPLET_COLUMNS}
     for c in ("video_id", "music_id", "text"):
         nulls = np.flatnonzero(np.array([v is None for v in cols[c]], dtype=bool))

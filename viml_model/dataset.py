@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from viml_model.data import FeatureStore, Triplets
+from viml_model.data import NULL_TEXT, FeatureStore, Triplets
 
 
 @dataclass
@@ -103,8 +103,20 @@ class Epoch:
     window_u: np.ndarray | None
 
 
+def batch_text_dropout(text_rows: np.ndarray, order: np.ndarray, batch_size: int, null_row: int, p: float,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Text dropout per batch: with probability p every text of a batch (consecutive `batch_size` pairs
+    of `order`) is the NULL text, so a batch is all video-only or all video+text queries."""
+    n_batches = -(-len(order) // batch_size)
+    dropped = np.repeat(rng.random(n_batches) < p, batch_size)[:len(order)]
+    out = text_rows.copy()
+    out[order[dropped]] = null_row
+    return out
+
+
 def draw_epoch(pairs: PairSet, seed: int, epoch: int, p_drop: float, null_row: int | None,
-               segment: bool) -> Epoch:
+               segment: bool, mode: str = "sample", batch_size: int | None = None) -> Epoch:
+    """mode: text dropout per `sample` or per `batch` (of `batch_size` pairs in the epoch's order)."""
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(pairs))
     counts = np.diff(pairs.text_offsets)
@@ -113,7 +125,10 @@ def draw_epoch(pairs: PairSet, seed: int, epoch: int, p_drop: float, null_row: i
     if p_drop > 0:
         if null_row is None:
             raise ValueError("text dropout needs the NULL text embedding")
-        rows = text_dropout(rows, null_row, p_drop, rng)
+        if mode == "batch":
+            rows = batch_text_dropout(rows, order, batch_size or len(pairs), null_row, p_drop, rng)
+        else:
+            rows = text_dropout(rows, null_row, p_drop, rng)
     u = rng.random(len(pairs)) if segment else None
     return Epoch(order=order, text_rows=rows, window_u=u)
 
@@ -137,6 +152,7 @@ def make_batch(store: FeatureStore, pairs: PairSet, idx: np.ndarray, text_rows: 
         batch["video"], batch["video_mask"] = torch.from_numpy(x), _pad_mask(lengths, x.shape[1])
     if store.text is not None and text_rows is not None:
         batch["text"] = torch.from_numpy(store.text.batch(text_rows))
+        batch["text_null"] = torch.from_numpy(np.asarray(text_rows) == store.text.index.get(NULL_TEXT, -1))
     return batch
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from viml_model.data import FeatureStore
+from viml_model.data import NULL_TEXT, FeatureStore
 from viml_model.dataset import segment_windows
 from viml_model.model import ViML
 
@@ -70,8 +70,13 @@ def _encode_videos(model, store, rows, batch_size, device) -> torch.Tensor:
     return torch.cat(out) if out else torch.zeros(0, model.cfg.d_model)
 
 
+def _null_mask(store, rows) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(rows) == store.text.index.get(NULL_TEXT, -1))
+
+
 def _encode_texts(model, store, rows, batch_size, device) -> torch.Tensor:
-    out = [model.encode_text(torch.from_numpy(store.text.batch(rows[a:a + batch_size])).to(device)).cpu()
+    out = [model.encode_text(torch.from_numpy(store.text.batch(rows[a:a + batch_size])).to(device),
+                             _null_mask(store, rows[a:a + batch_size]).to(device)).cpu()
            for a in range(0, len(rows), batch_size)]
     return torch.cat(out) if out else torch.zeros(0, model.cfg.d_model)
 
@@ -89,7 +94,9 @@ def _embed_each(model, store, video_rows, text_rows, batch_size, device, segment
                 win = segment_windows(m_len, store.video.length[v].astype(np.int64), segment_len, None)[1]
             x, lengths = store.video.batch(v, model.cfg.max_video_len, win)
             video, video_mask = torch.from_numpy(x).to(device), _pad_mask(lengths, x.shape[1]).to(device)
+        text_null = None
         if model.uses_text:
             text = torch.from_numpy(store.text.batch(text_rows[sl])).to(device)
-        out.append(model.encode_query(video, video_mask, text).cpu())
+            text_null = _null_mask(store, text_rows[sl]).to(device)
+        out.append(model.encode_query(video, video_mask, text, text_null).cpu())
     return torch.cat(out) if out else torch.zeros(0, model.cfg.d_model)

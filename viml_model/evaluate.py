@@ -151,13 +151,13 @@ def pool_extension(features_dir: Path, triplets: Triplets, pool_size: int | None
     return [others[i] for i in sorted(pick)]
 
 
-def load_store_for(model: ViML, state: dict, features_dir, triplets: Triplets, extra_ids=(), dtype="float32"
-                   ) -> FeatureStore:
+def load_store_for(model: ViML, state: dict, features_dir, triplets: Triplets, extra_ids=(), dtype="float32",
+                   skip_nonfinite: bool = False) -> FeatureStore:
     """Features the model needs for these triplets; the encoders must be those it was trained on."""
     modalities = modalities_for(model.kind)
     store = FeatureStore.load(features_dir, video_ids=set(triplets.video_id),
                               music_ids=set(triplets.music_id) | set(extra_ids), texts=set(triplets.text),
-                              modalities=modalities, dtype=dtype)
+                              modalities=modalities, dtype=dtype, skip_nonfinite=skip_nonfinite)
     for m in modalities:
         trained, given = state["encoders"].get(m, {}), store.encoders.get(m, {})
         if trained.get("dim") != given.get("dim") or trained.get("name") != given.get("name"):
@@ -167,9 +167,12 @@ def load_store_for(model: ViML, state: dict, features_dir, triplets: Triplets, e
 
 
 def evaluate(checkpoint_dir, triplets_glob, features_dir, pool_size: int | None = None, *, seed: int = 0,
-             methods=None, out=None, device=None, batch_size: int | None = None, write: bool = True) -> dict:
+             methods=None, out=None, device=None, batch_size: int | None = None, write: bool = True,
+             skip_nonfinite: bool = False) -> dict:
     """Evaluate a checkpoint (directory: best.pt, else last.pt; or a .pt file) on triplets.
-    Returns the JSON dict and writes it to `out` (default: evaluation.json beside the checkpoint)."""
+    Returns the JSON dict and writes it to `out` (default: evaluation.json beside the checkpoint).
+    Non-finite features are an error naming the file and ids; with skip_nonfinite their queries count
+    as misses (their tracks leave the pool) and `skipped_nonfinite` lists them."""
     started = time.perf_counter()
     if pool_size is not None and pool_size < 1:
         raise ValueError(f"pool size must be >= 1, got {pool_size}")
@@ -179,7 +182,7 @@ def evaluate(checkpoint_dir, triplets_glob, features_dir, pool_size: int | None 
     triplets = read_triplets(str(triplets_glob), methods)
     features_dir = Path(features_dir)
     extra = pool_extension(features_dir, triplets, pool_size, seed)
-    store = load_store_for(model, state, features_dir, triplets, extra, cfg.data.feature_dtype)
+    store = load_store_for(model, state, features_dir, triplets, extra, cfg.data.feature_dtype, skip_nonfinite)
     task = build_task(triplets, store, extra)
     segment = cfg.data.segment_len if cfg.data.level == "segment" else None
     emb = embed_task(model, store, task, batch_size or cfg.train.eval_batch_size, dev, segment)
@@ -187,7 +190,7 @@ def evaluate(checkpoint_dir, triplets_glob, features_dir, pool_size: int | None 
     result.update({
         "checkpoint": state["path"], "epoch": state.get("epoch"), "model_kind": cfg.model.kind,
         "triplets": triplets.files, "methods": sorted({str(m) for m in triplets.method}),
-        "features": str(features_dir), "seed": seed,
+        "features": str(features_dir), "seed": seed, "skipped_nonfinite": store.skipped,
         "pool": {"tracks": len(task.pool_ids), "extra_tracks": task.n_extra,
                  "mode": "per-track windows" if pool_size is not None and pool_size < len(task.pool_ids)
                  else "shared"},

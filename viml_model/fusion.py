@@ -66,8 +66,26 @@ class TransformerFusion(nn.Module):
         return (out * keep).sum(1) / keep.sum(1)
 
 
+class ResidualFusion(nn.Module):
+    """y_v + f(y_v, y_t): the video embedding reaches the query unchanged, so a NULL text costs the
+    video-only query nothing the fusion has to learn to undo."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, yv, yt, v_tokens=None, v_pad=None):
+        return yv + self.inner(yv, yt, v_tokens, v_pad)
+
+
 def build_fusion(name: str, d: int, n_heads: int, ff_dim: int, dropout: float, mlp_hidden: int,
-                 tokens: str = "pooled") -> nn.Module:
+                 tokens: str = "pooled", residual: bool = False) -> nn.Module:
+    inner = _build_fusion(name, d, n_heads, ff_dim, dropout, mlp_hidden, tokens)
+    return ResidualFusion(inner) if residual else inner
+
+
+def _build_fusion(name: str, d: int, n_heads: int, ff_dim: int, dropout: float, mlp_hidden: int,
+                  tokens: str) -> nn.Module:
     if name == "addition":
         return AdditionFusion()
     if name == "linear":

@@ -69,12 +69,14 @@ def rank_queries(queries, pool, gt: np.ndarray, window: int | None = None, seed:
 
 
 def retrieval_metrics(ranks: np.ndarray, pool_size: int) -> dict:
-    """Recall@1/5/10 (percent) and median rank over ALL queries (misses = rank 0 in `ranks`)."""
+    """Recall@1/5/10 (percent), median and mean rank over ALL queries (misses = rank 0 in `ranks`)."""
     ranks = np.asarray(ranks, dtype=np.int64)
     n = len(ranks)
     hit_ranks = np.where(ranks > 0, ranks, pool_size + 1)
     out = {f"R@{k}": (float(100.0 * np.mean((ranks > 0) & (ranks <= k))) if n else 0.0) for k in KS}
     out["median_rank"] = float(np.median(hit_ranks)) if n else float("nan")
+    # the mean rank keeps moving after R@10 saturates (a small validation pool), so it can drive model selection
+    out["mean_rank"] = float(np.mean(hit_ranks)) if n else float("nan")
     out["n_queries"] = int(n)
     out["n_missing"] = int(np.sum(ranks <= 0))
     out["pool_size"] = int(pool_size)

@@ -3,7 +3,8 @@
 SequenceEncoder (f^v, f^m, f^t): [optional LayerNorm] -> Linear(D_in -> d) -> + learned positional
 embedding -> k pre-norm Transformer layers (padding masked) -> pooling (`mean`: masked mean of the
 output tokens, default; `cls`: a learned token prepended, its output taken).
-Text is one frozen CLIP-style vector, encoded as a length-1 sequence by the same encoder (the paper
+Text is one frozen sentence vector (the features' text encoder: MiniLM by default, CLIP in the paper),
+encoded as a length-1 sequence by the same encoder (the paper
 says every module is a 2-layer Transformer; on one token self-attention reduces to a learned linear
 map, so f^t acts as a residual MLP).
 
@@ -67,7 +68,10 @@ class ViML(nn.Module):
             if cfg.kind in ("viml", "mvpt") else None
         self.text = SequenceEncoder(dims["text"], cfg, cfg.text_layers, 1) if cfg.kind in ("viml", "mt") else None
         self.fusion = build_fusion(cfg.fusion, cfg.d_model, cfg.n_heads, cfg.ff_dim, cfg.dropout,
-                                   cfg.mlp_hidden, cfg.fusion_tokens) if cfg.kind == "viml" else None
+                                   cfg.mlp_hidden, cfg.fusion_tokens, cfg.fusion_residual) if cfg.kind == "viml" else None
+        # model.null_text: learned -> the NULL text input is this vector (the trainer starts it at g^t(""))
+        self.null_text = nn.Parameter(torch.zeros(dims["text"])) \
+            if self.text is not None and cfg.null_text == "learned" else None
 
     @property
     def uses_video(self) -> bool:
@@ -84,8 +88,11 @@ class ViML(nn.Module):
         """f^v: (pooled y_v [B, d], tokens [B, L, d], padding [B, L]), not normalised."""
         return self.video(video, video_mask)
 
-    def encode_text(self, text: torch.Tensor) -> torch.Tensor:
-        """f^t: y_t [B, d] from text vectors [B, D_t], not normalised."""
+    def encode_text(self, text: torch.Tensor, is_null: torch.Tensor | None = None) -> torch.Tensor:
+        """f^t: y_t [B, d] from text vectors [B, D_t], not normalised; `is_null` [B] marks NULL texts
+        (replaced by the learned NULL vector when model.null_text is learned)."""
+        if self.null_text is not None and is_null is not None:
+            text = torch.where(is_null.unsqueeze(-1), self.null_text.to(text.dtype), text)
         return self.text(text.unsqueeze(1))[0]
 
     def fuse(self, yv: torch.Tensor, yt: torch.Tensor, v_tokens=None, v_pad=None) -> torch.Tensor:
@@ -93,17 +100,25 @@ class ViML(nn.Module):
         return F.normalize(self.fusion(yv, yt, v_tokens, v_pad), dim=-1)
 
     def encode_query(self, video: torch.Tensor | None = None, video_mask: torch.Tensor | None = None,
-                     text: torch.Tensor | None = None) -> torch.Tensor:
+                     text: torch.Tensor | None = None, text_null: torch.Tensor | None = None) -> torch.Tensor:
         if self.kind == "mt":
-            return F.normalize(self.encode_text(text), dim=-1)
+            return F.normalize(self.encode_text(text, text_null), dim=-1)
         yv, v_tokens, v_pad = self.encode_video(video, video_mask)
         if self.kind == "mvpt":
             return F.normalize(yv, dim=-1)
-        return self.fuse(yv, self.encode_text(text), v_tokens, v_pad)
+        return self.fuse(yv, self.encode_text(text, text_null), v_tokens, v_pad)
 
-    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        q = self.encode_query(batch.get("video"), batch.get("video_mask"), batch.get("text"))
-        return q, self.encode_music(batch["music"], batch.get("music_mask"))
+    def forward(self, batch: dict, null_text: torch.Tensor | None = None):
+        """(query, music); with `null_text` [1, D_t] (viml only) also the NULL-text query of every pair,
+        sharing one pass of f^v: (query, music, video-only query)."""
+        music = self.encode_music(batch["music"], batch.get("music_mask"))
+        if null_text is None or self.kind != "viml":
+            return self.encode_query(batch.get("video"), batch.get("video_mask"), batch.get("text"),
+                                     batch.get("text_null")), music
+        yv, v_tokens, v_pad = self.encode_video(batch["video"], batch.get("video_mask"))
+        q = self.fuse(yv, self.encode_text(batch["text"], batch.get("text_null")), v_tokens, v_pad)
+        y_null = self.encode_text(null_text, torch.ones(1, dtype=torch.bool, device=null_text.device))
+        return q, music, self.fuse(yv, y_null.expand(len(yv), -1), v_tokens, v_pad)
 
 
 def modalities_for(kind: str) -> list[str]:

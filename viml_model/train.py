@@ -10,9 +10,11 @@ RNG state, history and early-stopping counter, so it ends where an uninterrupted
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 
 from viml_model import checkpoint as ckpt
-from viml_model.config import Config, load_config
+from viml_model.config import LOWER_IS_BETTER, Config, load_config
 from viml_model.data import FeatureStore, read_triplets
 from viml_model.dataset import PairSet, build_pairs, draw_epoch, make_batch, split_by_video
 from viml_model.evaluate import RetrievalTask, build_task, embed_task, score
@@ -31,6 +33,22 @@ from viml_model.plot import plot_history
 from viml_model.runtime import pick_device, seed_everything
 
 log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged (NaN/inf loss or parameters); the run stops before writing a checkpoint."""
+
+
+@contextlib.contextmanager
+def progress(total: int, desc: str):
+    """Batch progress within an epoch, on a terminal only (logs and pipes get the per-epoch line)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="batch", leave=False, disable=not sys.stderr.isatty())
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _resolve_config(config, methods=None, epochs=None, seed=None) -> Config:
@@ -59,10 +77,16 @@ def _schedule(cfg: Config, steps_per_epoch: int):
     return factor
 
 
-def _metric(val: dict | None, name: str) -> float | None:
+def _metric(val: dict | None, name: str, val_loss: float | None = None) -> float | None:
+    """The early-stopping value: val_loss, or section.key of the validation metrics, where section
+    `mean` averages the video-only and video+text values (selection that sees both query kinds)."""
+    if name == "val_loss":
+        return val_loss
     if not val:
         return None
     section, _, key = name.partition(".")
+    if section == "mean":
+        return (val["video_only"][key] + val["video_text"][key]) / 2
     return val[section][key]
 
 
@@ -74,7 +98,7 @@ def _improved(value: float | None, best: float | None, name: str, min_delta: flo
         return False
     if best is None:
         return True
-    sign = -1.0 if name.endswith("median_rank") else 1.0
+    sign = -1.0 if name.endswith(LOWER_IS_BETTER) else 1.0
     if sign * (value - best) > min_delta:
         return True
     return value == best and val_loss is not None and best_loss is not None and val_loss < best_loss
@@ -86,21 +110,28 @@ def _batches(n: int, batch_size: int):
 
 
 @torch.no_grad()
-def _val_loss(model, loss_fn, store, pairs: PairSet, cfg: Config, device) -> float | None:
+def _val_loss(model, loss_fn, store, pairs: PairSet, cfg: Config, device, null_row: int | None = None
+              ) -> float | None:
+    """Validation InfoNCE of the pairs' first texts; for viml, the mean of that and the same loss with the
+    NULL text (so the loss reflects both query kinds, as the model is used)."""
     if len(pairs) == 0:
         return None
     model.eval()
     first_text = pairs.text_rows[pairs.text_offsets[:-1]] if store.text is not None else None
     segment = cfg.data.segment_len if cfg.data.level == "segment" else None
+    variants = [first_text]
+    if model.kind == "viml" and null_row is not None:
+        variants.append(np.full(len(pairs), null_row, dtype=np.int64))
     total, count = 0.0, 0
-    for sl in _batches(len(pairs), cfg.train.batch_size):
-        idx = np.arange(len(pairs))[sl]
-        batch = make_batch(store, pairs, idx, None if first_text is None else first_text[idx],
-                           cfg.model.max_video_len, cfg.model.max_music_len, segment, use_middle=True)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        q, m = model(batch)
-        total += float(loss_fn(q, m, batch["music_key"])) * len(idx)
-        count += len(idx)
+    for texts in variants:
+        for sl in _batches(len(pairs), cfg.train.batch_size):
+            idx = np.arange(len(pairs))[sl]
+            batch = make_batch(store, pairs, idx, None if texts is None else texts[idx],
+                               cfg.model.max_video_len, cfg.model.max_music_len, segment, use_middle=True)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            q, m = model(batch)
+            total += float(loss_fn(q, m, batch["music_key"])) * len(idx)
+            count += len(idx)
     return total / count
 
 
@@ -118,16 +149,22 @@ class Prepared:
     n_train_videos: int
 
 
-def prepare_data(cfg: Config, triplets_glob, features_dir) -> Prepared:
-    """Triplets (filtered by methods) -> the features they name (missing ids: an error naming them)
+def prepare_data(cfg: Config, triplets_glob, features_dir, skip_nonfinite: bool = False) -> Prepared:
+    """Triplets (filtered by methods) -> the features they name (missing ids: an error naming them;
+    non-finite ones: an error naming them, or with skip_nonfinite their triplets are left out)
     -> training pairs and validation pairs/queries, split by video."""
     triplets = read_triplets(str(triplets_glob), cfg.data.methods)
     kind = cfg.model.kind
     modalities = modalities_for(kind)
     store = FeatureStore.load(features_dir, video_ids=set(triplets.video_id), music_ids=set(triplets.music_id),
-                              texts=set(triplets.text), modalities=modalities, dtype=cfg.data.feature_dtype)
+                              texts=set(triplets.text), modalities=modalities, dtype=cfg.data.feature_dtype,
+                              skip_nonfinite=skip_nonfinite)
+    columns = {"video": triplets.video_id, "music": triplets.music_id, "text": triplets.text}
+    if store.skipped:
+        triplets = _without_skipped(triplets, store.skipped, columns)
+        columns = {"video": triplets.video_id, "music": triplets.music_id, "text": triplets.text}
     for m in modalities:
-        store.require(m, {"video": triplets.video_id, "music": triplets.music_id, "text": triplets.text}[m])
+        store.require(m, columns[m])
     null_row = store.null_text_index() if "text" in modalities else None
 
     train_videos, val_videos = split_by_video(triplets.video_id, cfg.data.val_fraction, cfg.train.seed)
@@ -137,9 +174,22 @@ def prepare_data(cfg: Config, triplets_glob, features_dir) -> Prepared:
     val_pairs = build_pairs(val_triplets, store)
     assert not (set(train_pairs.video_id) & set(val_pairs.video_id)), "a video is in both train and validation"
     if len(train_pairs) == 0:
-        raise ValueError("no training pairs left after the validation split")
+        raise ValueError(f"{', '.join(triplets.files)}: no training pairs left after the validation split "
+                         f"({len(triplets)} triplet rows, {len(train_videos) + len(val_videos)} videos, "
+                         f"val_fraction {cfg.data.val_fraction})")
     return Prepared(store, modalities, null_row, train_pairs, val_pairs,
                     build_task(val_triplets, store) if len(val_triplets) else None, val_videos, len(train_videos))
+
+
+def _without_skipped(triplets, skipped: dict, columns: dict):
+    drop = np.zeros(len(triplets), dtype=bool)
+    for m, ids in skipped.items():
+        drop |= np.isin(columns[m].astype(str), list(ids))
+    log.warning("left out %d triplet row(s) whose features are non-finite: %s", int(drop.sum()),
+                "; ".join(f"{m} {', '.join(ids[:10])}" for m, ids in skipped.items()))
+    if drop.all():
+        raise ValueError("every triplet row names an id with non-finite features: nothing to train on")
+    return triplets.take(np.flatnonzero(~drop))
 
 
 class Trainer:
@@ -156,6 +206,14 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(cfg, steps_per_epoch))
         self.segment = cfg.data.segment_len if cfg.data.level == "segment" else None
         self.p_drop = cfg.train.text_dropout if cfg.model.kind == "viml" else 0.0
+        # the NULL text input [1, D_t]: start of a learned NULL, and the input of the video-only loss term
+        self.null_text = None
+        if data.null_row is not None:
+            self.null_text = torch.from_numpy(data.store.text.batch(np.array([data.null_row]))).to(device)
+            if self.model.null_text is not None:
+                with torch.no_grad():
+                    self.model.null_text.copy_(self.null_text[0])
+        self.video_only_weight = cfg.train.video_only_weight if cfg.model.kind == "viml" else 0.0
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "loss": self.loss_fn.state_dict(),
@@ -176,37 +234,62 @@ class Trainer:
 
     @torch.enable_grad()  # whatever grad mode the caller's process left on (e.g. a tagger's inference)
     def train_epoch(self, epoch: int) -> tuple[float, int]:
-        """One pass over the training pairs; returns (mean loss, samples)."""
+        """One pass over the training pairs; returns (mean loss, samples). A non-finite loss stops the
+        epoch with NonFiniteLossError before any update from it (no checkpoint is written for it)."""
         cfg, d = self.cfg, self.data
         self.model.train()
-        draws = draw_epoch(d.train_pairs, cfg.train.seed, epoch, self.p_drop, d.null_row, self.segment is not None)
+        draws = draw_epoch(d.train_pairs, cfg.train.seed, epoch, self.p_drop, d.null_row, self.segment is not None,
+                           cfg.train.text_dropout_mode, cfg.train.batch_size)
         total, n_seen = 0.0, 0
-        for sl in _batches(len(d.train_pairs), cfg.train.batch_size):
-            idx = draws.order[sl]
-            batch = make_batch(d.store, d.train_pairs, idx, draws.text_rows[idx] if d.store.text is not None else None,
-                               cfg.model.max_video_len, cfg.model.max_music_len, self.segment,
-                               None if draws.window_u is None else draws.window_u[idx])
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            q, m = self.model(batch)
-            loss = self.loss_fn(q, m, batch["music_key"])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.train.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.params, cfg.train.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            total += float(loss.detach()) * len(idx)
-            n_seen += len(idx)
+        n_batches = math.ceil(len(d.train_pairs) / cfg.train.batch_size)
+        with progress(n_batches, f"epoch {epoch}") as bar:
+            for step, sl in enumerate(_batches(len(d.train_pairs), cfg.train.batch_size)):
+                idx = draws.order[sl]
+                loss = self._loss(self._batch(idx, draws))
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(
+                        f"training loss is {float(loss.detach())} at epoch {epoch}, batch {step + 1} of {n_batches}: "
+                        "stopped; checkpoints of earlier epochs are kept unchanged (lower train.lr or check "
+                        "the features)")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.train.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.params, cfg.train.grad_clip)
+                self.optimizer.step()
+                self.scheduler.step()
+                total += float(loss.detach()) * len(idx)
+                n_seen += len(idx)
+                bar.update(1)
+        if not all(torch.isfinite(p).all() for p in self.params):
+            raise NonFiniteLossError(f"model parameters became non-finite during epoch {epoch}: stopped; "
+                                     "checkpoints of earlier epochs are kept unchanged")
         return total / max(n_seen, 1), n_seen
+
+    def _batch(self, idx: np.ndarray, draws) -> dict:
+        d, cfg = self.data, self.cfg
+        batch = make_batch(d.store, d.train_pairs, idx, draws.text_rows[idx] if d.store.text is not None else None,
+                           cfg.model.max_video_len, cfg.model.max_music_len, self.segment,
+                           None if draws.window_u is None else draws.window_u[idx])
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def _loss(self, batch: dict) -> torch.Tensor:
+        """InfoNCE of the (text-dropped) queries, plus train.video_only_weight x InfoNCE of every pair's
+        NULL-text query (one pass of f^v serves both)."""
+        if self.video_only_weight > 0 and self.null_text is not None:
+            q, m, q_null = self.model(batch, self.null_text)
+            return self.loss_fn(q, m, batch["music_key"]) + \
+                self.video_only_weight * self.loss_fn(q_null, m, batch["music_key"])
+        q, m = self.model(batch)
+        return self.loss_fn(q, m, batch["music_key"])
 
     def validate(self) -> tuple[float | None, dict | None]:
         """(validation loss, retrieval metrics per query type) on the held-out videos."""
         d = self.data
-        val_loss = _val_loss(self.model, self.loss_fn, d.store, d.val_pairs, self.cfg, self.device)
+        val_loss = _val_loss(self.model, self.loss_fn, d.store, d.val_pairs, self.cfg, self.device, d.null_row)
         if d.val_task is None:
             return val_loss, None
         emb = embed_task(self.model, d.store, d.val_task, self.cfg.train.eval_batch_size, self.device, self.segment)
-        keep = ("R@1", "R@5", "R@10", "median_rank", "n_queries", "pool_size")
+        keep = ("R@1", "R@5", "R@10", "median_rank", "mean_rank", "n_queries", "pool_size")
         return val_loss, {k: {m: v[m] for m in keep} for k, v in score(emb, d.val_task).items()}
 
 
@@ -227,9 +310,11 @@ _FRESH = {"epoch": 0, "best_metric": None, "best_epoch": None, "bad_epochs": 0, 
 
 
 def train(config, triplets_glob, features_dir, out_dir, *, methods=None, resume: bool = False,
-          epochs: int | None = None, seed: int | None = None, device=None) -> dict:
+          epochs: int | None = None, seed: int | None = None, device=None, on_epoch=None,
+          skip_nonfinite: bool = False) -> dict:
     """Train a ViML/MVPt+/MT model (config: a Config, a YAML path or a packaged name).
-    Returns a summary: epochs run, best epoch and metric, whether early stopping fired, history."""
+    Returns a summary: epochs run, best epoch and metric, whether early stopping fired, history.
+    on_epoch(epoch, model): called after each epoch's validation (e.g. a study's extra evaluations)."""
     cfg = _resolve_config(config, methods, epochs, seed)
     out_dir = Path(out_dir)
     last_path = out_dir / ckpt.LAST
@@ -237,7 +322,7 @@ def train(config, triplets_glob, features_dir, out_dir, *, methods=None, resume:
         raise ValueError(f"{out_dir} already holds a checkpoint ({ckpt.LAST}): resume it or choose another out_dir")
     dev = pick_device(device)
     seed_everything(cfg.train.seed)
-    data = prepare_data(cfg, triplets_glob, features_dir)
+    data = prepare_data(cfg, triplets_glob, features_dir, skip_nonfinite)
     trainer = Trainer(cfg, data, dev)
     state = dict(_FRESH, history=[])
     if resume and last_path.exists():
@@ -262,11 +347,13 @@ def train(config, triplets_glob, features_dir, out_dir, *, methods=None, resume:
         train_loss, n_seen = trainer.train_epoch(epoch)
         train_seconds = time.perf_counter() - started
         val_loss, val = trainer.validate()
-        value = _metric(val, es.metric)
+        value = _metric(val, es.metric, val_loss)
         state["history"].append({
             "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val": val,
             "lr": trainer.scheduler.get_last_lr()[0], "temperature": float(trainer.loss_fn.temperature.detach()),
             "samples_per_s": n_seen / train_seconds, "seconds": time.perf_counter() - started})
+        if on_epoch is not None:
+            on_epoch(epoch, trainer.model)
         best_loss = state["history"][state["best_epoch"] - 1]["val_loss"] if state["best_epoch"] else None
         improved = _improved(value, state["best_metric"], es.metric, es.min_delta, val_loss, best_loss)
         if improved:
@@ -288,7 +375,7 @@ def train(config, triplets_glob, features_dir, out_dir, *, methods=None, resume:
                  es.patience, state["best_metric"], state["best_epoch"])
     return {"out_dir": str(out_dir), "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
             "best_metric": state["best_metric"], "metric": es.metric, "stopped_early": state["stopped_early"],
-            "history": state["history"]}
+            "skipped_nonfinite": data.store.skipped, "history": state["history"]}
 
 
 def _write_metrics(out_dir: Path, cfg: Config, state: dict) -> None:

@@ -421,6 +421,135 @@ def _text_stats(rows: list[dict]) -> dict:
     }
 
 
+@dataclass
+class Layout:
+    """Who is who: shuffled ids, which track each video shows, and its scene."""
+
+    music_ids: list  # per track
+    video_ids: list  # per video
+    video_track: np.ndarray  # per video: its track
+    video_scene: np.ndarray  # per video: its scene
+
+
+def assign_ids(cfg: SyntheticConfig, lat: Latents) -> Layout:
+    """Shuffled ids (they carry no split or pairing information) and a scene per video."""
+    n = len(lat.tracks)
+    ids_rng = _rng(cfg.seed, 4)
+    music_ids = [f"syn-m{k:06d}" for k in ids_rng.permutation(n)]
+    vpt = np.where(lat.split == "train", cfg.train_videos_per_track, cfg.test_videos_per_track)
+    video_track = np.repeat(np.arange(n), vpt)
+    video_ids = [f"syn-v{k:06d}" for k in ids_rng.permutation(len(video_track))]
+    video_scene = _rng(cfg.seed, 5).integers(0, cfg.n_scenes, len(video_track))
+    return Layout(music_ids, video_ids, video_track, video_scene)
+
+
+def triplet_rows(cfg: SyntheticConfig, lat: Latents, lay: Layout) -> dict[str, list[dict]]:
+    """Per split: training rows (train_methods), test rows (human) and test_tags rows (tags)."""
+    method_rng = _rng(cfg.seed, 6)
+    rows = {s: [] for s in SPLITS}
+    for v, i in enumerate(lay.video_track):
+        split = str(lat.split[i])
+        ids = (lay.video_ids[v], lay.music_ids[i])
+        if split == "train":
+            methods = method_rng.choice(list(cfg.train_methods), size=cfg.train_texts_per_video)
+            rows["train"].extend(_triplet_row(cfg, lat, i, *ids, str(m), sample, split)
+                                 for sample, m in enumerate(methods))
+        else:
+            rows["test"].append(_triplet_row(cfg, lat, i, *ids, "human", 0, split))
+            if cfg.test_tags_split:
+                rows["test_tags"].append(_triplet_row(cfg, lat, i, *ids, "tags", 0, split))
+    for s in rows:
+        rows[s].sort(key=lambda r: (r["video_id"], r["sample"]))
+    return rows
+
+
+def write_features(feats_dir: Path, cfg: SyntheticConfig, lay: Layout, video: list, music: list,
+                   texts: list[str], text_vecs: np.ndarray) -> None:
+    """video/music/text-*.parquet and encoders.json in the feature extractor's schemas."""
+    for pattern in ("video-*.parquet", "music-*.parquet", "text-*.parquet"):
+        _clear(feats_dir, pattern)
+    vorder = np.argsort(lay.video_ids)
+    n_frames = [len(video[k]) for k in vorder]
+    _write(_table(VIDEO_SCHEMA, {
+        "video_id": [lay.video_ids[k] for k in vorder], "features": feature_list_list([video[k] for k in vorder]),
+        "n_frames": n_frames, "timestamps": [np.arange(t, dtype=np.float32) * SECONDS_PER_FRAME for t in n_frames],
+        "start_s": [0.0] * len(vorder), "end_s": [t * SECONDS_PER_FRAME for t in n_frames],
+    }), feats_dir / f"video-{SHARD}.parquet")
+    morder = np.argsort(lay.music_ids)
+    n_segments = [len(music[k]) for k in morder]
+    _write(_table(MUSIC_SCHEMA, {
+        "music_id": [lay.music_ids[k] for k in morder], "features": feature_list_list([music[k] for k in morder]),
+        "n_segments": n_segments, "duration_s": [s * SECONDS_PER_SEGMENT for s in n_segments],
+    }), feats_dir / f"music-{SHARD}.parquet")
+    _write(_table(TEXT_SCHEMA, {"text": texts, "features": feature_list(text_vecs)}),
+           feats_dir / f"text-{SHARD}.parquet")
+    settings = {"generator": "viml_model.synthetic", "version": GENERATOR_VERSION, "seed": cfg.seed}
+    encoders = {
+        "video": {"name": "synthetic-video", "dim": cfg.video_dim, "files": "video-*.parquet", "rows": len(video),
+                  "settings": {**settings, "seconds_per_frame": SECONDS_PER_FRAME}},
+        "music": {"name": "synthetic-music", "dim": cfg.music_dim, "files": "music-*.parquet", "rows": len(music),
+                  "settings": {**settings, "seconds_per_segment": SECONDS_PER_SEGMENT}},
+        "text": {"name": ENCODER_NAME, "dim": ENCODER_DIM, "files": "text-*.parquet", "rows": len(texts),
+                 "settings": {"model": "sentence-transformers/all-MiniLM-L6-v2", "normalized": True}},
+    }
+    if FEATURES_FORMAT:
+        encoders = {"format": FEATURES_FORMAT, **encoders}
+    (feats_dir / "encoders.json").write_text(json.dumps(encoders, indent=2) + "\n")
+
+
+def write_triplets(out: Path, rows: dict[str, list[dict]]) -> None:
+    for s in SPLITS:
+        _clear(out / s, "triplets-*.parquet")
+        if rows[s]:
+            _write(pa.Table.from_pylist(rows[s], schema=TRIPLETS_SCHEMA), out / s / f"triplets-{SHARD}.parquet")
+    if not rows["test_tags"]:
+        try:
+            (out / "test_tags").rmdir()
+        except OSError:
+            pass
+
+
+def write_ground_truth(out: Path, lat: Latents, lay: Layout, video: list) -> None:
+    """tracks.parquet (attributes per track) and videos.parquet (track, scene, frames per video)."""
+    _write(pa.table({
+        "music_id": lay.music_ids, "split": lat.split.tolist(),
+        "genre": [t["genre"][0] for t in lat.tracks],
+        "moods": [t["mood"] for t in lat.tracks], "instruments": [t["instrument"] for t in lat.tracks],
+    }, schema=TRACKS_SCHEMA).sort_by("music_id"), out / "tracks.parquet")
+    _write(pa.table({
+        "video_id": lay.video_ids, "music_id": [lay.music_ids[i] for i in lay.video_track],
+        "split": lat.split[lay.video_track].tolist(), "scene": lay.video_scene.astype(np.int32),
+        "n_frames": np.array([len(x) for x in video], np.int32),
+    }, schema=VIDEOS_SCHEMA).sort_by("video_id"), out / "videos.parquet")
+
+
+def summary_stats(cfg: SyntheticConfig, lat: Latents, lay: Layout, rows: dict, n_texts: int, encoder,
+                  seconds: dict) -> dict:
+    pool = cfg.n_test_tracks
+    return {
+        "tracks": {"train": cfg.n_train_tracks, "test": cfg.n_test_tracks},
+        "videos": {s: int((lat.split[lay.video_track] == s).sum()) for s in ("train", "test")},
+        "triplets": {s: len(rows[s]) for s in SPLITS if rows[s]},
+        "text_rows": n_texts,
+        "texts": {s: _text_stats(rows[s]) for s in SPLITS if rows[s]},
+        "chance": {"pool_size": pool, "R@1": 1 / pool, "R@5": min(5, pool) / pool, "R@10": min(10, pool) / pool,
+                   "median_rank": (pool + 1) / 2},
+        "encoder": dict(encoder.stats),
+        "seconds": seconds,
+    }
+
+
+def output_paths(out: Path, rows: dict) -> dict:
+    return {
+        "out_dir": str(out), "features": str(out / "features"),
+        "train_triplets": str(out / "train" / "triplets-*.parquet"),
+        "test_triplets": str(out / "test" / "triplets-*.parquet"),
+        "test_tags_triplets": str(out / "test_tags" / "triplets-*.parquet") if rows["test_tags"] else None,
+        "tracks": str(out / "tracks.parquet"), "videos": str(out / "videos.parquet"),
+        "summary": str(out / "synthetic.json"),
+    }
+
+
 def generate(out_dir: str | Path, preset: str = "default", seed: int = 0, *, text_cache=None,
              encoder: TextEncoder | None = None, **overrides) -> dict:
     """Write the benchmark to out_dir; returns {"paths": ..., "stats": ..., "config": ...}.
@@ -436,113 +565,27 @@ def generate(out_dir: str | Path, preset: str = "default", seed: int = 0, *, tex
         d.mkdir(parents=True, exist_ok=True)
 
     lat = sample_latents(cfg)
-    n = len(lat.tracks)
-    ids_rng = _rng(cfg.seed, 4)
-    music_ids = [f"syn-m{k:06d}" for k in ids_rng.permutation(n)]
-    vpt = np.where(lat.split == "train", cfg.train_videos_per_track, cfg.test_videos_per_track)
-    video_track = np.repeat(np.arange(n), vpt)
-    video_ids = [f"syn-v{k:06d}" for k in ids_rng.permutation(len(video_track))]
-    video_scene = _rng(cfg.seed, 5).integers(0, cfg.n_scenes, len(video_track))
-
+    lay = assign_ids(cfg, lat)
     t0 = time.perf_counter()
     music = music_features(cfg, lat)
-    video = video_features(cfg, lat, video_track, video_scene)
+    video = video_features(cfg, lat, lay.video_track, lay.video_scene)
     t_features = time.perf_counter() - t0
-
-    # triplets
-    method_rng = _rng(cfg.seed, 6)
-    rows = {s: [] for s in SPLITS}
-    for v, i in enumerate(video_track):
-        split = str(lat.split[i])
-        if split == "train":
-            methods = method_rng.choice(list(cfg.train_methods), size=cfg.train_texts_per_video)
-            for sample, method in enumerate(methods):
-                rows["train"].append(_triplet_row(cfg, lat, i, video_ids[v], music_ids[i], str(method), sample, split))
-        else:
-            rows["test"].append(_triplet_row(cfg, lat, i, video_ids[v], music_ids[i], "human", 0, split))
-            if cfg.test_tags_split:
-                rows["test_tags"].append(_triplet_row(cfg, lat, i, video_ids[v], music_ids[i], "tags", 0, split))
-    for s in rows:
-        rows[s].sort(key=lambda r: (r["video_id"], r["sample"]))
+    rows = triplet_rows(cfg, lat, lay)
 
     # text features: every distinct text + "" (the NULL of text dropout)
     t0 = time.perf_counter()
     encoder = encoder or TextEncoder(cache_dir=text_cache)
-    distinct = sorted({""} | {r["text"] for s in rows for r in rows[s]})
-    text_vecs = encoder.encode(distinct)
+    texts = sorted({""} | {r["text"] for s in rows for r in rows[s]})
+    text_vecs = encoder.encode(texts)
     t_text = time.perf_counter() - t0
 
-    # write
-    for pattern in ("video-*.parquet", "music-*.parquet", "text-*.parquet"):
-        _clear(feats_dir, pattern)
-    vorder = np.argsort(video_ids)
-    n_frames = [len(video[k]) for k in vorder]
-    _write(_table(VIDEO_SCHEMA, {
-        "video_id": [video_ids[k] for k in vorder], "features": feature_list_list([video[k] for k in vorder]),
-        "n_frames": n_frames, "timestamps": [np.arange(t, dtype=np.float32) * SECONDS_PER_FRAME for t in n_frames],
-        "start_s": [0.0] * len(vorder), "end_s": [t * SECONDS_PER_FRAME for t in n_frames],
-    }), feats_dir / f"video-{SHARD}.parquet")
-    morder = np.argsort(music_ids)
-    n_segments = [len(music[k]) for k in morder]
-    _write(_table(MUSIC_SCHEMA, {
-        "music_id": [music_ids[k] for k in morder], "features": feature_list_list([music[k] for k in morder]),
-        "n_segments": n_segments, "duration_s": [s * SECONDS_PER_SEGMENT for s in n_segments],
-    }), feats_dir / f"music-{SHARD}.parquet")
-    _write(_table(TEXT_SCHEMA, {"text": distinct, "features": feature_list(text_vecs)}),
-           feats_dir / f"text-{SHARD}.parquet")
-    settings = {"generator": "viml_model.synthetic", "version": GENERATOR_VERSION, "seed": cfg.seed}
-    encoders = {
-        "video": {"name": "synthetic-video", "dim": cfg.video_dim, "files": "video-*.parquet", "rows": len(video),
-                  "settings": {**settings, "seconds_per_frame": SECONDS_PER_FRAME}},
-        "music": {"name": "synthetic-music", "dim": cfg.music_dim, "files": "music-*.parquet", "rows": len(music),
-                  "settings": {**settings, "seconds_per_segment": SECONDS_PER_SEGMENT}},
-        "text": {"name": ENCODER_NAME, "dim": ENCODER_DIM, "files": "text-*.parquet", "rows": len(distinct),
-                 "settings": {"model": "sentence-transformers/all-MiniLM-L6-v2", "normalized": True}},
-    }
-    if FEATURES_FORMAT:
-        encoders = {"format": FEATURES_FORMAT, **encoders}
-    (feats_dir / "encoders.json").write_text(json.dumps(encoders, indent=2) + "\n")
-    for s in SPLITS:
-        _clear(out / s, "triplets-*.parquet")
-        if rows[s]:
-            _write(pa.Table.from_pylist(rows[s], schema=TRIPLETS_SCHEMA), out / s / f"triplets-{SHARD}.parquet")
-    if not rows["test_tags"]:
-        try:
-            (out / "test_tags").rmdir()
-        except OSError:
-            pass
-    _write(pa.table({
-        "music_id": music_ids, "split": lat.split.tolist(),
-        "genre": [t["genre"][0] for t in lat.tracks],
-        "moods": [t["mood"] for t in lat.tracks], "instruments": [t["instrument"] for t in lat.tracks],
-    }, schema=TRACKS_SCHEMA).sort_by("music_id"), out / "tracks.parquet")
-    _write(pa.table({
-        "video_id": video_ids, "music_id": [music_ids[i] for i in video_track],
-        "split": lat.split[video_track].tolist(), "scene": video_scene.astype(np.int32),
-        "n_frames": np.array([len(x) for x in video], np.int32),
-    }, schema=VIDEOS_SCHEMA).sort_by("video_id"), out / "videos.parquet")
-
-    pool = cfg.n_test_tracks
-    stats = {
-        "tracks": {"train": cfg.n_train_tracks, "test": cfg.n_test_tracks},
-        "videos": {s: int((lat.split[video_track] == s).sum()) for s in ("train", "test")},
-        "triplets": {s: len(rows[s]) for s in SPLITS if rows[s]},
-        "text_rows": len(distinct),
-        "texts": {s: _text_stats(rows[s]) for s in SPLITS if rows[s]},
-        "chance": {"pool_size": pool, "R@1": 1 / pool, "R@5": min(5, pool) / pool, "R@10": min(10, pool) / pool,
-                   "median_rank": (pool + 1) / 2},
-        "encoder": dict(encoder.stats),
-        "seconds": {"features": round(t_features, 3), "texts": round(t_text, 3),
-                    "total": round(time.perf_counter() - started, 3)},
-    }
-    paths = {
-        "out_dir": str(out), "features": str(feats_dir),
-        "train_triplets": str(out / "train" / "triplets-*.parquet"),
-        "test_triplets": str(out / "test" / "triplets-*.parquet"),
-        "test_tags_triplets": str(out / "test_tags" / "triplets-*.parquet") if rows["test_tags"] else None,
-        "tracks": str(out / "tracks.parquet"), "videos": str(out / "videos.parquet"),
-        "summary": str(out / "synthetic.json"),
-    }
+    write_features(feats_dir, cfg, lay, video, music, texts, text_vecs)
+    write_triplets(out, rows)
+    write_ground_truth(out, lat, lay, video)
+    seconds = {"features": round(t_features, 3), "texts": round(t_text, 3),
+               "total": round(time.perf_counter() - started, 3)}
+    stats = summary_stats(cfg, lat, lay, rows, len(texts), encoder, seconds)
+    paths = output_paths(out, rows)
     summary = {"generator": "viml_model.synthetic", "version": GENERATOR_VERSION, "preset": preset,
                "config": cfg.to_dict(), "paths": paths, "stats": stats}
     (out / "synthetic.json").write_text(json.dumps(summary, indent=2) + "\n")

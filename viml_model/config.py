@@ -117,7 +117,7 @@ class Config:
         out.pop("source")
         return out
 
-    def with_overrides(self, **sections: dict) -> "Config":
+    def with_overrides(self, **sections: dict) -> Config:
         """e.g. cfg.with_overrides(train={"epochs": 3}, data={"methods": ["prompt2text"]})."""
         merged = self.to_dict()
         for name, values in sections.items():

@@ -275,7 +275,7 @@ class FeatureStore:
 
     @classmethod
     def load(cls, features_dir: str | Path, video_ids=None, music_ids=None, texts=None,
-             modalities=MODALITIES, dtype: str = "float32", skip_nonfinite: bool = False) -> "FeatureStore":
+             modalities=MODALITIES, dtype: str = "float32", skip_nonfinite: bool = False) -> FeatureStore:
         """Load the given modalities; *_ids/texts (iterables) restrict what is read (None = all).
         The NULL text "" is always read along with the texts. Non-finite feature values are an error
         naming the file and ids (NonFiniteFeaturesError), or with skip_nonfinite those ids are left out
@@ -353,7 +353,7 @@ class Triplets:
     def __len__(self) -> int:
         return len(self.video_id)
 
-    def take(self, rows: np.ndarray) -> "Triplets":
+    def take(self, rows: np.ndarray) -> Triplets:
         return Triplets(self.video_id[rows], self.music_id[rows], self.method[rows], self.text[rows], self.files)
 
 

@@ -27,7 +27,7 @@ class PairSet:
     def __len__(self) -> int:
         return len(self.video_id)
 
-    def subset(self, pairs: np.ndarray) -> "PairSet":
+    def subset(self, pairs: np.ndarray) -> PairSet:
         pairs = np.asarray(pairs, dtype=np.int64)
         counts = np.diff(self.text_offsets)[pairs]
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)

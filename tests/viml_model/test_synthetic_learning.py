@@ -1,8 +1,8 @@
 """What the issue asks ViML to show, at small scale on the synthetic benchmark: video+text retrieval
 beats video-only, which beats chance by a wide margin, and every fusion variant trains."""
 import pytest
-
 from conftest import tiny_config
+
 from viml_model.evaluate import evaluate
 from viml_model.synthetic import generate
 from viml_model.train import train

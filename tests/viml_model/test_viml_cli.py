@@ -3,8 +3,8 @@ import argparse
 import json
 
 import pytest
-
 from conftest import make_dataset
+
 from viml_model.cli import add_ensemble_parser, add_evaluate_parser, add_train_parser, main
 
 

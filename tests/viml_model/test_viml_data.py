@@ -3,9 +3,9 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import DIMS, make_dataset, write_triplets
-from viml_model.data import FeatureStore, FeaturesError, MissingFeaturesError, read_triplets
+
+from viml_model.data import FeaturesError, FeatureStore, MissingFeaturesError, read_triplets
 from viml_model.dataset import build_pairs, draw_epoch, make_batch, segment_windows, split_by_video
 
 

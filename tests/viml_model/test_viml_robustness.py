@@ -5,8 +5,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-
 from conftest import make_dataset, tiny_config, write_triplets
+
 from viml_model import checkpoint as ckpt
 from viml_model.cli import main
 from viml_model.evaluate import evaluate

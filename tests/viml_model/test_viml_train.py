@@ -3,8 +3,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import make_dataset, tiny_config
+
 from viml_model import checkpoint as ckpt
 from viml_model.data import MissingFeaturesError
 from viml_model.evaluate import evaluate

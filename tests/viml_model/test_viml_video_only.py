@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from viml_model import checkpoint as ckpt
 from viml_model.config import ConfigError, ModelConfig, from_dict
 from viml_model.dataset import PairSet, draw_epoch

@@ -251,12 +251,11 @@ def track(p: beam.Pipeline, label: str, done, failed=(), total: int | None = Non
 def parquet_rows(pattern: str) -> int | None:
     """Rows of the Parquet files matching `pattern`, from their footers; None for other formats (counting
     their rows would mean reading them) or when they cannot be read (the stage reports that itself)."""
+    from pipelines.io.fs import match_paths
     from pipelines.io.outputs import parquet_rows as footer_rows
 
     try:
-        from apache_beam.io.filesystems import FileSystems
-
-        files = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        files = match_paths(pattern)
         return footer_rows(files) if files and all(f.endswith(".parquet") for f in files) else None
     except Exception:
         return None

@@ -30,6 +30,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io.commit_marker import MARKER, RUN_TAG, SECTION, marker_section  # shared with Beam-free readers
+from pipelines.io.fs import match_paths
 
 FAILED_DIR = "failed-run"  # where a run that produced nothing leaves its errors and summary
 STAGING = ".staging-"
@@ -58,10 +59,7 @@ def new_run_id() -> str:
 
 
 def _match(pattern: str) -> list[str]:
-    try:
-        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    except Exception:  # Beam raises for a folder that does not exist: nothing matches
-        return []
+    return match_paths(pattern)
 
 
 def _folders(out_dir: str, name_prefix: str) -> list[str]:

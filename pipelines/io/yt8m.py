@@ -137,7 +137,9 @@ def _list(folder: str) -> list[tuple[str, int]]:
         return [(p, os.path.getsize(p)) for p in glob.glob(os.path.join(glob.escape(folder), "*")) if os.path.isfile(p)]
     from apache_beam.io.filesystems import FileSystems
 
-    return [(m.path, m.size_in_bytes) for m in FileSystems.match([FileSystems.join(folder, "*")])[0].metadata_list]
+    from pipelines.io.fs import matched
+
+    return [(m.path, m.size_in_bytes) for m in matched(FileSystems.join(folder, "*"))]
 
 
 def _exists(path: str) -> bool:

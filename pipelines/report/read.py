@@ -18,8 +18,9 @@ KEY_SEP = "\x1f"  # joins music_id and video_id into one track key (a character 
 
 def files(folder: str, prefix: str) -> list[str]:
     """`<prefix>-*.parquet` in `folder` (local or any Beam filesystem), sorted."""
-    pattern = FileSystems.join(folder, f"{prefix}-*.parquet")
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    from pipelines.io.outputs import committed_files
+
+    return sorted(committed_files(folder, prefix))  # a killed run's files are not the run's outputs
 
 
 def read_json(path: str) -> dict | None:

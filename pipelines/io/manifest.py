@@ -30,8 +30,25 @@ OPTIONAL = ("start_s", "end_s", "video_id")
 ManifestError = InputError  # the manifest as a whole is unusable (exit 2, the file named)
 
 
+class RowRequest:
+    """What a validated manifest row of any medium shares: a segment [start_s, end_s), its row number and
+    manifest, and `ref()` for error records. ClipRequest (music) and VideoRequest (video) differ only in
+    the names of their id and path, which say which medium they are."""
+
+    def ref(self) -> dict:
+        return asdict(self)
+
+
+def segment(raw: dict) -> tuple[float | None, float | None]:
+    """The row's optional start_s / end_s, checked: numbers of seconds, end after start."""
+    start_s, end_s = optional_float(raw, "start_s"), optional_float(raw, "end_s")
+    if start_s is not None and end_s is not None and end_s <= start_s:
+        raise ValueError(f"end_s ({end_s}) must be greater than start_s ({start_s})")
+    return start_s, end_s
+
+
 @dataclass
-class ClipRequest:
+class ClipRequest(RowRequest):
     """One validated manifest row: what to tag. `row` is the 1-based data row number in the manifest."""
 
     music_id: str
@@ -42,9 +59,6 @@ class ClipRequest:
     row: int = 0
     manifest: str = ""
     extra: dict = field(default_factory=dict)
-
-    def ref(self) -> dict:
-        return asdict(self)
 
 
 def optional_float(raw: dict, key: str) -> float | None:
@@ -81,9 +95,7 @@ def validate_row(raw: dict, row: int, path: str, require_audio: bool = True) -> 
     missing = ["audio_path"] if require_audio and audio_path is None else []
     if missing:
         raise ValueError(f"missing required field(s): {', '.join(missing)}")
-    start_s, end_s = optional_float(raw, "start_s"), optional_float(raw, "end_s")
-    if start_s is not None and end_s is not None and end_s <= start_s:
-        raise ValueError(f"end_s ({end_s}) must be greater than start_s ({start_s})")
+    start_s, end_s = segment(raw)
     extra = {k: v for k, v in raw.items() if k not in REQUIRED + OPTIONAL}
     return ClipRequest(music_id, resolve_path(audio_path, path) if audio_path else "", start_s, end_s,
                        optional_str(raw, "video_id"), row, path, extra)

@@ -360,7 +360,7 @@ class _FusedSentence:
 
     def plan(self, first: bool) -> str | None:
         """The sentence, or None when the focus category cannot lead one."""
-        if not self.open(first):
+        if not self.choose_opening(first):
             return None
         if self.subject_cat is not None and not self.add_predicates():
             return None
@@ -416,7 +416,7 @@ class _FusedSentence:
         return self.add("vocals", role, voices, accept=accept, rest=inst)
 
     # ------------------------------------------------------------------ 1. opening
-    def open(self, first: bool) -> bool:
+    def choose_opening(self, first: bool) -> bool:
         """Try, in turn: the recording as subject (first sentence only, with p_recording_subject), a clause
         or noun phrase ("This is a rock song", with P_CLAUSE_OPENING), the focus tags as subject, and a
         frame subject naming no tag ("The song", "It")."""

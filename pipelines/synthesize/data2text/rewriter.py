@@ -87,10 +87,11 @@ class Rewriter:
     def rewrite(self, sentences: Sequence[RenderedSentence], rng: random.Random) -> RewriteResult:
         raise NotImplementedError
 
-    def rewrite_many(self, batch: Sequence[Sequence[RenderedSentence]], rngs: Sequence[random.Random]) -> list[RewriteResult]:
+    def rewrite_many(self, batch: Sequence[Sequence[RenderedSentence]],
+                     rngs: Sequence[random.Random]) -> list[RewriteResult]:
         if len(batch) != len(rngs):
             raise ValueError(f"{len(batch)} rows but {len(rngs)} random generators")
-        return [self.rewrite(s, r) for s, r in zip(batch, rngs)]
+        return [self.rewrite(s, r) for s, r in zip(batch, rngs, strict=True)]
 
 
 class JoinRewriter(Rewriter):
@@ -116,6 +117,62 @@ SUBJECT_CATEGORIES = ("genre", "quality", "production")
 CLAUSE_CATEGORIES = ("genre", "production")
 # related categories whose tags may share one list ("features a male vocal, a piano and claps")
 DEFAULT_MERGES = {"instrument": ("vocals",)}
+# neighbouring categories of the canonical order that may swap places (each pair with p_shuffle)
+SWAPPABLE_PAIRS = (("vocals", "instrument"), ("mood", "tempo"), ("instrument", "mood"), ("genre", "production"))
+# categories that may open the first sentence as "the recording" ("The low quality recording features ...")
+RECORDING_SUBJECT_CATEGORIES = ("quality", "production")
+# categories whose tags can share one "voices over instruments" fragment
+VOICE_AND_INSTRUMENT = ("vocals", "instrument")
+
+# Fixed probabilities and limits of the fused-sentence plan (the tunable ones are BuiltinRewriter's p_* params).
+P_CLAUSE_OPENING = 0.5  # a genre/production focus opens with a clause/noun phrase rather than as a subject
+P_NOUN_PHRASE_OPENING = 0.35  # ... and that opening is verbless ("Rock song with ...") rather than a clause
+P_MERGED_TAGS_FIRST = 0.5  # a merged related list goes before the category's own tags ("a male vocal, a piano")
+P_SKIP_LATER_MODIFIER = 0.3  # after the first modifier, chance to leave a category for a later sentence
+MAX_PREDICATES = 2  # "sounds X and has a slow tempo", never three
+MAX_MODIFIERS = 2  # "..., with a piano, at a slow tempo", never three
+STEM_CHARS = 5  # fragments whose first words share 5 letters ("features" / "featuring") count as alike
+RELATIVE_CLAUSE_STARTS = ("that ", "which ")  # modifiers allowed only right after the noun "song"
+BARE_JOIN_STARTS = ("that ", "which ", "who ")  # parts joined with a space, not a comma
+MAX_SENTENCES = 200  # loop guard: only reached if templates misbehave
+
+
+def stem(text: str) -> str:
+    """The first word's first letters: two fragments with the same stem would read repetitively."""
+    return text.split(" ", 1)[0].lower()[:STEM_CHARS]
+
+
+def not_starting_like(stems: set[str]):
+    """Template filter: fragments whose stem is none of `stems`."""
+    return lambda t: stem(t) not in stems
+
+
+def modifier_filter(firsts: set[str], after_song: bool):
+    """Template filter for a modifier: no two modifiers (nor the predicate) start alike, and a relative
+    clause ("that consists of ...") only right after the noun it describes."""
+
+    def accept(t: str) -> bool:
+        w = t.split(" ", 1)[0].lower()
+        if w[:STEM_CHARS] in firsts or w in firsts:
+            return False
+        return not t.startswith(RELATIVE_CLAUSE_STARTS) or after_song
+
+    return accept
+
+
+def coordinate(predicates: Sequence[str]) -> str:
+    """One or two predicates as one ("sounds X and has a slow tempo"); a comma before "and" when the first
+    predicate is itself a list."""
+    if len(predicates) == 2:
+        first = predicates[0]
+        sep = ", and " if ("," in first or " and " in first) else " and "
+        return first + sep + predicates[1]
+    return predicates[0]
+
+
+def take(left: dict[str, list[str]], category: str, covered: Sequence[str]) -> None:
+    """Mark `covered` tags of `category` as written."""
+    left[category] = [t for t in left[category] if t not in covered]
 
 
 class BuiltinRewriter(Rewriter):
@@ -169,7 +226,7 @@ class BuiltinRewriter(Rewriter):
         rank = {c: i for i, c in enumerate(self.order)}
         fallback = rank.get("other", len(rank)) - 0.5
         cats = sorted(categories, key=lambda c: (rank.get(c, fallback), c))
-        for a, b in (("vocals", "instrument"), ("mood", "tempo"), ("instrument", "mood"), ("genre", "production")):
+        for a, b in SWAPPABLE_PAIRS:
             if a in cats and b in cats and rng.random() < self.p_shuffle:
                 i, j = cats.index(a), cats.index(b)
                 cats[i], cats[j] = cats[j], cats[i]
@@ -193,8 +250,9 @@ class BuiltinRewriter(Rewriter):
         used.append((r.template_id, r.template_hash))
         return r.text, covered
 
-    # ------------------------------------------------------------------ stages 2+3
-    def rewrite(self, sentences: Sequence[RenderedSentence], rng: random.Random) -> RewriteResult:
+    @staticmethod
+    def _group(sentences: Sequence[RenderedSentence]):
+        """{category: deduplicated tags}, {category: its templated sentence}, {dropped tag: tag expressing it}."""
         groups: dict[str, list[str]] = {}
         originals: dict[str, RenderedSentence] = {}
         merged_tags: dict[str, str] = {}
@@ -206,31 +264,31 @@ class BuiltinRewriter(Rewriter):
             merged_tags.update(m)
             if not groups[c]:
                 del groups[c]
+        return groups, originals, merged_tags
+
+    # ------------------------------------------------------------------ stages 2+3
+    def rewrite(self, sentences: Sequence[RenderedSentence], rng: random.Random) -> RewriteResult:
+        """Order the categories, then write sentences until every tag is written: each sentence fuses
+        several categories (with probability p_fuse, always tried for the first sentence) or is the focus
+        category's own templated sentence."""
+        groups, originals, merged_tags = self._group(sentences)
         order = self.order_categories(list(groups), rng)
-        left = {c: list(groups[c]) for c in order}
+        left = {c: list(groups[c]) for c in order}  # tags not written yet
         used: list[tuple[str, str]] = []
         out: list[str] = []
         stats = {"fused": 0, "kept": 0, "also": 0, "last_resort": 0, "merged_lists": 0}
 
-        def remaining():
-            return [c for c in order if left[c]]
-
-        def take(category, covered):
-            left[category] = [t for t in left[category] if t not in covered]
-
-        guard = 0
-        while remaining():
-            guard += 1
-            if guard > 200:  # cannot happen unless templates misbehave; keep the loop finite
+        for _ in range(MAX_SENTENCES):
+            cats = [c for c in order if left[c]]
+            if not cats:
                 break
-            cats = remaining()
             focus = cats[0]
             text = None
             if rng.random() < self.p_fuse or (not out and self.p_fuse > 0):
-                text = self._fused_sentence(cats, left, rng, used, first=not out, stats=stats, take=take)
+                text = _FusedSentence(self, cats, left, rng, used, stats).plan(first=not out)
             if text is None:
                 said_before = len(left[focus]) < len(groups[focus])
-                text = self._own_sentence(focus, left, originals, said_before, rng, used, stats, take)
+                text = self._own_sentence(focus, left, originals, said_before, rng, used, stats)
             out.append(text)
 
         final = " ".join(out)
@@ -246,194 +304,240 @@ class BuiltinRewriter(Rewriter):
             meta["lost_tags"] = lost
         return RewriteResult(final, meta)
 
-    def _own_sentence(self, focus, left, originals, said_before, rng, used, stats, take) -> str:
+    def _own_sentence(self, focus, left, originals, said_before, rng, used, stats) -> str:
         """The focus category's templated sentence as rendered before rewriting (aggregation kept it
         separate), or, for the rest of a long list, an 'also' sentence."""
         chunk = left[focus][: self.max_list]
         orig = originals.get(focus)
         if orig is not None and list(orig.tags) == chunk and not missing(orig.text, chunk):
-            take(focus, chunk)
+            take(left, focus, chunk)
             used.append((orig.template_id, orig.template_hash))
             stats["kept"] += 1
             return orig.text
         for role in (("also", "sentence") if said_before else ("sentence", "also")):
             frag = self._fragment(focus, role, chunk, rng, used)
             if frag:
-                take(focus, frag[1])
+                take(left, focus, frag[1])
                 stats["also" if role == "also" else "kept"] += 1
                 return finish_sentence(frag[0])
         # last resort (only reached when templates leave tags out): say them plainly
         frag = self._fragment("other", "sentence", chunk, rng, used)
         stats["last_resort"] += 1
         if frag:
-            take(focus, frag[1])
+            take(left, focus, frag[1])
             return finish_sentence(frag[0])
-        take(focus, chunk)
+        take(left, focus, chunk)
         return finish_sentence("The song also has " + join_and(chunk))
 
-    def _fused_sentence(self, cats, left, rng, used, *, first, stats, take) -> str | None:
-        """One sentence fusing several categories: SUBJECT PREDICATE [and PREDICATE][, MODIFIER]...
-        or CLAUSE[, MODIFIER]...; None when the focus category cannot lead such a sentence."""
-        focus = cats[0]
-        claimed: dict[str, list[str]] = {}  # category -> tags this sentence expresses
 
-        def free(c):
-            return [t for t in left.get(c, []) if t not in claimed.get(c, ())]
+class _FusedSentence:
+    """The plan of one sentence fusing several categories, read top to bottom in ``plan``:
 
-        def n_claimed():
-            return sum(len(v) for v in claimed.values())
+    1. opening: a recording subject, a clause / noun phrase, a tag subject or a frame ("The song");
+    2. predicates after a subject: "features ...", "sounds ... and has a slow tempo";
+    3. modifiers: "with ...", "featuring ...", "at a slow tempo";
+    4. joining the parts into one sentence.
 
-        def tags_for(c):
-            """Tags for a fragment of `c` (at most max_list), maybe with a related category's merged in."""
-            tags = free(c)[: self.max_list]
-            for other in self.merges.get(c, ()):
-                if other in cats and rng.random() < self.p_merge:
-                    g = self.bank.grammar
-                    extra = [t for t in free(other) if not g.is_adjective(t) and not g.is_negated(t)]
-                    if extra and len(tags) + len(extra) <= self.max_list:
-                        tags = extra + tags if rng.random() < 0.5 else tags + extra
-                        stats["merged_lists"] += 1
-            return tags
+    Each step records which tags it expressed (``claimed``); only when the sentence is written are they
+    taken off ``left``. The random draws happen in this order, so a seed gives the same text.
+    """
 
-        def add(category, role, tags, accept=None, rest=()):
-            frag = self._fragment(category, role, tags, rng, used, accept=accept, rest=rest)
-            if not frag:
-                return None
-            text = frag[0]
-            for c in cats:
-                for t in free(c):
-                    if (t in tags or t in rest) and mentions(text, t):
-                        claimed.setdefault(c, []).append(t)
-            return text
+    def __init__(self, rewriter: BuiltinRewriter, cats: list[str], left: dict[str, list[str]],
+                 rng: random.Random, used: list, stats: dict):
+        self.rw = rewriter
+        self.bank = rewriter.bank
+        self.cats = cats  # categories with tags left, in order
+        self.focus = cats[0]
+        self.left = left
+        self.rng = rng
+        self.used = used
+        self.stats = stats
+        self.claimed: dict[str, list[str]] = {}  # category -> tags this sentence expresses
+        self.parts: list[str] = []
+        self.subject_cat: str | None = None  # set when the opening is a subject that takes predicates
+        self.ends_with_song = False  # does the text so far end with the noun "... song" (for "that ..." clauses)?
+        self.nominal = False  # verbless opening ("Rock song with ..."): no comma before the first modifier
 
-        def over(role, accept=None):
-            """Voices over the instruments in one fragment ("a male vocal singing over a piano")."""
-            if "vocals" not in cats or "instrument" not in cats or rng.random() >= self.p_over:
-                return None
-            voices = free("vocals")
-            g = self.bank.grammar
-            inst = [t for t in free("instrument") if not g.is_negated(t)][: max(self.max_list - len(voices), 0)]
-            if not voices or not inst or n_claimed() + len(voices) + len(inst) > self.max_sentence_tags:
-                return None
-            return add("vocals", role, voices, accept=accept, rest=inst)
+    def plan(self, first: bool) -> str | None:
+        """The sentence, or None when the focus category cannot lead one."""
+        if not self.choose_opening(first):
+            return None
+        if self.subject_cat is not None and not self.add_predicates():
+            return None
+        self.add_modifiers()
+        if not self.claimed:
+            return None
+        return self.write()
 
-        def stem(text):
-            return text.split(" ", 1)[0].lower()[:5]
+    # ------------------------------------------------------------------ bookkeeping
+    def free(self, category: str) -> list[str]:
+        """Tags of `category` neither written before nor claimed by this sentence."""
+        return [t for t in self.left.get(category, []) if t not in self.claimed.get(category, ())]
 
-        parts: list[str] = []
-        subject_cat = None
-        ends_with_song = False  # does the text so far end with the noun "... song" (for "that ..." clauses)?
-        nominal = False  # verbless opening ("Rock song with ..."): no comma before the first modifier
-        # opening: a clause ("this is a rock song"), a noun phrase ("a rock song") or a subject
-        # (genre / recording / "the song") for predicates
-        if first and rng.random() < self.p_recording_subject:
-            # "The low quality recording features a hip hop song ...", "This live performance ..."
-            for c in ("quality", "production"):
-                if c in cats and free(c):
-                    text = add(c, "subject", free(c)[: self.max_list])
-                    if text:
-                        parts.append(text)
-                        subject_cat = c
-                        break
-        if not parts and focus in CLAUSE_CATEGORIES and rng.random() < 0.5:
-            nominal = rng.random() < 0.35 and self.bank.has(self.bank.resolve(focus), "np")
-            text = add(focus, "np" if nominal else "clause", free(focus)[: self.max_list])
-            if text:
-                parts.append(text)
-                ends_with_song = True
-        if not parts and focus in SUBJECT_CATEGORIES:
-            text = add(focus, "subject", free(focus)[: self.max_list])
-            if text:
-                parts.append(text)
-                subject_cat = focus
-        if not parts:
-            if focus not in self.predicates.get(FRAME, ()):
-                return None
-            frag = self._fragment(FRAME, "subject" if first else "anaphor", [], rng, used)
-            if frag is None:
-                return None
-            parts.append(frag[0])
-            subject_cat = FRAME
+    def fits(self, n_tags: int) -> bool:
+        """Would `n_tags` more tags keep the sentence within max_sentence_tags?"""
+        return sum(len(v) for v in self.claimed.values()) + n_tags <= self.rw.max_sentence_tags
 
-        # predicates (after a subject): "features ...", "sounds ...", "has a slow tempo"
-        if subject_cat is not None:
-            allowed = self.predicates.get(subject_cat, ())
-            preds: list[str] = []
-            pred_cats: list[str] = []
-            for c in cats:
-                if c not in allowed or c == subject_cat or not free(c):
-                    continue
-                if preds and (len(preds) >= 2 or rng.random() >= self.p_coordinate):
-                    break
-                not_like = {stem(p) for p in preds}
-                text = over("over", accept=lambda t: stem(t) not in not_like) if c in ("vocals", "instrument") else None
-                if text is None:
-                    tags = tags_for(c)
-                    if preds and n_claimed() + len(tags) > self.max_sentence_tags:
-                        break
-                    text = add(c, "predicate", tags, accept=lambda t: stem(t) not in not_like)
-                if text:
-                    preds.append(text)
-                    pred_cats.append(c)
-                    if c == "genre":  # "the low quality recording features a rock song" + modifiers
-                        break
-            if not preds:
-                return None
-            if len(preds) == 2:
-                sep = ", and " if ("," in preds[0] or " and " in preds[0]) else " and "
-                parts.append(preds[0] + sep + preds[1])
-            else:
-                parts.append(preds[0])
-            ends_with_song = ends_with_song or (len(preds) == 1 and pred_cats[-1] == "genre")
+    def add(self, category: str, role: str, tags: list[str], accept=None, rest: Sequence[str] = ()) -> str | None:
+        """Render one fragment and claim the free tags it expresses; None if no template fits."""
+        frag = self.rw._fragment(category, role, tags, self.rng, self.used, accept=accept, rest=rest)
+        if not frag:
+            return None
+        text = frag[0]
+        for c in self.cats:
+            for t in self.free(c):
+                if (t in tags or t in rest) and mentions(text, t):
+                    self.claimed.setdefault(c, []).append(t)
+        return text
 
-        # modifiers: "with ...", "featuring ...", "at a slow tempo" (no two starting alike, nor like the
-        # predicate: "features ..., featuring ..."); a relative clause ("that consists of ...") only
-        # right after the noun it describes
-        firsts: set[str] = {p.split(" ", 1)[0].lower()[:5] for p in parts[1:]}
-        if any(", with " in p for p in parts):
-            firsts.add("with")
+    def list_tags(self, category: str) -> list[str]:
+        """Tags for a fragment of `category` (at most max_list), maybe with a related category's merged in
+        (with p_merge, before or after its own)."""
+        tags = self.free(category)[: self.rw.max_list]
+        for other in self.rw.merges.get(category, ()):
+            if other in self.cats and self.rng.random() < self.rw.p_merge:
+                g = self.bank.grammar
+                extra = [t for t in self.free(other) if not g.is_adjective(t) and not g.is_negated(t)]
+                if extra and len(tags) + len(extra) <= self.rw.max_list:
+                    tags = extra + tags if self.rng.random() < P_MERGED_TAGS_FIRST else tags + extra
+                    self.stats["merged_lists"] += 1
+        return tags
 
-        def acceptable(t, song=None):
-            w = t.split(" ", 1)[0].lower()
-            if w[:5] in firsts or w in firsts:
-                return False
-            return not t.startswith(("that ", "which ")) or bool(song)
+    def voices_over_instruments(self, role: str, accept=None) -> str | None:
+        """With p_over, voices over the instruments in one fragment ("a male vocal singing over a piano")."""
+        if "vocals" not in self.cats or "instrument" not in self.cats or self.rng.random() >= self.rw.p_over:
+            return None
+        voices = self.free("vocals")
+        g = self.bank.grammar
+        room = max(self.rw.max_list - len(voices), 0)
+        inst = [t for t in self.free("instrument") if not g.is_negated(t)][:room]
+        if not voices or not inst or not self.fits(len(voices) + len(inst)):
+            return None
+        return self.add("vocals", role, voices, accept=accept, rest=inst)
 
-        mods = 0
-        for c in cats:
-            if mods >= 2 or c not in self.modifiers or not free(c):
+    # ------------------------------------------------------------------ 1. opening
+    def choose_opening(self, first: bool) -> bool:
+        """Try, in turn: the recording as subject (first sentence only, with p_recording_subject), a clause
+        or noun phrase ("This is a rock song", with P_CLAUSE_OPENING), the focus tags as subject, and a
+        frame subject naming no tag ("The song", "It")."""
+        if first and self.rng.random() < self.rw.p_recording_subject:
+            self.open_with_recording()
+        if not self.parts and self.focus in CLAUSE_CATEGORIES and self.rng.random() < P_CLAUSE_OPENING:
+            self.open_with_clause()
+        if not self.parts and self.focus in SUBJECT_CATEGORIES:
+            self.open_with_subject(self.focus)
+        if not self.parts:
+            return self.open_with_frame(first)
+        return True
+
+    def open_with_recording(self) -> None:
+        """"The low quality recording features ...", "This live performance ..."."""
+        for c in RECORDING_SUBJECT_CATEGORIES:
+            if c in self.cats and self.free(c) and self.open_with_subject(c):
+                break
+
+    def open_with_clause(self) -> None:
+        """"This is a rock song" or, with P_NOUN_PHRASE_OPENING, the verbless "Rock song"."""
+        focus = self.focus
+        # decided before rendering and kept even if no template fits (it then shapes how parts are joined)
+        self.nominal = self.rng.random() < P_NOUN_PHRASE_OPENING and self.bank.has(self.bank.resolve(focus), "np")
+        text = self.add(focus, "np" if self.nominal else "clause", self.free(focus)[: self.rw.max_list])
+        if text:
+            self.parts.append(text)
+            self.ends_with_song = True
+
+    def open_with_subject(self, category: str) -> bool:
+        """`category`'s tags as the subject of predicates ("The rock song features ...")."""
+        text = self.add(category, "subject", self.free(category)[: self.rw.max_list])
+        if text:
+            self.parts.append(text)
+            self.subject_cat = category
+        return bool(text)
+
+    def open_with_frame(self, first: bool) -> bool:
+        """A subject naming no tag: "The song" for the first sentence, an anaphor ("It") after."""
+        if self.focus not in self.rw.predicates.get(FRAME, ()):
+            return False
+        frag = self.rw._fragment(FRAME, "subject" if first else "anaphor", [], self.rng, self.used)
+        if frag is None:
+            return False
+        self.parts.append(frag[0])
+        self.subject_cat = FRAME
+        return True
+
+    # ------------------------------------------------------------------ 2. predicates
+    def add_predicates(self) -> bool:
+        """Up to MAX_PREDICATES predicates of the categories the subject allows ("features ...", "sounds
+        ...", "has a slow tempo"); the second with p_coordinate and only if the sentence has room. False
+        when none could be written."""
+        allowed = self.rw.predicates.get(self.subject_cat, ())
+        preds: list[str] = []
+        pred_cats: list[str] = []
+        for c in self.cats:
+            if c not in allowed or c == self.subject_cat or not self.free(c):
                 continue
-            tags = tags_for(c)
-            if not tags or n_claimed() + len(tags) > self.max_sentence_tags:
-                continue
-            if mods and rng.random() < 0.3:
-                continue
-            song = ends_with_song and mods == 0
-            text = None
-            if c in ("vocals", "instrument"):
-                text = over("with_over", accept=lambda t, song=song: acceptable(t, song))
+            if preds and (len(preds) >= MAX_PREDICATES or self.rng.random() >= self.rw.p_coordinate):
+                break
+            unlike = not_starting_like({stem(p) for p in preds})  # not "features ... and features ..."
+            text = self.voices_over_instruments("over", accept=unlike) if c in VOICE_AND_INSTRUMENT else None
             if text is None:
-                text = add(c, "modifier", tags, accept=lambda t, song=song: acceptable(t, song))
+                tags = self.list_tags(c)
+                if preds and not self.fits(len(tags)):
+                    break
+                text = self.add(c, "predicate", tags, accept=unlike)
             if text:
-                firsts.add(text.split(" ", 1)[0].lower()[:5])
-                parts.append(text)
+                preds.append(text)
+                pred_cats.append(c)
+                if c == "genre":  # "the low quality recording features a rock song" + modifiers
+                    break
+        if not preds:
+            return False
+        self.parts.append(coordinate(preds))
+        self.ends_with_song = self.ends_with_song or (len(preds) == 1 and pred_cats[-1] == "genre")
+        return True
+
+    # ------------------------------------------------------------------ 3. modifiers
+    def add_modifiers(self) -> None:
+        """Up to MAX_MODIFIERS modifiers ("with ...", "featuring ...", "at a slow tempo"), no two starting
+        alike nor like the predicate ("features ..., featuring ..."); each after the first is skipped with
+        P_SKIP_LATER_MODIFIER."""
+        firsts: set[str] = {stem(p) for p in self.parts[1:]}
+        if any(", with " in p for p in self.parts):
+            firsts.add("with")
+        mods = 0
+        for c in self.cats:
+            if mods >= MAX_MODIFIERS or c not in self.rw.modifiers or not self.free(c):
+                continue
+            tags = self.list_tags(c)
+            if not tags or not self.fits(len(tags)):
+                continue
+            if mods and self.rng.random() < P_SKIP_LATER_MODIFIER:
+                continue
+            accept = modifier_filter(firsts, after_song=self.ends_with_song and mods == 0)
+            text = self.voices_over_instruments("with_over", accept=accept) if c in VOICE_AND_INSTRUMENT else None
+            if text is None:
+                text = self.add(c, "modifier", tags, accept=accept)
+            if text:
+                firsts.add(stem(text))
+                self.parts.append(text)
                 mods += 1
 
-        if not claimed:
-            return None
-        for c, cov in claimed.items():
-            take(c, cov)
-        stats["fused"] += 1
-        text = parts[0]
-        rest = parts[1:]
-        if subject_cat is not None and rest:
+    # ------------------------------------------------------------------ 4. writing
+    def write(self) -> str:
+        """Take the claimed tags off `left` and join the parts: subject and predicate with a space, the
+        rest with commas (a space before relative clauses and after a verbless opening)."""
+        for c, cov in self.claimed.items():
+            take(self.left, c, cov)
+        self.stats["fused"] += 1
+        text = self.parts[0]
+        rest = self.parts[1:]
+        if self.subject_cat is not None and rest:
             text += " " + rest[0]
             rest = rest[1:]
         for i, p in enumerate(rest):
-            bare = p.startswith(("that ", "which ", "who ")) or (nominal and i == 0)
+            bare = p.startswith(BARE_JOIN_STARTS) or (self.nominal and i == 0)
             text += (" " if bare else ", ") + p
         return finish_sentence(tidy(text))
-
 
 # ------------------------------------------------------------------------------------ seq2seq
 class Seq2SeqRewriter(Rewriter):
@@ -528,7 +632,7 @@ class Seq2SeqRewriter(Rewriter):
         for i in set(range(len(batch))) - set(todo):
             results[i] = RewriteResult("", {"empty": True})
         outputs = self.generate([self.paragraph(batch[i]) for i in todo]) if todo else []
-        for i, out in zip(todo, outputs):
+        for i, out in zip(todo, outputs, strict=True):  # generate returns one output per input
             tags = all_tags(batch[i])
             lost = missing(out, tags)
             meta = {"model_output": out, "fallback": False}

@@ -2,6 +2,7 @@
 missing media reported (ids decay) instead of failing."""
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from pipelines.io.manifest import read_manifest
 from pipelines.io.schemas import TRIPLETS_SCHEMA
 from pipelines.io.yt8m import clip_id, load_musictextclips, load_musicvideo, main
 
-SHARED_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "yt8m_musictextclips_train.csv"
+SHARED_CSV = (Path(os.environ.get("VIML_SYNTH_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+              / "data" / "yt8m_musictextclips_train.csv")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """categorize(): vocabulary first, then the data-driven lexicon, never touching tag text."""
 import ast
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from pipelines.synthesize.categorize import Lexicon, LexiconError, categorize, d
 from pipelines.synthesize.tagset import InputTag
 from pipelines.tag.vocabulary import Vocabulary
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+SHARED = Path(os.environ.get("VIML_SYNTH_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 MUSICCAPS = SHARED / "data" / "musiccaps_train.csv"
 
 

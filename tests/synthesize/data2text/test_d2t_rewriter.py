@@ -1,6 +1,7 @@
 """BuiltinRewriter: never drops or invents a tag, reads like prose, deterministic given the rng."""
 import ast
 import csv
+import os
 import random
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ from pipelines.synthesize.data2text.rewriter import dedupe
 from pipelines.synthesize.surface import unexpressed
 from pipelines.synthesize.tagset import InputTag
 
-MUSICCAPS = Path(__file__).resolve().parents[4] / "shared" / "data" / "musiccaps_train.csv"
+MUSICCAPS = Path(os.environ.get("VIML_SYNTH_SHARED", Path(__file__).resolve().parents[4] / "shared")) / "data" / "musiccaps_train.csv"
 PAPER_1 = ["rock", "lead vocals", "electric bass", "frantic", "powerful", "vocals", "electric guitar", "angry",
            "slow", "male vocals", "acoustic drumset"]
 ODD_TAGS = ["R&B", "rock", "ROCK", "rock ", "bass", "groovy bass", "no voices", "instrumental", "rap", "trap",

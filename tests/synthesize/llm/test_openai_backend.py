@@ -211,9 +211,10 @@ def test_failures_do_not_affect_neighbours(server, backends):
 def test_token_is_sent_but_never_shown(server, backends, caplog):
     caplog.set_level(logging.DEBUG)
     backend = backends(server.url, token=TOKEN)
-    server.faults.push(401, body=f"Incorrect API key provided: {TOKEN}")  # servers do echo keys back
+    # servers do echo keys back; matched by prompt, since concurrent requests arrive in any order
+    server.faults.push(401, body=f"Incorrect API key provided: {TOKEN}", match="AUTH")
     server.faults.push(503, times=None, match="FAIL")
-    results = backend.generate_many([LLMRequest(prompt="p"), LLMRequest(prompt="p"), LLMRequest(prompt="FAIL")])
+    results = backend.generate_many([LLMRequest(prompt="AUTH"), LLMRequest(prompt="p"), LLMRequest(prompt="FAIL")])
     assert {r.header("Authorization") for r in server.requests} == {f"Bearer {TOKEN}"}
     auth_error, ok, server_error = results
     assert auth_error.reason == "auth" and "***" in auth_error.message and isinstance(ok, LLMResult)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Callable
 
 MARKER = "summary.json"
 SECTION = "_commit"
@@ -38,20 +39,31 @@ def committed_local(folder: str, prefix: str) -> list[str]:
                   if RUN_TAG not in os.path.basename(p))
 
 
-def filter_committed_local(paths: list[str]) -> list[str]:
-    """Drop from a glob's matches the files of an output folder that its marker does not list."""
+def managed(name: str, prefixes) -> bool:
+    """A file an output folder's commits manage (`<prefix>-*.parquet`), rather than one a user put there."""
+    return name.endswith(".parquet") and any(name.startswith(f"{p}-") for p in prefixes)
+
+
+def filter_committed(paths: list[str], marker_of: Callable[[str], dict | None],
+                     split: Callable[[str], tuple[str, str]] = os.path.split) -> list[str]:
+    """Drop from a glob's matches the files of an output folder that its marker does not list (a run
+    killed mid-commit, or the previous run's files before their removal). `marker_of(folder)` reads a
+    folder's marker; `split(path)` gives (folder, name)."""
     kept, markers = [], {}
     for path in paths:
-        folder, name = os.path.split(path)
+        folder, name = split(path)
         if folder not in markers:
-            markers[folder] = local_marker(folder or ".")
+            markers[folder] = marker_of(folder)
         marker = markers[folder]
         if marker is None:
             if RUN_TAG not in name:
                 kept.append(path)
             continue
         listed = {n for names in marker["files"].values() for n in names}
-        managed = any(name.startswith(f"{p}-") for p in marker["files"]) and name.endswith(".parquet")
-        if name in listed or not managed:
+        if name in listed or not managed(name, marker["files"]):
             kept.append(path)
     return kept
+
+
+def filter_committed_local(paths: list[str]) -> list[str]:
+    return filter_committed(paths, lambda folder: local_marker(folder or "."))

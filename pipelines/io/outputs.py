@@ -29,7 +29,13 @@ from typing import Any
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.io.commit_marker import MARKER, RUN_TAG, SECTION, marker_section  # shared with Beam-free readers
+from pipelines.io.commit_marker import (  # shared with Beam-free readers
+    MARKER,
+    RUN_TAG,
+    SECTION,
+    filter_committed,
+    marker_section,
+)
 from pipelines.io.fs import match_paths
 
 FAILED_DIR = "failed-run"  # where a run that produced nothing leaves its errors and summary
@@ -143,25 +149,13 @@ def committed_files(out_dir: str, prefix: str) -> list[str]:
 def resolve_inputs(pattern: str) -> list[str]:
     """Files a user's input glob names, minus files of an output folder that its marker does not list
     (a run killed mid-commit, or the previous run's files before their removal)."""
-    kept, markers = [], {}
-    for path in _match(pattern):
-        name = basename(path)
-        folder = path[: len(path) - len(name)].rstrip("/") or "/"
-        if folder not in markers:
-            markers[folder] = read_marker(folder)
-        marker = markers[folder]
-        if marker is None:
-            if RUN_TAG not in name:
-                kept.append(path)
-            continue
-        listed = {n for names in marker["files"].values() for n in names}
-        if name in listed or not _managed(name, list(marker["files"])):
-            kept.append(path)
-    return kept
+    return filter_committed(_match(pattern), read_marker, _split)
 
 
-def _managed(name: str, prefixes: list[str]) -> bool:
-    return name.endswith(".parquet") and any(name.startswith(f"{p}-") for p in prefixes)
+def _split(path: str) -> tuple[str, str]:
+    """(folder, name) of a local path or a URI."""
+    name = basename(path)
+    return path[: len(path) - len(name)].rstrip("/") or "/", name
 
 
 @dataclass

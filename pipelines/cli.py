@@ -9,8 +9,6 @@ import argparse
 import logging
 import sys
 
-log = logging.getLogger("viml-synth")
-
 from pipelines.cli_common import (  # noqa: F401 - EXIT_* and UsageError are re-exported for callers
     EXIT_BAD_INPUT,
     EXIT_NOTHING_DONE,
@@ -24,6 +22,8 @@ from pipelines.cli_common import (  # noqa: F401 - EXIT_* and UsageError are re-
     subcommand_parser,
     validated_defaults,
 )
+
+log = logging.getLogger("viml-synth")
 
 
 def _tag_parser(sub) -> None:

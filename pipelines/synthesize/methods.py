@@ -51,7 +51,8 @@ class Method(abc.ABC):
         return {"method": self.name}
 
     def teardown(self) -> None:
-        pass
+        """Releases what `setup` acquired; a hook, not abstract: most methods hold nothing."""
+        return None
 
     def fidelity(self, text: str, tags) -> dict:
         from pipelines.synthesize.fidelity import fidelity

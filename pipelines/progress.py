@@ -191,7 +191,7 @@ class Reporter:
     def report(self) -> None:
         now = time.monotonic()
         if self._bars:
-            for bar, t in zip(self._bars, self.trackers):
+            for bar, t in zip(self._bars, self.trackers, strict=True):
                 done, failed = t.counts()
                 bar.update(done + failed - bar.n)
                 bar.set_postfix_str(f"{failed:,} failed", refresh=True)

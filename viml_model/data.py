@@ -226,7 +226,7 @@ def _read_modality(features_dir: Path, modality: str, wanted: set[str] | None, d
                     keep[bad] = False
                     skipped.extend(batch_ids[i] for i in bad)
                     values, lens = values[np.repeat(keep, lens)], lens[keep]
-                    batch_ids = [i for i, k in zip(batch_ids, keep) if k]
+                    batch_ids = [i for i, k in zip(batch_ids, keep, strict=True) if k]
                     if not batch_ids:
                         continue
                 blocks.append(values.astype(dtype, copy=False))

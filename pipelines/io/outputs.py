@@ -314,7 +314,7 @@ def error_digest(paths: list[str]) -> dict[str, dict]:
     for path in paths:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
             for batch in pq.ParquetFile(fh).iter_batches(columns=["error_type", "message"]):
-                for kind, message in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                for kind, message in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
                     entry = found.setdefault(kind, {"count": 0, "example": message})
                     entry["count"] += 1
     return dict(sorted(found.items(), key=lambda kv: (-kv[1]["count"], kv[0])))

@@ -168,7 +168,7 @@ def _read_csv(path: str) -> list[tuple[int, dict | str]]:
     for i, values in enumerate(reader, start=1):
         if not any(v.strip() for v in values):
             continue
-        rows.append((i, dict(zip(header, values)) if len(values) == len(header)
+        rows.append((i, dict(zip(header, values, strict=True)) if len(values) == len(header)
                      else f"expected {len(header)} fields, found {len(values)}"))
     return rows
 

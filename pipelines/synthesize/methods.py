@@ -108,7 +108,7 @@ class Data2TextMethod(Method):
         results = data2text_many([list(i.selected) for i in items], [i.rng() for i in items], self._bank,
                                  self._rewriter, self._vocabulary)
         outs = []
-        for item, (text, meta) in zip(items, results):
+        for item, (text, meta) in zip(items, results, strict=True):
             templates = [f"{t['id']}@{t['hash']}" for t in meta.pop("templates", [])]
             details = {k: v for k, v in meta.items() if k not in ("method", "bank_version")}
             outs.append(TextOut(text, {
@@ -248,7 +248,7 @@ class Prompt2TextMethod(Method):
         for plan in plans:
             if isinstance(plan, Exception):
                 continue
-            for key, request in zip(plan["keys"], plan["requests"]):
+            for key, request in zip(plan["keys"], plan["requests"], strict=True):
                 hit = self._cache.get(key) if self._cache else None
                 if hit is not None:
                     found[key] = dict(hit, cache_hit=True)
@@ -277,7 +277,7 @@ class Prompt2TextMethod(Method):
             started.pending.result()  # `found` is complete once every request has been recorded
         self._wait_for_cache(started.writes)
         outs = []
-        for item, plan in zip(started.items, started.plans):
+        for item, plan in zip(started.items, started.plans, strict=True):
             if isinstance(plan, Exception):
                 outs.append(plan)
                 continue

@@ -135,7 +135,7 @@ class RunMethod(beam.DoFn):
             except Exception as exc:
                 outs = [exc] * len(batch)
         self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
-        for item, out in zip(batch, outs):
+        for item, out in zip(batch, outs, strict=True):
             if isinstance(out, Exception):
                 self.failed.inc()
                 attempts = getattr(out, "attempts", 0) or 0

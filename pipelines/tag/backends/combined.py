@@ -36,7 +36,7 @@ class CombinedBackend(TaggerBackend):
 
     def prepare(self, clip: ClipRequest, state=None) -> Prepared:
         parts = [b.prepare(clip, s if state is not None else None)
-                 for b, s in zip(self.backends, state if state is not None else [None] * len(self.backends))]
+                 for b, s in zip(self.backends, state if state is not None else [None] * len(self.backends), strict=True)]
         first = parts[0]
         audio = next((p.audio for p in parts if p.audio is not None), None)
         for p in parts:  # each part keeps only what its model needs
@@ -45,8 +45,8 @@ class CombinedBackend(TaggerBackend):
 
     def predict(self, state, batch: list[Prepared]) -> list[list[ScoredLabel]]:
         results: list[list[ScoredLabel]] = [[] for _ in batch]
-        for i, (backend, s) in enumerate(zip(self.backends, state)):
-            for out, scores in zip(results, backend.predict(s, [p.features[i] for p in batch])):
+        for i, (backend, s) in enumerate(zip(self.backends, state, strict=True)):
+            for out, scores in zip(results, backend.predict(s, [p.features[i] for p in batch]), strict=True):
                 out.extend(scores)
         return results
 

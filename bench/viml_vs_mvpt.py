@@ -135,8 +135,9 @@ def main(argv=None) -> int:
         rows = list(pool.map(train_and_evaluate, jobs))
     viml, mvpt = rows
     gap = viml["result"]["video_only"]["R@10"] - mvpt["result"]["video_only"]["R@10"]
-    print(f"\n{args.train_tracks} training / {args.test_tracks} test tracks (pool {viml['result']['video_only']['pool_size']}, "
-          f"chance R@10 {viml['result']['video_only']['chance_R@10']:.1f}); configs: packaged"
+    video_only = viml["result"]["video_only"]
+    print(f"\n{args.train_tracks} training / {args.test_tracks} test tracks (pool {video_only['pool_size']}, "
+          f"chance R@10 {video_only['chance_R@10']:.1f}); configs: packaged"
           + (f" + {json.dumps(changes)}" if changes else "")
           + (f"; ViML only: {json.dumps(viml_changes)}" if viml_changes else "") + "\n")
     print(table(rows))

@@ -278,7 +278,8 @@ def rows_hint(pattern: str) -> int | None:
     if "://" in pattern:
         return None
     files = sorted(glob.glob(pattern)) or ([pattern] if os.path.isfile(pattern) else [])
-    if not files or any(f.endswith(".gz") for f in files) or sum(os.path.getsize(f) for f in files) > LINE_COUNT_LIMIT_BYTES:
+    if (not files or any(f.endswith(".gz") for f in files)
+            or sum(os.path.getsize(f) for f in files) > LINE_COUNT_LIMIT_BYTES):
         return None
     total = 0
     for path in files:

@@ -364,7 +364,8 @@ def read_triplets(pattern: str, methods=None) -> Triplets:
     from pipelines.io.commit_marker import committed_local, filter_committed_local
 
     # committed files only: a glob could also match files of a run killed mid-commit
-    files = committed_local(str(path), "triplets") if path.is_dir() else filter_committed_local(sorted(globlib.glob(pattern)))
+    files = (committed_local(str(path), "triplets") if path.is_dir()
+             else filter_committed_local(sorted(globlib.glob(pattern))))
     if not files:
         raise ValueError(f"no triplet files match {pattern!r}")
     tables = []

@@ -1,7 +1,7 @@
 """The video manifest (video_id, video_path [, start_s, end_s]) read like the tag stage's manifest:
 CSV/TSV/JSONL/Parquet, local or any Beam URI, relative paths relative to the manifest's folder; a bad
-row becomes an error record instead of stopping the run; the rows are read by the workers. (Music manifests are the tag stage's own
-format: pipelines.io.manifest.read_manifest.)"""
+row becomes an error record instead of stopping the run; the rows are read by the workers. (Music
+manifests are the tag stage's own format: pipelines.io.manifest.read_manifest.)"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

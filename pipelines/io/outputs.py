@@ -72,7 +72,8 @@ def _folders(out_dir: str, name_prefix: str) -> list[str]:
     if not URI_SCHEME.match(out_dir) or out_dir.startswith("file://"):
         local = out_dir[len("file://"):] if out_dir.startswith("file://") else out_dir
         try:
-            names = [n for n in os.listdir(local) if n.startswith(name_prefix) and os.path.isdir(os.path.join(local, n))]
+            names = [n for n in os.listdir(local)
+                     if n.startswith(name_prefix) and os.path.isdir(os.path.join(local, n))]
         except FileNotFoundError:
             return []
         return sorted(join(out_dir, n) for n in names)

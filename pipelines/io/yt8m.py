@@ -343,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("csv", help="the list / annotation CSV")
     parser.add_argument("--media-dir", help="folder of <youtube id>.<ext> media files (local or Beam URI)")
     parser.add_argument("--audio-dir", help="separate folder of <youtube id>.<ext> audio files")
-    parser.add_argument("--out", required=True, help="folder for videos.csv, music.csv, [triplets], missing.csv, report.json")
+    parser.add_argument("--out", required=True,
+                        help="folder for videos.csv, music.csv, [triplets], missing.csv, report.json")
     parser.add_argument("--keep-missing-triplets", action="store_true",
                         help="musictextclips: keep the texts of clips whose media are missing")
     args = parser.parse_args(argv)

@@ -343,7 +343,8 @@ def make_method(name: str, **options) -> Method:
         m.vocabulary_path = options.get("vocabulary")
         return m
     if name == "data2text":
-        return Data2TextMethod(options.get("templates"), options.get("rewriter") or "builtin", options.get("vocabulary"))
+        return Data2TextMethod(options.get("templates"), options.get("rewriter") or "builtin",
+                               options.get("vocabulary"))
     if name == "prompt2text":
         return Prompt2TextMethod(options.get("prompt2text") or Prompt2TextOptions(), options.get("vocabulary"))
     raise ValueError(f"unknown method '{name}'; choose from {', '.join(METHODS)}")

@@ -38,7 +38,8 @@ class ParseTrack(beam.DoFn):
         try:
             yield track_from_row(raw, json.dumps(ref, default=str))
         except ValueError as exc:
-            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(error_id, "input", exc, {"ref": ref, "raw": raw}))
+            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(error_id, "input", exc,
+                                                                        {"ref": ref, "raw": raw}))
 
 
 class ExpandWork(beam.DoFn):

@@ -220,7 +220,8 @@ class ToTagRecord(beam.DoFn):
         try:
             tags = self.mapping.apply(scores)
         except ValueError as exc:
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(clip.music_id, "map", "bad_scores", str(exc), clip.ref()))
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(clip.music_id, "map", "bad_scores", str(exc),
+                                                                clip.ref()))
             return
         yield {
             "music_id": clip.music_id,

@@ -41,7 +41,8 @@ def load(out_dir) -> dict:
     text = {}
     for p in sorted(feats.glob("text-*.parquet")):
         t = pq.read_table(p)
-        text.update(zip(t.column("text").to_pylist(), np.asarray(t.column("features").to_pylist(), np.float64), strict=True))
+        vectors = np.asarray(t.column("features").to_pylist(), np.float64)
+        text.update(zip(t.column("text").to_pylist(), vectors, strict=True))
     tracks = pq.read_table(out / "tracks.parquet").to_pylist()
     videos = pq.read_table(out / "videos.parquet").to_pylist()
     triplets = {}

@@ -53,13 +53,15 @@ def plan(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, vocab
         "bank_version": bank.version,
         "categories": {t.tag: t.category for t in tagged},
         "merged_tags": merged,
-        "words": {w.tag: t.tag for w, t in zip(worded, tagged, strict=True) if w.tag != t.tag},  # text's words -> tag id
+        # the text's words -> tag id
+        "words": {w.tag: t.tag for w, t in zip(worded, tagged, strict=True) if w.tag != t.tag},
         "sentence_templates": [{"id": s.template_id, "hash": s.template_hash} for s in sentences],
     }
     return sentences, meta
 
 
-def finish(sentences: Sequence[RenderedSentence], meta: dict, result: RewriteResult, rewriter: Rewriter) -> tuple[str, dict]:
+def finish(sentences: Sequence[RenderedSentence], meta: dict, result: RewriteResult,
+           rewriter: Rewriter) -> tuple[str, dict]:
     rewrite_meta = dict(result.meta)
     if rewrite_meta.get("lost_tags"):  # reported as tag ids, whatever words the text was to use
         rewrite_meta["lost_tags"] = [meta["words"].get(t, t) for t in rewrite_meta["lost_tags"]]

@@ -87,7 +87,8 @@ def test_keep_and_raise_policies(tiny_bart, bank, vocab):
     res = keep.rewrite(sentences, random.Random(0))
     assert res.text == res.meta["model_output"] and res.meta["lost_tags"] and res.meta["fallback"] is False
     with pytest.raises(RewriteLossError, match="lost tags"):
-        Seq2SeqRewriter(str(tiny_bart), num_beams=1, max_new_tokens=8, on_loss="raise").rewrite(sentences, random.Random(0))
+        rw = Seq2SeqRewriter(str(tiny_bart), num_beams=1, max_new_tokens=8, on_loss="raise")
+        rw.rewrite(sentences, random.Random(0))
     with pytest.raises(ValueError):
         Seq2SeqRewriter(str(tiny_bart), on_loss="ignore")
 

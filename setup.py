@@ -23,7 +23,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     # templates/ and prompts/ ship inside the package as pipelines.templates, so remote workers get it too
-    packages=find_packages(include=["pipelines", "pipelines.*", "viml_model", "viml_model.*"]) + ["pipelines.templates", "pipelines.prompts"],
+    packages=find_packages(include=["pipelines", "pipelines.*", "viml_model", "viml_model.*"])
+    + ["pipelines.templates", "pipelines.prompts"],
     package_dir={"pipelines.templates": "templates", "pipelines.prompts": "prompts"},
     package_data={"pipelines": ["data/*.yaml", "data/**/*.yaml"], "viml_model": ["configs/*.yaml"],
                   "pipelines.templates": ["data2text/*.j2", "prompt2text/*.j2", "prompt2text/*.txt"],

@@ -81,7 +81,7 @@ def load_rows(path: Path, split: str, seed: int, limit: int | None = None) -> li
 
 def coverage(texts, tag_lists) -> tuple[float, float]:
     tags_total = tags_found = rows_full = 0
-    for text, tags in zip(texts, tag_lists):
+    for text, tags in zip(texts, tag_lists, strict=True):
         lost = missing(text, tags)
         tags_total += len(tags)
         tags_found += len(tags) - len(lost)

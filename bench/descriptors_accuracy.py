@@ -102,7 +102,8 @@ def real_tempo(root: str) -> None:
           f"{min(r[2] for r in rows):g}-{max(r[2] for r in rows):g} BPM)")
     print(f"tempo  Accuracy1 (within 4 %): {acc1:.3f}   Accuracy2 (x1, x2, x3, x1/2, x1/3): {acc2:.3f}")
     for song, start, truth, bpm in rows:
-        print(f"  {song:<24} {start:>3}-{start + 30} s  chart {truth:g}  estimate {bpm if bpm is None else round(bpm, 1)}")
+        estimate = bpm if bpm is None else round(bpm, 1)
+        print(f"  {song:<24} {start:>3}-{start + 30} s  chart {truth:g}  estimate {estimate}")
 
 
 def main() -> int:
@@ -135,7 +136,8 @@ def main() -> int:
           f"all 24 keys ({elapsed:.1f} s)")
     print(f"tempo  Accuracy1 (within 4 %): {acc1:.3f}   Accuracy2 (x1, x2, x3, x1/2, x1/3): {acc2:.3f}")
     for profile in profiles:
-        relations = collections.Counter(key_relation(r["key_est"][profile], r["key"]) for r in rows if r["key_est"][profile])
+        relations = collections.Counter(key_relation(r["key_est"][profile], r["key"])
+                                        for r in rows if r["key_est"][profile])
         exact = relations["same"] / n
         weighted = sum(KEY_WEIGHTS[k] * v for k, v in relations.items()) / n
         print(f"key    profile {profile:<10} exact: {exact:.3f}   MIREX weighted: {weighted:.3f}   "

@@ -13,6 +13,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def bench_efficientnet(seconds: float) -> None:
             frames = torch.randint(0, 256, (batch, 224, 224, 3), dtype=torch.uint8)
             x = E.preprocess(frames) if channels_last else E.preprocess(frames).contiguous()
             with torch.inference_mode():
-                rate = per_second(lambda: model.features(x), batch, seconds)
+                rate = per_second(partial(model.features, x), batch, seconds)
             print(f"  efficientnet-lite0  batch {batch:2d}  channels_last={channels_last!s:5}  "
                   f"{rate:7.1f} frames/s  ({1e3 / rate:5.1f} ms/frame)", flush=True)
 
@@ -74,7 +75,8 @@ def bench_decode(seconds: float) -> None:
             out.mux(stream.encode())
         for start, end in ((None, None), (10.0, 20.0)):
             n = len(sample_frames(str(path), 1.0, start, end, FrameGeometry()).frames)
-            rate = per_second(lambda: sample_frames(str(path), 1.0, start, end, FrameGeometry()), n, seconds)
+            decode = partial(sample_frames, str(path), 1.0, start, end, FrameGeometry())
+            rate = per_second(decode, n, seconds)
             what = "whole 20 s video" if start is None else "10 s segment after a seek"
             print(f"  frame sampling      1 fps, {what:26} {rate:7.1f} frames/s  "
                   f"(= s of 25 fps 720p video per s; {path.stat().st_size * 8 / 20e6:.1f} Mbit/s)", flush=True)

@@ -104,7 +104,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="launcher-memory-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"{'stage':<11} {'rows':>9} {'peak RSS MB':>12} {'wall s':>8} {'pipeline KB':>12}  accounted (inputs = outputs + errors)")
+    print(f"{'stage':<11} {'rows':>9} {'peak RSS MB':>12} {'wall s':>8} {'pipeline KB':>12}  "
+          "accounted (inputs = outputs + errors)")
     for stage in args.stages.split(","):
         for n in (int(x) for x in args.sizes.split(",")):
             out = work / f"{stage}-{n}-out"

@@ -385,7 +385,7 @@ def main(argv=None) -> int:
     runner = Runner(args, bench, runs_dir, base, common, test_sets)
     jobs = [(name, overrides, seed) for name, overrides, _, _ in settings for seed in args.seeds]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = dict(zip(((n, s) for n, _, s in jobs), pool.map(runner, jobs)))
+        outcomes = dict(zip(((n, s) for n, _, s in jobs), pool.map(runner, jobs), strict=True))
     results = []
     for name, _, p_drop, fusion in settings:
         done = [outcomes[(name, seed)] for seed in args.seeds]

@@ -91,17 +91,17 @@ def train_and_evaluate(job: dict) -> dict:
             "epochs_run": summary["epochs_run"], "metric": summary["metric"], "train_seconds": round(seconds)}
 
 
+def _cell(metrics: dict) -> str:
+    return " / ".join(f"{metrics[m]:.0f}" if m == "median_rank" else f"{metrics[m]:.1f}" for m in METRICS)
+
+
 def table(rows: list[dict]) -> str:
     head = ["model", "video-only R@1 / R@5 / R@10 / MR", "video+text R@1 / R@5 / R@10 / MR", "kept epoch (criterion)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         r = row["result"]
-
-        def cell(kind):
-            return " / ".join(f"{r[kind][m]:.0f}" if m == "median_rank" else f"{r[kind][m]:.1f}" for m in METRICS)
-
-        lines.append(f"| {row['name']} | {cell('video_only')} | "
-                     f"{cell('video_text') if row['name'] != 'MVPt+' else '-'} | "
+        lines.append(f"| {row['name']} | {_cell(r['video_only'])} | "
+                     f"{_cell(r['video_text']) if row['name'] != 'MVPt+' else '-'} | "
                      f"{row['best_epoch']} of {row['epochs_run']} ({row['metric']}) |")
     return "\n".join(lines)
 
@@ -135,8 +135,9 @@ def main(argv=None) -> int:
         rows = list(pool.map(train_and_evaluate, jobs))
     viml, mvpt = rows
     gap = viml["result"]["video_only"]["R@10"] - mvpt["result"]["video_only"]["R@10"]
-    print(f"\n{args.train_tracks} training / {args.test_tracks} test tracks (pool {viml['result']['video_only']['pool_size']}, "
-          f"chance R@10 {viml['result']['video_only']['chance_R@10']:.1f}); configs: packaged"
+    video_only = viml["result"]["video_only"]
+    print(f"\n{args.train_tracks} training / {args.test_tracks} test tracks (pool {video_only['pool_size']}, "
+          f"chance R@10 {video_only['chance_R@10']:.1f}); configs: packaged"
           + (f" + {json.dumps(changes)}" if changes else "")
           + (f"; ViML only: {json.dumps(viml_changes)}" if viml_changes else "") + "\n")
     print(table(rows))

@@ -9,8 +9,6 @@ import argparse
 import logging
 import sys
 
-log = logging.getLogger("viml-synth")
-
 from pipelines.cli_common import (  # noqa: F401 - EXIT_* and UsageError are re-exported for callers
     EXIT_BAD_INPUT,
     EXIT_NOTHING_DONE,
@@ -24,6 +22,8 @@ from pipelines.cli_common import (  # noqa: F401 - EXIT_* and UsageError are re-
     subcommand_parser,
     validated_defaults,
 )
+
+log = logging.getLogger("viml-synth")
 
 
 def _tag_parser(sub) -> None:
@@ -139,7 +139,8 @@ def _wordnet_parser(sub) -> None:
     p = sub.add_parser("wordnet", help="fetch WordNet 3.0 (Debian's wordnet-base) for METEOR (read by NLTK)",
                        description="Downloads Debian's wordnet-base package with `apt-get download` (no root "
                                    "needed) and unpacks its database files and licence into the cache.")
-    p.add_argument("--out", help="NLTK data folder to write corpora/wordnet into (default: $VIML_SYNTH_CACHE/nltk_data)")
+    p.add_argument("--out", help="NLTK data folder to write corpora/wordnet into "
+                                 "(default: $VIML_SYNTH_CACHE/nltk_data)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=cmd_wordnet)
 
@@ -320,7 +321,8 @@ def cmd_synthesize(args: argparse.Namespace, beam_args: list[str]) -> int:
           f"{c['bad_input_rows']} unreadable input rows) in {summary['timing']['wall_s']} s -> {args.out}")
     for method, stats in summary["per_method"].items():
         extra = (f", cache {stats['cache_hits']} hits / {stats['cache_misses']} misses, "
-                 f"{stats['llm_attempts']} LLM requests ({stats['llm_retries']} retries)" if "cache_hits" in stats else "")
+                 f"{stats['llm_attempts']} LLM requests ({stats['llm_retries']} retries)"
+                 if "cache_hits" in stats else "")
         print(f"  {method}: {stats['texts']} texts, {stats['failed']} failed{extra}")
     for stage, kinds in c["errors_by_stage"].items():
         print(f"  errors at {stage}: " + ", ".join(f"{n} x {k}" for k, n in kinds.items()))

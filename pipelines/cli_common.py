@@ -73,7 +73,8 @@ def _kind(value: Any) -> str:
 
 
 def _type_name(action: argparse.Action) -> str:
-    return {int: "an int", float: "a float", None: "a string"}.get(action.type, getattr(action.type, "__name__", "a value"))
+    named = {int: "an int", float: "a float", None: "a string"}
+    return named.get(action.type, getattr(action.type, "__name__", "a value"))
 
 
 def _scalar(action: argparse.Action, value: Any, where: str) -> Any:

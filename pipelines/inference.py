@@ -80,7 +80,7 @@ class ComponentHandler(ModelHandler):
                 log.warning("%s: a batch of %d inputs failed (%s: %s); retrying them one by one",
                             self.what, len(batch), type(exc).__name__, exc)
             return [self._one(model.state, element, exc if len(batch) == 1 else None) for element in batch]
-        return [self._checked(element, value) for element, value in zip(batch, values)]
+        return [self._checked(element, value) for element, value in zip(batch, values, strict=True)]
 
     def _one(self, state, element, known_error: BaseException | None) -> Outcome:
         if known_error is not None:

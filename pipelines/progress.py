@@ -191,7 +191,7 @@ class Reporter:
     def report(self) -> None:
         now = time.monotonic()
         if self._bars:
-            for bar, t in zip(self._bars, self.trackers):
+            for bar, t in zip(self._bars, self.trackers, strict=True):
                 done, failed = t.counts()
                 bar.update(done + failed - bar.n)
                 bar.set_postfix_str(f"{failed:,} failed", refresh=True)
@@ -277,7 +277,8 @@ def rows_hint(pattern: str) -> int | None:
     if "://" in pattern:
         return None
     files = sorted(glob.glob(pattern)) or ([pattern] if os.path.isfile(pattern) else [])
-    if not files or any(f.endswith(".gz") for f in files) or sum(os.path.getsize(f) for f in files) > LINE_COUNT_LIMIT_BYTES:
+    if (not files or any(f.endswith(".gz") for f in files)
+            or sum(os.path.getsize(f) for f in files) > LINE_COUNT_LIMIT_BYTES):
         return None
     total = 0
     for path in files:

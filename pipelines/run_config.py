@@ -117,7 +117,8 @@ def run_from_config(path: str, out: str | None, parser: argparse.ArgumentParser,
     for stage, args in planned:
         print(f"== {stage} -> {args.out}")
         status = args.func(args, list(config.get("beam_args", [])) + beam_args)
-        record["stages"][stage] = {"exit_status": status, "out": args.out, "summary": os.path.join(args.out, "summary.json")}
+        record["stages"][stage] = {"exit_status": status, "out": args.out,
+                                   "summary": os.path.join(args.out, "summary.json")}
         if status != EXIT_OK:
             break
     with open(path, encoding="utf-8") as src, open(os.path.join(out, "config.yaml"), "w", encoding="utf-8") as dst:

@@ -226,7 +226,7 @@ def _read_modality(features_dir: Path, modality: str, wanted: set[str] | None, d
                     keep[bad] = False
                     skipped.extend(batch_ids[i] for i in bad)
                     values, lens = values[np.repeat(keep, lens)], lens[keep]
-                    batch_ids = [i for i, k in zip(batch_ids, keep) if k]
+                    batch_ids = [i for i, k in zip(batch_ids, keep, strict=True) if k]
                     if not batch_ids:
                         continue
                 blocks.append(values.astype(dtype, copy=False))
@@ -364,7 +364,8 @@ def read_triplets(pattern: str, methods=None) -> Triplets:
     from pipelines.io.commit_marker import committed_local, filter_committed_local
 
     # committed files only: a glob could also match files of a run killed mid-commit
-    files = committed_local(str(path), "triplets") if path.is_dir() else filter_committed_local(sorted(globlib.glob(pattern)))
+    files = (committed_local(str(path), "triplets") if path.is_dir()
+             else filter_committed_local(sorted(globlib.glob(pattern))))
     if not files:
         raise ValueError(f"no triplet files match {pattern!r}")
     tables = []

@@ -45,7 +45,7 @@ def _rows(table, ids: np.ndarray) -> np.ndarray:
 
 def build_pairs(triplets: Triplets, store: FeatureStore) -> PairSet:
     """Group triplet rows by (video_id, music_id); rows map to the store (-1 = not loaded)."""
-    keys = np.array([f"{v}\x1f{m}" for v, m in zip(triplets.video_id, triplets.music_id)], dtype=object)
+    keys = np.array([f"{v}\x1f{m}" for v, m in zip(triplets.video_id, triplets.music_id, strict=True)], dtype=object)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     counts = np.bincount(inverse, minlength=len(first))

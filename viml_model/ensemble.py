@@ -52,7 +52,7 @@ def combine_embedded(e1: Embedded, e2: Embedded, alpha: float) -> Embedded:
 
 def _embed_both(models, states, features_dir, triplets, extra, batch_size, dev):
     tasks, embs = [], []
-    for (model, cfg), state in zip(models, states):
+    for (model, cfg), state in zip(models, states, strict=True):
         store = load_store_for(model, state, features_dir, triplets, extra, cfg.data.feature_dtype)
         task = build_task(triplets, store, extra)
         segment = cfg.data.segment_len if cfg.data.level == "segment" else None

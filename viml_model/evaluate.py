@@ -89,7 +89,7 @@ def build_task(triplets: Triplets, store: FeatureStore, extra_ids: list[str] = (
                                        count=len(music_ids)))
 
     vt = queries(triplets.video_id, triplets.music_id, _rows(store.text, triplets.text))
-    pairs = sorted({(v, m) for v, m in zip(triplets.video_id, triplets.music_id)})
+    pairs = sorted({(v, m) for v, m in zip(triplets.video_id, triplets.music_id, strict=True)})
     v_ids = np.array([p[0] for p in pairs], dtype=object)
     m_ids = np.array([p[1] for p in pairs], dtype=object)
     vo = queries(v_ids, m_ids, np.full(len(pairs), null_row, dtype=np.int64))

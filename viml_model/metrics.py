@@ -60,7 +60,7 @@ def rank_queries(queries, pool, gt: np.ndarray, window: int | None = None, seed:
         if window is None:
             ranks[rows] = np.count_nonzero(ge[:n], axis=1)
             continue
-        for j, (row, p) in enumerate(zip(rows, gt[rows])):
+        for j, (row, p) in enumerate(zip(rows, gt[rows], strict=True)):
             count = np.count_nonzero(ge[j, p:p + window])
             if p + window > m:
                 count += np.count_nonzero(ge[j, :p + window - m])

@@ -68,7 +68,8 @@ class ViML(nn.Module):
             if cfg.kind in ("viml", "mvpt") else None
         self.text = SequenceEncoder(dims["text"], cfg, cfg.text_layers, 1) if cfg.kind in ("viml", "mt") else None
         self.fusion = build_fusion(cfg.fusion, cfg.d_model, cfg.n_heads, cfg.ff_dim, cfg.dropout,
-                                   cfg.mlp_hidden, cfg.fusion_tokens, cfg.fusion_residual) if cfg.kind == "viml" else None
+                                   cfg.mlp_hidden, cfg.fusion_tokens, cfg.fusion_residual) \
+            if cfg.kind == "viml" else None
         # model.null_text: learned -> the NULL text input is this vector (the trainer starts it at g^t(""))
         self.null_text = nn.Parameter(torch.zeros(dims["text"])) \
             if self.text is not None and cfg.null_text == "learned" else None

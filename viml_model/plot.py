@@ -43,7 +43,8 @@ def plot_history(history: list[dict], path: Path, metric: str) -> bool:
         if any(v is not None for v in values):
             ax3.plot(epochs, values, marker="o", label=f"{key} mean rank")
     if all(v is not None for vs in ranks.values() for v in vs) and history:
-        ax3.plot(epochs, [(a + b) / 2 for a, b in zip(*ranks.values())], color="black", label="mean of both")
+        mean_of_both = [(a + b) / 2 for a, b in zip(*ranks.values(), strict=True)]
+        ax3.plot(epochs, mean_of_both, color="black", label="mean of both")
     ax3.set_xlabel("epoch")
     ax3.set_ylabel("validation mean rank (lower is better)")
     ax3.set_title(f"model selection: {metric}")

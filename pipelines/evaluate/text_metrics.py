@@ -88,14 +88,14 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Reference], max_
                 if hyp_tokens else 0.0
     matched, total = [0] * max_n, [0] * max_n
     hyp_len = ref_len = 0
-    for hyp, rs in zip(hyp_tokens, ref_tokens):
+    for hyp, rs in zip(hyp_tokens, ref_tokens, strict=True):
         for n in range(1, max_n + 1):
             p = modified_precision(rs, hyp, n)
             matched[n - 1] += p.numerator
             total[n - 1] += p.denominator
         hyp_len += len(hyp)
         ref_len += closest_ref_length(rs, len(hyp))
-    out.update(precisions=[m / t if t else 0.0 for m, t in zip(matched, total)],
+    out.update(precisions=[m / t if t else 0.0 for m, t in zip(matched, total, strict=True)],
                brevity_penalty=float(brevity_penalty(ref_len, hyp_len)) if hyp_len else 0.0,
                hyp_len=hyp_len, ref_len=ref_len)
     return out
@@ -125,7 +125,7 @@ def rouge_l(hypotheses: Sequence[str], references: Sequence[Reference]) -> float
     refs = _check(hypotheses, references)
     if not hypotheses:
         return 0.0
-    return sum(rouge_l_sentence(h, r) for h, r in zip(hypotheses, refs)) / len(hypotheses)
+    return sum(rouge_l_sentence(h, r) for h, r in zip(hypotheses, refs, strict=True)) / len(hypotheses)
 
 
 # --------------------------------------------------------------------------------------------- METEOR
@@ -149,7 +149,7 @@ def meteor(hypotheses: Sequence[str], references: Sequence[Reference], wordnet) 
     refs = _check(hypotheses, references)
     if not hypotheses:
         return 0.0
-    return sum(meteor_sentence(h, r, wordnet) for h, r in zip(hypotheses, refs)) / len(hypotheses)
+    return sum(meteor_sentence(h, r, wordnet) for h, r in zip(hypotheses, refs, strict=True)) / len(hypotheses)
 
 
 # ----------------------------------------------------------------------------------- diversity, length
@@ -248,7 +248,7 @@ def tag_fidelity_summary(texts: Sequence[str], tags: Sequence[Sequence], vocabul
 
         vocabulary = Vocabulary.load()
     matcher = matcher_for(vocabulary)
-    rows = [fidelity(t, tg, matcher=matcher) for t, tg in zip(texts, tags)]
+    rows = [fidelity(t, tg, matcher=matcher) for t, tg in zip(texts, tags, strict=True)]
     n = len(rows)
     if n == 0:
         return {"n": 0}

@@ -99,7 +99,7 @@ def evaluate_texts(rows: Sequence[dict], vocabulary=None, embed: bool = True, en
                     owners.append(method)
         if texts:
             sims = tm.embedding_similarities(texts, refs, encoder, batch_size)
-            for method, s in zip(owners, sims):
+            for method, s in zip(owners, sims, strict=True):
                 sims_by_method.setdefault(method, []).append(s)
 
     methods = {}
@@ -160,7 +160,7 @@ def format_table(report: dict) -> str:
     lines = []
     for k, cells in enumerate([header] + body):
         first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
         lines.append("  ".join([first] + rest))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))

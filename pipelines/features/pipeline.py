@@ -105,7 +105,8 @@ def _inputs(p: beam.Pipeline, job: FeaturesJob, modality: str):
     """(inputs, manifest-level errors) of one modality."""
     if modality == "text":
         files = triplet_files(job.triplets)
-        texts = (p | "TripletFiles" >> beam.Create(files) | "ReadTriplets" >> beam.io.ReadAllFromParquetBatched(columns=["text"])
+        texts = (p | "TripletFiles" >> beam.Create(files)
+                 | "ReadTriplets" >> beam.io.ReadAllFromParquetBatched(columns=["text"])
                  | "TextRows" >> beam.FlatMap(lambda table: table.column(0).to_pylist())
                  | "AsRows" >> beam.Map(lambda text: {"text": text})
                  | "Texts" >> beam.ParDo(TextsOfTriplets()))
@@ -123,12 +124,14 @@ def build(p: beam.Pipeline, job: FeaturesJob, staging: str) -> None:
     for m in job.modalities():
         encoder = job.encoder(m)
         items, manifest_errors = _inputs(p, job, m)
-        prepared = items | f"{m}Prepare" >> beam.ParDo(Prepare(encoder, shared, threads)).with_outputs(ERRORS, main="ok")
+        prepared = (items | f"{m}Prepare"
+                    >> beam.ParDo(Prepare(encoder, shared, threads)).with_outputs(ERRORS, main="ok"))
         encoded = prepared.ok | f"{m}Encode" >> Encode(encoder, shared, threads, job.batch_units(m))
         # distinct texts: their number is known only at the end
         total = None if m == "text" else progress.rows_hint((job.videos if m == "video" else job.music).source)
         failed = [prepared[ERRORS], encoded[ERRORS]] + ([manifest_errors] if manifest_errors is not None else [])
-        progress.track(p, f"features {m}", encoded.ok, failed, total, {"video": "videos", "music": "clips"}.get(m, "texts"))
+        unit = {"video": "videos", "music": "clips"}.get(m, "texts")
+        progress.track(p, f"features {m}", encoded.ok, failed, total, unit)
         (encoded.ok | f"{m}Row" >> beam.Map(ROWS[m])
          | f"{m}Write" >> beam.io.WriteToParquet(outputs.join(staging, m), SCHEMAS[m], file_name_suffix=".parquet"))
         outputs.write_errors({**({"manifest": manifest_errors} if manifest_errors is not None else {}),

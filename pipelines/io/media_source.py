@@ -11,7 +11,6 @@ import math
 import os
 import re
 from collections.abc import Callable
-from typing import Union
 
 
 class MediaDecodeError(ValueError):
@@ -26,7 +25,7 @@ class MediaDecodeError(ValueError):
         return (type(self), (self.reason, str(self), self.uri))
 
 
-Source = Union[str, bytes]  # a local path, or the whole file for non-local URIs
+Source = str | bytes  # a local path, or the whole file for non-local URIs
 URI_SCHEME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9+.]*://")  # what Beam's FileSystems.get_scheme uses
 ErrorFactory = Callable[[str, str, str], Exception]
 

@@ -71,7 +71,8 @@ def exclusive(out_dir: str, stage: str):
     created = not os.path.exists(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, LOCK)
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "stage": stage,
+          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

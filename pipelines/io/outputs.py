@@ -76,7 +76,8 @@ def _folders(out_dir: str, name_prefix: str) -> list[str]:
     if not URI_SCHEME.match(out_dir) or out_dir.startswith("file://"):
         local = out_dir[len("file://"):] if out_dir.startswith("file://") else out_dir
         try:
-            names = [n for n in os.listdir(local) if n.startswith(name_prefix) and os.path.isdir(os.path.join(local, n))]
+            names = [n for n in os.listdir(local)
+                     if n.startswith(name_prefix) and os.path.isdir(os.path.join(local, n))]
         except FileNotFoundError:
             return []
         return sorted(join(out_dir, n) for n in names)
@@ -306,7 +307,7 @@ def error_digest(paths: list[str]) -> dict[str, dict]:
     for path in paths:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
             for batch in pq.ParquetFile(fh).iter_batches(columns=["error_type", "message"]):
-                for kind, message in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+                for kind, message in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
                     entry = found.setdefault(kind, {"count": 0, "example": message})
                     entry["count"] += 1
     return dict(sorted(found.items(), key=lambda kv: (-kv[1]["count"], kv[0])))

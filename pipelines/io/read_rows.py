@@ -239,9 +239,10 @@ def iter_csv(fh, delimiter: str, path: str) -> Iterator[tuple[int, Any]]:
             continue
         if len(values) != len(header):
             yield i, RowError(f"expected {len(header)} fields, found {len(values)}: {values!r}",
-                              dict(zip(header, values)))
+                              # the fields that line up with the header, for the error row: truncation intended
+                              dict(zip(header, values, strict=False)))
         else:
-            yield i, dict(zip(header, values))
+            yield i, dict(zip(header, values, strict=True))
 
 
 def iter_jsonl(fh, path: str) -> Iterator[tuple[int, Any]]:

@@ -170,7 +170,7 @@ def _read_csv(path: str) -> list[tuple[int, dict | str]]:
     for i, values in enumerate(reader, start=1):
         if not any(v.strip() for v in values):
             continue
-        rows.append((i, dict(zip(header, values)) if len(values) == len(header)
+        rows.append((i, dict(zip(header, values, strict=True)) if len(values) == len(header)
                      else f"expected {len(header)} fields, found {len(values)}"))
     return rows
 
@@ -345,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("csv", help="the list / annotation CSV")
     parser.add_argument("--media-dir", help="folder of <youtube id>.<ext> media files (local or Beam URI)")
     parser.add_argument("--audio-dir", help="separate folder of <youtube id>.<ext> audio files")
-    parser.add_argument("--out", required=True, help="folder for videos.csv, music.csv, [triplets], missing.csv, report.json")
+    parser.add_argument("--out", required=True,
+                        help="folder for videos.csv, music.csv, [triplets], missing.csv, report.json")
     parser.add_argument("--keep-missing-triplets", action="store_true",
                         help="musictextclips: keep the texts of clips whose media are missing")
     args = parser.parse_args(argv)

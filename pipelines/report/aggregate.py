@@ -78,7 +78,7 @@ class _MethodStats:
         self.hallucinations.update(value_counts(pc.fill_null(pc.list_value_length(halluc), 0)))
         self.hallucinated_tags.update(value_counts(pc.list_flatten(halluc)))
         samples = t["sample"].to_pylist()
-        for key, sample, text in zip(keys.to_pylist(), samples, t["text"].to_pylist()):
+        for key, sample, text in zip(keys.to_pylist(), samples, t["text"].to_pylist(), strict=True):
             self.sample.offer(f"{key}{read.KEY_SEP}{sample}", text)
 
     def result(self, vocabulary) -> dict:
@@ -205,7 +205,7 @@ def examples_of(paths: list[str], keys: list[str], methods: list[str]) -> list[d
             continue
         t_keys = read.track_keys(t)
         keep = pc.is_in(t_keys, value_set=wanted)
-        for key, row in zip(t_keys.filter(keep).to_pylist(), t.filter(keep).to_pylist()):
+        for key, row in zip(t_keys.filter(keep).to_pylist(), t.filter(keep).to_pylist(), strict=True):
             ex = found.setdefault(key, {"music_id": row["music_id"], "video_id": row["video_id"],
                                         "tags": row["tags"] or [], "texts": {}})
             ex["texts"].setdefault(row["method"], []).append((row["sample"], row["text"]))

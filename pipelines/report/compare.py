@@ -39,7 +39,7 @@ def _texts(folder: str, keys: pa.Array) -> dict[tuple, dict]:
         t = t.filter(pc.is_in(t["music_id"], value_set=ids))
         t_keys = read.track_keys(t)
         keep = pc.is_in(t_keys, value_set=keys)
-        for key, row in zip(t_keys.filter(keep).to_pylist(), t.filter(keep).to_pylist()):
+        for key, row in zip(t_keys.filter(keep).to_pylist(), t.filter(keep).to_pylist(), strict=True):
             out[(key, row["method"], row["sample"])] = {"text": row["text"], "tags": row["tags"] or []}
     return out
 

@@ -23,7 +23,7 @@ def reference_rows(folder: str, refs: dict[str, list[str]], seed: int = 0, limit
         if only_tracks is not None and len(t):
             t = t.filter(pc.is_in(read.track_keys(t), value_set=only_tracks))
         keys = read.track_keys(t).to_pylist() if len(t) else []
-        for key, row in zip(keys, t.to_pylist()):
+        for key, row in zip(keys, t.to_pylist(), strict=True):
             method = row["method"]
             matched[method] = matched.get(method, 0) + 1
             samples.setdefault(method, read.BottomK(limit, seed)).offer(f"{key}{read.KEY_SEP}{row['sample']}", row)

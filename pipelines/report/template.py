@@ -29,7 +29,8 @@ td.up { color: #2e7d32; } td.down { color: #b0413e; }
 .grid { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
 .grid > div { flex: 0 1 auto; max-width: 100%; }
 svg { max-width: 100%; height: auto; }
-.tag { display: inline-block; border-radius: 10px; padding: 0 8px; margin: 1px 2px; font-size: 12px; background: #eef1f5; }
+.tag { display: inline-block; border-radius: 10px; padding: 0 8px; margin: 1px 2px; font-size: 12px;
+       background: #eef1f5; }
 .tag.genre { background: #dbe7f6; } .tag.mood { background: #fbe7d2; } .tag.instrument { background: #dcefdf; }
 .example { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; margin: 10px 0; }
 .example .id { font-weight: 700; }
@@ -52,7 +53,8 @@ TEMPLATE = r"""<!DOCTYPE html>
 </head>
 <body>
 {% macro tags(list) -%}
-{% for t in list %}<span class="tag {{ t.category }}" title="{{ t.category }}{% if t.confidence is not none %} {{ '%.2f'|format(t.confidence) }}{% endif %}">{{ t.tag }}</span>{% endfor %}
+{% for t in list %}<span class="tag {{ t.category }}" title="{{ t.category }}
+    {%- if t.confidence is not none %} {{ '%.2f'|format(t.confidence) }}{% endif %}">{{ t.tag }}</span>{% endfor %}
 {%- endmacro %}
 {% macro card(value, key, bad=false) -%}
 <div class="card{% if bad %} bad{% endif %}"><div class="v">{{ value }}</div><div class="k">{{ key }}</div></div>
@@ -62,25 +64,30 @@ TEMPLATE = r"""<!DOCTYPE html>
   <div class="meta">{{ title }} &middot; made {{ made_at }} by viml-synth {{ version }}</div>
 </header>
 <nav>
-  <a href="#run">Run</a><a href="#tags">Tags</a>{% if tagger %}<a href="#tagger">Tagger</a>{% endif %}<a href="#texts">Texts</a>
-  <a href="#examples">Examples</a>{% if references %}<a href="#references">References</a>{% endif %}{% if compare %}<a href="#compare">Comparison</a>{% endif %}
+  <a href="#run">Run</a><a href="#tags">Tags</a>{% if tagger %}<a href="#tagger">Tagger</a>
+      {%- endif %}<a href="#texts">Texts</a>
+  <a href="#examples">Examples</a>{% if references %}<a href="#references">References</a>{% endif %}
+      {%- if compare %}<a href="#compare">Comparison</a>{% endif %}
 </nav>
 <main>
 <section id="run">
   <h2>The run</h2>
-  <p class="note">Triplets in <code>{{ run.folder }}</code>{% if s and s.finished_at %}, finished {{ s.finished_at }}{% endif %}.</p>
+  <p class="note">Triplets in <code>{{ run.folder }}</code>
+      {%- if s and s.finished_at %}, finished {{ s.finished_at }}{% endif %}.</p>
   <div class="cards">
     {% for value, key, bad in cards %}{{ card(value, key, bad) }}{% endfor %}
   </div>
   {% if s and s.per_method %}
   <table>
-    <tr><th>method</th><th class="n">texts</th><th class="n">failed</th><th class="n">texts / busy s</th><th>details</th></tr>
+    <tr><th>method</th><th class="n">texts</th><th class="n">failed</th><th class="n">texts / busy s</th>
+      <th>details</th></tr>
     {% for m, pm in s.per_method.items() %}
     <tr><td>{{ m }}</td><td class="n">{{ pm.texts|num }}</td><td class="n">{{ pm.failed|num }}</td>
       <td class="n">{{ pm.rows_per_busy_s|num }}</td>
       <td>{% if pm.cache_hits is defined %}cache {{ pm.cache_hits|num }} hits / {{ pm.cache_misses|num }} misses,
         {{ pm.llm_attempts|num }} LLM requests ({{ pm.llm_retries|num }} retries); {% endif %}
-        {% for k, v in (pm.config or {}).items() if k != "method" and v is not none and v is not mapping %}{{ k }}={{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+        {% for k, v in (pm.config or {}).items() if k != "method" and v is not none and v is not mapping %}
+            {{- k }}={{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
     {% endfor %}
   </table>
   {% endif %}
@@ -125,8 +132,10 @@ TEMPLATE = r"""<!DOCTYPE html>
 <section id="tagger">
   <h2>Tagger</h2>
   <p class="note">{{ tagger.clips|num }} clips in <code>{{ tagger.folder }}</code>, tagged by
-    {% for t, n in tagger.taggers.items() %}<code>{{ t }}</code> ({{ n|num }}){% if not loop.last %}, {% endif %}{% endfor %}.
-    Confidence of each clip's most confident tag per category: low values mean the tagger is unsure of that category.</p>
+    {% for t, n in tagger.taggers.items() %}<code>{{ t }}</code> ({{ n|num }}){% if not loop.last %}, {% endif %}
+        {%- endfor %}.
+    Confidence of each clip's most confident tag per category: low values mean the tagger is unsure of that
+    category.</p>
   <div class="grid">
     <div>{{ charts.top1 }}</div>
     <div><h3>Highest mean confidence per category</h3><table>
@@ -139,7 +148,8 @@ TEMPLATE = r"""<!DOCTYPE html>
   </div>
   {% if tagger.descriptors %}
   <h3>Audio descriptors</h3>
-  <p class="note">Clips with a value: {% for k, n in tagger.descriptors.clips_with.items() %}{{ k }} {{ n|num }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>
+  <p class="note">Clips with a value: {% for k, n in tagger.descriptors.clips_with.items() %}{{ k }} {{ n|num }}
+      {%- if not loop.last %}, {% endif %}{% endfor %}.</p>
   <div class="grid">{% for svg in charts.descriptors %}<div>{{ svg }}</div>{% endfor %}</div>
   {% else %}<p class="note">This tag run has no audio descriptors (tempo, key, loudness, danceability).</p>{% endif %}
 </section>
@@ -151,20 +161,25 @@ TEMPLATE = r"""<!DOCTYPE html>
     input tags a text mentions; a hallucinated tag is a vocabulary tag the text names that no input tag
     supports (both as the method recorded them, <code>pipelines.synthesize.fidelity</code>). Vocabulary and
     distinct-n (unique / all word n-grams) come from <code>pipelines.evaluate</code> over a seeded sample of
-    at most {{ text_sample|num }} texts per method: they grow with the number of texts, so compare runs at equal samples.</p>
+    at most {{ text_sample|num }} texts per method: they grow with the number of texts, so compare runs at equal
+    samples.</p>
   <table>
     <tr><th>method</th><th class="n">texts</th><th class="n">mean words</th><th class="n">vocabulary</th>
-      <th class="n">distinct-1</th><th class="n">distinct-2</th><th class="n">sample</th><th class="n">mean coverage</th>
+      <th class="n">distinct-1</th><th class="n">distinct-2</th><th class="n">sample</th>
+      <th class="n">mean coverage</th>
       <th class="n">texts with a hallucination</th><th>most hallucinated</th></tr>
     {% for m, t in run.texts.items() %}
     <tr><td>{{ m }}</td><td class="n">{{ t.texts|num }}</td><td class="n">{{ t.mean_length|fmt(1) }}</td>
-      <td class="n">{{ t.vocab_size|num }}</td><td class="n">{{ t.distinct1|fmt(3) }}</td><td class="n">{{ t.distinct2|fmt(3) }}</td>
+      <td class="n">{{ t.vocab_size|num }}</td><td class="n">{{ t.distinct1|fmt(3) }}</td><td class="n">
+          {{- t.distinct2|fmt(3) }}</td>
       <td class="n">{{ t.diversity_sample|num }}</td><td class="n">{{ t.mean_coverage|fmt(3) }}</td>
       <td class="n">{{ pct(t.share_with_hallucination) }}</td>
-      <td>{% for tag, n in t.top_hallucinated[:5] %}{{ tag }} ({{ n|num }}){% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+      <td>{% for tag, n in t.top_hallucinated[:5] %}{{ tag }} ({{ n|num }}){% if not loop.last %}, {% endif %}
+          {%- endfor %}</td></tr>
     {% endfor %}
   </table>
-  <div class="grid"><div>{{ charts.lengths }}</div><div>{{ charts.coverage }}</div><div>{{ charts.hallucinations }}</div></div>
+  <div class="grid"><div>{{ charts.lengths }}</div><div>{{ charts.coverage }}</div><div>
+      {{- charts.hallucinations }}</div></div>
 </section>
 
 <section id="examples">
@@ -177,7 +192,8 @@ TEMPLATE = r"""<!DOCTYPE html>
     <div>{{ tags(ex.tags) }}</div>
     <div class="texts">
       {% for m, texts in ex.texts.items() %}{% for text in texts %}
-      <div class="m">{{ m }}{% if texts|length > 1 %} #{{ loop.index }}{% endif %}</div><div class="t example-text">{{ text }}</div>
+      <div class="m">{{ m }}{% if texts|length > 1 %} #{{ loop.index }}
+          {%- endif %}</div><div class="t example-text">{{ text }}</div>
       {% endfor %}{% endfor %}
     </div>
   </div>
@@ -188,13 +204,18 @@ TEMPLATE = r"""<!DOCTYPE html>
 <section id="references">
   <h2>Against human references</h2>
   <p class="note">The <code>evaluate-text</code> metrics of <code>{{ references.references.path }}</code>
-    ({{ references.references.tracks|num }} tracks with a reference, matched on <code>{{ references.references.id_column }}</code>);
-    scored texts per method: {% for m, c in references.rows.items() %}{{ m }} {{ c.scored|num }} of {{ c.matched|num }}{% if not loop.last %}, {% endif %}{% endfor %}
-    (a seeded sample when more match). {% if not references.wordnet %}METEOR without the WordNet synonym stage.{% endif %}</p>
+    ({{ references.references.tracks|num }} tracks with a reference, matched on <code>
+        {{- references.references.id_column }}</code>);
+    scored texts per method: {% for m, c in references.rows.items() %}
+        {{- m }} {{ c.scored|num }} of {{ c.matched|num }}{% if not loop.last %}, {% endif %}{% endfor %}
+    (a seeded sample when more match). {% if not references.wordnet %}METEOR without the WordNet synonym stage.
+        {%- endif %}</p>
   <table>
-    <tr><th>method</th>{% for key, header in references.columns %}<th class="n" title="{{ key }}">{{ header }}</th>{% endfor %}</tr>
+    <tr><th>method</th>{% for key, header in references.columns %}<th class="n" title="{{ key }}">{{ header }}</th>
+        {%- endfor %}</tr>
     {% for m, row in references.methods.items() %}
-    <tr><td>{{ m }}</td>{% for key, header in references.columns %}<td class="n">{{ row[key]|fmt(3) }}</td>{% endfor %}</tr>
+    <tr><td>{{ m }}</td>{% for key, header in references.columns %}<td class="n">{{ row[key]|fmt(3) }}</td>
+        {%- endfor %}</tr>
     {% endfor %}
   </table>
   <details><summary>What the metrics are</summary><table>
@@ -211,9 +232,12 @@ TEMPLATE = r"""<!DOCTYPE html>
     Δ = B − A.</p>
   <table>
     <tr><th></th>{% for m in compare_table.methods %}<th class="n" colspan="3">{{ m }}</th>{% endfor %}</tr>
-    <tr><th>metric</th>{% for m in compare_table.methods %}<th class="n">A</th><th class="n">B</th><th class="n">Δ</th>{% endfor %}</tr>
+    <tr><th>metric</th>
+        {%- for m in compare_table.methods %}<th class="n">A</th><th class="n">B</th><th class="n">Δ</th>
+        {%- endfor %}</tr>
     {% for row in compare_table.rows %}
-    <tr><td>{{ row.metric }}</td>{% for c in row.cells %}<td class="n">{{ c.a|fmt(c.digits) }}</td><td class="n">{{ c.b|fmt(c.digits) }}</td>
+    <tr><td>{{ row.metric }}</td>
+        {%- for c in row.cells %}<td class="n">{{ c.a|fmt(c.digits) }}</td><td class="n">{{ c.b|fmt(c.digits) }}</td>
       <td class="n {{ c.trend }}">{{ c.delta|fmt(c.digits, sign=true) }}</td>{% endfor %}</tr>
     {% endfor %}
     {% for c in compare_table.run_wide %}
@@ -235,7 +259,8 @@ TEMPLATE = r"""<!DOCTYPE html>
     <div><span class="id">{{ p.music_id }}</span>{% if p.video_id %} &middot; video {{ p.video_id }}{% endif %}
       &middot; sample {{ p.sample }} &middot; difference {{ '%.2f'|format(p.difference) }}</div>
     <div>{{ tags(p.tags_a) }}</div>
-    <div class="pair"><div class="example-text">A: {{ p.text_a }}</div><div class="example-text">B: {{ p.text_b }}</div></div>
+    <div class="pair"><div class="example-text">A: {{ p.text_a }}</div>
+      <div class="example-text">B: {{ p.text_b }}</div></div>
   </div>
   {% endfor %}
   {% endfor %}

@@ -1,6 +1,7 @@
 """Descriptors measured from the audio (tempo, key) as tags of their own categories, for text synthesis.
 
-    tags = descriptor_tags(row)   # [InputTag("medium tempo", "tempo", 0.58, value="92 BPM"), InputTag("A minor", "key", 0.81)]
+    tags = descriptor_tags(row)
+    # [InputTag("medium tempo", "tempo", 0.58, value="92 BPM"), InputTag("A minor", "key", 0.81)]
 
 Read from a tags-*.parquet row's `descriptors` struct, or from `bpm` / `key` (and optional
 `bpm_confidence` / `key_strength`) columns of a user's own tag file. The BPM ranges and the words are data:

@@ -51,7 +51,8 @@ class Method(abc.ABC):
         return {"method": self.name}
 
     def teardown(self) -> None:
-        pass
+        """Releases what `setup` acquired; a hook, not abstract: most methods hold nothing."""
+        return None
 
     def fidelity(self, text: str, tags) -> dict:
         from pipelines.synthesize.fidelity import fidelity
@@ -107,7 +108,7 @@ class Data2TextMethod(Method):
         results = data2text_many([list(i.selected) for i in items], [i.rng() for i in items], self._bank,
                                  self._rewriter, self._vocabulary)
         outs = []
-        for item, (text, meta) in zip(items, results):
+        for item, (text, meta) in zip(items, results, strict=True):
             templates = [f"{t['id']}@{t['hash']}" for t in meta.pop("templates", [])]
             details = {k: v for k, v in meta.items() if k not in ("method", "bank_version")}
             outs.append(TextOut(text, {
@@ -247,7 +248,7 @@ class Prompt2TextMethod(Method):
         for plan in plans:
             if isinstance(plan, Exception):
                 continue
-            for key, request in zip(plan["keys"], plan["requests"]):
+            for key, request in zip(plan["keys"], plan["requests"], strict=True):
                 hit = self._cache.get(key) if self._cache else None
                 if hit is not None:
                     found[key] = dict(hit, cache_hit=True)
@@ -276,7 +277,7 @@ class Prompt2TextMethod(Method):
             started.pending.result()  # `found` is complete once every request has been recorded
         self._wait_for_cache(started.writes)
         outs = []
-        for item, plan in zip(started.items, started.plans):
+        for item, plan in zip(started.items, started.plans, strict=True):
             if isinstance(plan, Exception):
                 outs.append(plan)
                 continue
@@ -342,7 +343,8 @@ def make_method(name: str, **options) -> Method:
         m.vocabulary_path = options.get("vocabulary")
         return m
     if name == "data2text":
-        return Data2TextMethod(options.get("templates"), options.get("rewriter") or "builtin", options.get("vocabulary"))
+        return Data2TextMethod(options.get("templates"), options.get("rewriter") or "builtin",
+                               options.get("vocabulary"))
     if name == "prompt2text":
         return Prompt2TextMethod(options.get("prompt2text") or Prompt2TextOptions(), options.get("vocabulary"))
     raise ValueError(f"unknown method '{name}'; choose from {', '.join(METHODS)}")

@@ -190,4 +190,4 @@ def _error_rows(paths: list[str]):
     for path in paths:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
             for batch in pq.ParquetFile(fh).iter_batches(columns=["stage", "error_type", "message"]):
-                yield from zip(*(batch.column(i).to_pylist() for i in range(3)))
+                yield from zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True)

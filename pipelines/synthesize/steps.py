@@ -38,7 +38,8 @@ class ParseTrack(beam.DoFn):
         try:
             yield track_from_row(raw, json.dumps(ref, default=str))
         except ValueError as exc:
-            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(error_id, "input", exc, {"ref": ref, "raw": raw}))
+            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(error_id, "input", exc,
+                                                                        {"ref": ref, "raw": raw}))
 
 
 class ExpandWork(beam.DoFn):
@@ -135,7 +136,7 @@ class RunMethod(beam.DoFn):
             except Exception as exc:
                 outs = [exc] * len(batch)
         self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
-        for item, out in zip(batch, outs):
+        for item, out in zip(batch, outs, strict=True):
             if isinstance(out, Exception):
                 self.failed.inc()
                 attempts = getattr(out, "attempts", 0) or 0

@@ -16,7 +16,8 @@ def surface_text(tag: InputTag, rng: random.Random, vocabulary=None) -> str:
     if tag.value:
         return descriptor_surface(tag, rng)
     entry = vocabulary.get(tag.tag) if vocabulary is not None else None
-    forms = getattr(entry, "surface", ()) if entry is not None and entry.category == (tag.category or entry.category) else ()
+    same_category = entry is not None and entry.category == (tag.category or entry.category)
+    forms = getattr(entry, "surface", ()) if same_category else ()
     return rng.choice(forms) if forms else tag.tag
 
 

@@ -105,7 +105,8 @@ def synth_clip(bpm: float, tonic: int, mode: str, seconds: float = 15.0, sr: int
                 _place(drum_track, kick if b % 2 == 0 else snare, at, rng.uniform(0.8, 1.0))
                 for eighth in range(2):
                     _place(drum_track, hat, at + int(eighth * beat / 2 * sr), rng.uniform(0.5, 0.9))
-    mix = music / (np.abs(music).max() or 1.0) + (drum_track / (np.abs(drum_track).max() or 1.0)) * rng.uniform(0.6, 1.0)
+    drums = drum_track / (np.abs(drum_track).max() or 1.0)
+    mix = music / (np.abs(music).max() or 1.0) + drums * rng.uniform(0.6, 1.0)
     mix *= 10 ** (-3 / 20) / (np.abs(mix).max() or 1.0)
     return mix.astype(np.float32)
 

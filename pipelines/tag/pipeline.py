@@ -72,7 +72,8 @@ def build(p: beam.Pipeline, job: TagJob, staging: str) -> None:
     clips = p | "Manifest" >> job.manifest.read(spread=spread_rows(job.runner, job.workers))
     tagged = clips["ok"] | "Tag" >> TagClips(backend, shared, threads, batch_units(job), job.max_duration_s,
                                                after_prepare=descriptors_step.Describe(job.descriptors))
-    records = tagged.tagged | "ToRecord" >> beam.ParDo(ToTagRecord(backend.name, mapping)).with_outputs(ERRORS, main="ok")
+    records = (tagged.tagged
+               | "ToRecord" >> beam.ParDo(ToTagRecord(backend.name, mapping)).with_outputs(ERRORS, main="ok"))
     records.ok | "WriteTags" >> beam.io.WriteToParquet(
         outputs.join(staging, "tags"), TAGS_SCHEMA, file_name_suffix=".parquet")
 

@@ -163,7 +163,7 @@ def merge_scores(score_lists: list[list[ScoredLabel]], weights: list[int]) -> li
         return score_lists[0]
     total = float(sum(weights))
     sums: dict[tuple[str, str], float] = {}
-    for scores, w in zip(score_lists, weights):
+    for scores, w in zip(score_lists, weights, strict=True):
         for s in scores:
             sums[(s.model, s.label)] = sums.get((s.model, s.label), 0.0) + w * s.score
     return [ScoredLabel(m, label, v / total) for (m, label), v in sums.items()]
@@ -220,7 +220,8 @@ class ToTagRecord(beam.DoFn):
         try:
             tags = self.mapping.apply(scores)
         except ValueError as exc:
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(clip.music_id, "map", "bad_scores", str(exc), clip.ref()))
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(clip.music_id, "map", "bad_scores", str(exc),
+                                                                clip.ref()))
             return
         yield {
             "music_id": clip.music_id,

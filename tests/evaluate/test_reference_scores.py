@@ -26,18 +26,18 @@ def test_bleu_matches_nltk():
 
 
 def test_rouge_l_matches_rouge_score_per_row():
-    assert [tm.rouge_l_sentence(h, r) for h, r in zip(HYPS, REFS)] == pytest.approx(
+    assert [tm.rouge_l_sentence(h, r) for h, r in zip(HYPS, REFS, strict=True)] == pytest.approx(
         [r["rouge_l"] for r in ROWS], abs=1e-12)
     assert tm.rouge_l(HYPS, REFS) == pytest.approx(FIXTURE["corpus"]["rouge_l"], abs=1e-12)
 
 
 def test_meteor_matches_nltk_per_row(wordnet):
-    assert [tm.meteor_sentence(h, r, wordnet) for h, r in zip(HYPS, REFS)] == pytest.approx(
+    assert [tm.meteor_sentence(h, r, wordnet) for h, r in zip(HYPS, REFS, strict=True)] == pytest.approx(
         [r["meteor"] for r in ROWS], abs=1e-12)
 
 
 def test_report_carries_the_library_scores(wordnet):
-    report = evaluate_texts([{"text": h, "method": "m", "reference": r} for h, r in zip(HYPS, REFS)],
+    report = evaluate_texts([{"text": h, "method": "m", "reference": r} for h, r in zip(HYPS, REFS, strict=True)],
                             embed=False, wordnet=wordnet)
     m = report["methods"]["m"]
     for key in ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l"):

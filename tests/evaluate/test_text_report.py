@@ -39,7 +39,8 @@ REF = "A rock song with a male singer and distorted electric guitars."
 
 def _rows():
     return [
-        {"text": "Rock song with electric guitar and male vocals.", "method": "data2text", "tags": TAGS, "reference": REF},
+        {"text": "Rock song with electric guitar and male vocals.", "method": "data2text", "tags": TAGS,
+         "reference": REF},
         {"text": "A rock track with male vocals and electric guitars.", "method": "data2text", "tags": TAGS,
          "reference": [REF, "Loud guitar rock."]},
         {"text": "rock, male vocals, electric guitar", "method": "tags", "tags": TAGS, "reference": REF},

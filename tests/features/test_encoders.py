@@ -28,7 +28,8 @@ def test_specs():
 def test_encoders_are_picklable_before_loading(tiny_clip):
     import pickle
 
-    for enc in (video_encoder(), video_encoder(f"clip:{tiny_clip}"), music_encoder(), text_encoder(f"clip:{tiny_clip}")):
+    for enc in (video_encoder(), video_encoder(f"clip:{tiny_clip}"), music_encoder(),
+                text_encoder(f"clip:{tiny_clip}")):
         assert pickle.loads(pickle.dumps(enc)).name == enc.name
 
 

@@ -48,7 +48,8 @@ def inputs(media, tmp_path_factory) -> Path:
 
 
 def _job(inputs: Path, out: Path, **kw) -> FeaturesJob:
-    defaults = dict(videos=read_video_manifest(str(inputs / "videos.csv")), music=read_manifest(str(inputs / "music.csv")),
+    defaults = dict(videos=read_video_manifest(str(inputs / "videos.csv")),
+                    music=read_manifest(str(inputs / "music.csv")),
                     triplets=str(inputs / "triplets-*.parquet"), video_encoder=video_encoder(fps=1.0),
                     music_encoder=music_encoder(), text_encoder=text_encoder(), batch_frames=4)
     defaults.update(kw)
@@ -73,7 +74,8 @@ def default_run(inputs, tmp_path_factory):
 def test_writes_the_data_contract(default_run):
     out, _ = default_run
     for prefix, schema in (("video", VIDEO_SCHEMA), ("music", MUSIC_SCHEMA), ("text", TEXT_SCHEMA),
-                           ("errors-video", ERRORS_SCHEMA), ("errors-music", ERRORS_SCHEMA), ("errors-text", ERRORS_SCHEMA)):
+                           ("errors-video", ERRORS_SCHEMA), ("errors-music", ERRORS_SCHEMA),
+                           ("errors-text", ERRORS_SCHEMA)):
         files = glob.glob(str(out / f"{prefix}-*.parquet"))
         assert files, prefix
         assert all(pq.read_schema(f).remove_metadata().equals(schema) for f in files), prefix
@@ -115,7 +117,8 @@ def test_bad_inputs_are_in_errors_with_reasons(default_run):
         "gone": ("prepare_video", "missing_file"), "text": ("prepare_video", "not_video"),
         "sound": ("prepare_video", "no_video_stream"), "late": ("prepare_video", "bad_segment"),
         "backwards": ("manifest", "malformed_row"), "seg": ("manifest", "duplicate_id")}
-    assert _errors(out, "music") == {"m_silent": ("prepare_music", "not_audio"), "m_gone": ("prepare_music", "missing_file")}
+    assert _errors(out, "music") == {"m_silent": ("prepare_music", "not_audio"),
+                                     "m_gone": ("prepare_music", "missing_file")}
     assert _errors(out, "text") == {}
     ref = json.loads([r for r in _rows(out, "errors-video") if r["id"] == "gone"][0]["input_ref"])
     assert ref["row"] == 3 and ref["video_path"].endswith("gone.mp4")
@@ -134,7 +137,8 @@ def test_summary_counts_add_up_and_encoders_are_described(default_run):
                                    "no_video_stream": 1, "not_video": 1}
     encoders = json.loads((out / "encoders.json").read_text())
     assert encoders["format"] == FORMAT
-    assert (encoders["video"]["name"], encoders["video"]["dim"], encoders["video"]["fps"]) == ("efficientnet-lite0", 1280, 1.0)
+    video = encoders["video"]
+    assert (video["name"], video["dim"], video["fps"]) == ("efficientnet-lite0", 1280, 1.0)
     assert encoders["video"]["geometry"] == {"crop": 224, "resize": 256, "mode": "center", "fill": [127, 127, 127]}
     assert len(encoders["video"]["weights_sha256"]) == 64
     assert (encoders["music"]["name"], encoders["music"]["dim"]) == ("musicnn:MSD_musicnn:penultimate", 200)
@@ -143,12 +147,14 @@ def test_summary_counts_add_up_and_encoders_are_described(default_run):
 
 def test_text_only_rerun_replaces_texts_and_keeps_the_other_modalities(default_run, inputs, tiny_clip):
     out, _ = default_run
-    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet") if not p.name.startswith(("text", "errors-text"))}
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")
+              if not p.name.startswith(("text", "errors-text"))}
     for _ in range(2):  # twice: a rerun must not duplicate rows
         summary = run(_job(inputs, out, videos=None, music=None, text_encoder=text_encoder(f"clip:{tiny_clip}")))
     texts = _rows(out, "text")
     assert len(texts) == 4 and {len(r["features"]) for r in texts} == {8}
-    after = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet") if not p.name.startswith(("text", "errors-text"))}
+    after = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")
+             if not p.name.startswith(("text", "errors-text"))}
     assert after == before  # video and music files untouched
     encoders = json.loads((out / "encoders.json").read_text())
     assert encoders["text"]["name"] == f"clip:{tiny_clip}" and encoders["text"]["dim"] == 8
@@ -159,7 +165,8 @@ def test_text_only_rerun_replaces_texts_and_keeps_the_other_modalities(default_r
 
 
 def test_clip_frames_and_transformers_audio_through_the_pipeline(inputs, tmp_path, tiny_clip, tiny_audio_model):
-    job = _job(inputs, tmp_path / "f", triplets=None, video_encoder=video_encoder(f"clip:{tiny_clip}", fps=2.0, crop="pad"),
+    job = _job(inputs, tmp_path / "f", triplets=None,
+               video_encoder=video_encoder(f"clip:{tiny_clip}", fps=2.0, crop="pad"),
                music_encoder=music_encoder(f"hf:{tiny_audio_model}", segment_s=2.0))
     summary = run(job)
     videos = {r["video_id"]: np.asarray(r["features"]) for r in _rows(tmp_path / "f", "video")}

@@ -43,7 +43,8 @@ def test_geometry_for_wide_frames(media):
     assert center.frames.shape[1:] == (24, 24, 3)
     assert FrameGeometry(224, 256).scaled_size(1280, 720) == (455, 256)  # short side 256, then centre crop 224
     assert FrameGeometry(224, 256, "pad").scaled_size(1280, 720) == (224, 126)
-    padded = sample_frames(str(media["clip"]), 1.0, 3.0, 4.0, FrameGeometry(crop=32, resize=32, mode="pad", fill=(7, 7, 7)))
+    padded = sample_frames(str(media["clip"]), 1.0, 3.0, 4.0,
+                           FrameGeometry(crop=32, resize=32, mode="pad", fill=(7, 7, 7)))
     frame = padded.frames[0]  # 64x36 -> 32x18 picture, 7 rows of fill above and below
     assert frame.shape == (32, 32, 3)
     assert (frame[:7] == 7).all() and (frame[-7:] == 7).all()

@@ -107,7 +107,8 @@ def test_musicvideo_list(media, tmp_path):
     assert loaded.counts()["adds_up"] and loaded.counts()["usable"] == 3
     separate = load_musicvideo(str(listing), str(media_dir), str(audio_dir))  # soundtracks in their own folder
     assert [m["audio_path"] for m in separate.music] == [str(audio_dir / "vid2.wav")]
-    assert {m["id"]: m["reason"].split(":")[0] for m in separate.missing} == {"vid1": "audio", "vid3": "no vid3.{mp4,webm,mkv,mov,m4v,avi,flv} in " + str(media_dir), "own": "audio"}
+    assert {m["id"]: m["reason"].split(":")[0] for m in separate.missing} == {
+        "vid1": "audio", "vid3": "no vid3.{mp4,webm,mkv,mov,m4v,avi,flv} in " + str(media_dir), "own": "audio"}
 
 
 def test_command_line(clips_csv, tmp_path, capsys):

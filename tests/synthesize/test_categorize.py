@@ -131,7 +131,7 @@ def test_every_musiccaps_aspect_gets_a_known_category(vocab):
         aspects = [InputTag(a) for r in csv.DictReader(f) for a in ast.literal_eval(r["aspect_list"])]
     out = categorize(aspects, vocab)
     assert len(out) == len(aspects)
-    assert all(o.tag == a.tag for o, a in zip(out, aspects))
+    assert all(o.tag == a.tag for o, a in zip(out, aspects, strict=True))
     lx = default_lexicon()
     counts = {}
     for o in out:

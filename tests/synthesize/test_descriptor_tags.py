@@ -32,7 +32,8 @@ def test_keys_are_normalised_with_sharps(text, key):
 
 
 def test_from_our_descriptors_struct_and_from_user_columns():
-    ours = descriptor_tags({"descriptors": {"bpm": 92.4, "bpm_confidence": 2.66, "key": "A minor", "key_strength": 0.8}})
+    ours = descriptor_tags({"descriptors": {"bpm": 92.4, "bpm_confidence": 2.66, "key": "A minor",
+                                            "key_strength": 0.8}})
     assert ours == [InputTag("medium tempo", "tempo", pytest.approx(0.5), value="92 BPM"),
                     InputTag("A minor", "key", pytest.approx(0.8))]
     user = descriptor_tags({"bpm": "140", "key": "Eb"})  # a CSV's columns, no confidences: taken as certain

@@ -80,7 +80,8 @@ def test_prompts_are_exact_analogies_and_seeded(server, files):
         # the query's tags in the vocabulary's natural words (surface forms), in order
         queries = [p[len(expected):-len("\nDescription:")].split(", ") for p in prompts
                    if p.startswith(expected) and p.endswith("\nDescription:")]
-        assert any(len(q) == len(tags) and all(w == t or w in VOCABULARY.get(t).surface for w, t in zip(q, tags))
+        assert any(len(q) == len(tags)
+                   and all(w == t or w in VOCABULARY.get(t).surface for w, t in zip(q, tags, strict=True))
                    for q in queries), (music_id, queries)
         assert len(examples) == 2 and meta["prompt_id"] == "analogy.j2" and meta["model"] == "loopback-llm"
         params = json.loads(meta["params"])

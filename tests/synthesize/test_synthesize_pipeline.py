@@ -10,12 +10,16 @@ from pipelines.io.schemas import TRIPLETS_SCHEMA
 
 TAGGED = [  # as `viml-synth tag` writes them: every tag with a confidence
     {"music_id": "m1", "video_id": "v1", "tags": [
-        {"tag": "metal", "category": "genre", "confidence": 0.75}, {"tag": "rock", "category": "genre", "confidence": 0.64},
-        {"tag": "pop", "category": "genre", "confidence": 0.02}, {"tag": "powerful", "category": "mood", "confidence": 0.5},
+        {"tag": "metal", "category": "genre", "confidence": 0.75},
+        {"tag": "rock", "category": "genre", "confidence": 0.64},
+        {"tag": "pop", "category": "genre", "confidence": 0.02},
+        {"tag": "powerful", "category": "mood", "confidence": 0.5},
         {"tag": "electric guitar", "category": "instrument", "confidence": 0.4}]},
     {"music_id": "m2", "video_id": None, "tags": [
-        {"tag": "jazz", "category": "genre", "confidence": 0.05}, {"tag": "piano", "category": "instrument", "confidence": 0.04},
-        {"tag": "calm", "category": "mood", "confidence": 0.03}, {"tag": "sad", "category": "mood", "confidence": 0.01}]},
+        {"tag": "jazz", "category": "genre", "confidence": 0.05},
+        {"tag": "piano", "category": "instrument", "confidence": 0.04},
+        {"tag": "calm", "category": "mood", "confidence": 0.03},
+        {"tag": "sad", "category": "mood", "confidence": 0.01}]},
 ]
 
 
@@ -100,7 +104,8 @@ def test_loads_with_datasets(inputs, tmp_path):
     assert _run("--input", str(inputs / "tags-*.parquet"), "--out", str(out)) == EXIT_OK
     ds = datasets.load_dataset("parquet", data_files=str(out / "triplets-*.parquet"), split="train",
                                cache_dir=str(tmp_path / "hf"))
-    assert len(ds) == 4 and set(ds.column_names) == {"video_id", "music_id", "method", "sample", "text", "tags", "metadata"}
+    assert len(ds) == 4
+    assert set(ds.column_names) == {"video_id", "music_id", "method", "sample", "text", "tags", "metadata"}
     assert ds[0]["metadata"]["fidelity"]["coverage"] == 1.0
 
 

@@ -55,14 +55,15 @@ def test_tagger_rows_get_the_tagger_pool_and_user_rows_the_musiccaps_pool(server
     tags = [{"tag": "rock", "category": "genre", "confidence": 0.8},
             {"tag": "electric guitar", "category": "instrument", "confidence": 0.6},
             {"tag": "male vocals", "category": "instrument", "confidence": 0.5}]
-    pq.write_table(pa.table({"music_id": ["tagged"], "tagger": ["musicnn"], "tags": pa.array([tags], pa.list_(TAG_STRUCT))}),
-                   tmp_path / "tags-00000-of-00001.parquet")
+    table = pa.table({"music_id": ["tagged"], "tagger": ["musicnn"], "tags": pa.array([tags], pa.list_(TAG_STRUCT))})
+    pq.write_table(table, tmp_path / "tags-00000-of-00001.parquet")
     (tmp_path / "user.jsonl").write_text(json.dumps({"music_id": "user", "tags": ["rock", "electric guitar"]}) + "\n")
     for name, source in (("t", str(tmp_path / "tags-*.parquet")), ("u", str(tmp_path / "user.jsonl"))):
         assert main(["synthesize", "--input", source, "--out", str(tmp_path / name), "--methods", "prompt2text",
                      "--llm-base-url", f"{server.url}/v1", "--llm-model", "loopback-llm", "--no-cache",
                      "--log-level", "WARNING"]) == EXIT_OK
-    rows = {r["music_id"]: r for f in glob.glob(f"{tmp_path}/*/triplets-*.parquet") for r in pq.read_table(f).to_pylist()}
+    rows = {r["music_id"]: r for f in glob.glob(f"{tmp_path}/*/triplets-*.parquet")
+            for r in pq.read_table(f).to_pylist()}
     assert rows["tagged"]["metadata"]["example_pool_version"] == load_pool(tagger_pool_path()).version
     assert rows["user"]["metadata"]["example_pool_version"] == load_pool(default_pool_path()).version
     tagger_ids = {e.id for e in load_pool(tagger_pool_path()).examples}

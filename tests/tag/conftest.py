@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -207,7 +208,7 @@ def bad_media(media, tmp_path_factory) -> MediaSet:
     ]
     for name, mangle, source in recipes:
         if source in media:
-            bad.add(name, lambda: mangle(media[source]["path"], d / name))
+            bad.add(name, partial(mangle, media[source]["path"], d / name))
         else:
             bad.skipped[name] = media.skipped.get(source, f"no source file {source}")
     return bad

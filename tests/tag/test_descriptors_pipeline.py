@@ -53,7 +53,8 @@ def test_descriptors_beside_the_tags(manifest, tmp_path):
 
 
 def test_descriptors_none_and_a_subset(manifest, tmp_path):
-    run(TagJob(read_manifest(manifest), from_spec("musicnn"), str(tmp_path / "none"), Vocabulary.load(), descriptors=()))
+    run(TagJob(read_manifest(manifest), from_spec("musicnn"), str(tmp_path / "none"), Vocabulary.load(),
+               descriptors=()))
     assert all(r["descriptors"] is None for r in _rows(tmp_path / "none").values())
     from pipelines.tag.show import top_tags_table
 

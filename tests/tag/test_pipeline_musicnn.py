@@ -104,7 +104,8 @@ FAMILY_GENRES = {"rock": {"rock", "metal", "punk"}, "electronic": {"electronic",
 def test_plausible_genres_on_shared_clips(shared_audio, tmp_path):
     clips = json.loads((shared_audio / "clips.json").read_text())
     manifest = tmp_path / "m.csv"
-    manifest.write_text("music_id,audio_path\n" + "".join(f"{c['music_id']},{shared_audio / c['file']}\n" for c in clips))
+    manifest.write_text("music_id,audio_path\n"
+                        + "".join(f"{c['music_id']},{shared_audio / c['file']}\n" for c in clips))
     run(TagJob(read_manifest(str(manifest)), from_spec("musicnn"), str(tmp_path / "out"), Vocabulary.load()))
     rows = {r["music_id"]: r for r in _read(tmp_path / "out", "tags")}
     assert len(rows) == len(clips)

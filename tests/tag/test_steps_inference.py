@@ -107,7 +107,8 @@ def test_after_prepare_facts_reach_the_record_step_for_single_and_merged_clips(d
     def peak(prepared):  # a new element, not a mutated input (Beam's rule)
         if prepared.block != 0:
             return prepared
-        return replace(prepared, extra={**prepared.extra, "peak": round(float(np.abs(prepared.audio.samples).max()), 4)})
+        peak = round(float(np.abs(prepared.audio.samples).max()), 4)
+        return replace(prepared, extra={**prepared.extra, "peak": peak})
 
     clips = [ClipRequest("ten", str(demo_dir / "audio" / "singularity_nebula.ogg"))]
     for max_units in (48, 1):  # one block, then 3 blocks of 1 patch

@@ -39,7 +39,8 @@ def test_apply_merges_with_max_and_keeps_every_tag_sorted(vocab):
 
 
 def test_identity_mapping_matches_names_and_ignores_unknown(vocab):
-    rows = LabelMapping.identity(vocab).apply([ScoredLabel("x", "Jazz", 0.5), ScoredLabel("x", "mellow piano melody", 1.0)])
+    rows = LabelMapping.identity(vocab).apply([ScoredLabel("x", "Jazz", 0.5),
+                                               ScoredLabel("x", "mellow piano melody", 1.0)])
     assert rows[0]["tag"] == "jazz" and rows[1]["confidence"] == 0.0
 
 

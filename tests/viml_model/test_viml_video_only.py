@@ -49,7 +49,8 @@ def test_learned_null_replaces_only_null_texts():
     with torch.no_grad():
         model.null_text.copy_(torch.full((8,), 5.0))
         y = model.encode_text(text, is_null)
-        assert torch.allclose(y[0], y[2]) and torch.allclose(y[0], model.encode_text(torch.full((1, 8), 5.0))[0], atol=1e-5)
+        assert torch.allclose(y[0], y[2])
+        assert torch.allclose(y[0], model.encode_text(torch.full((1, 8), 5.0))[0], atol=1e-5)
         assert torch.allclose(y[1], model.encode_text(text[1:2])[0], atol=1e-5)
     assert ViML(small(), DIMS).null_text is None  # encoded (the paper's) keeps g^t("")
 

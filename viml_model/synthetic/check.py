@@ -26,7 +26,7 @@ def _pooled(path: Path, key: str) -> dict[str, np.ndarray]:
     table = pq.read_table(path)
     ids = table.column(key).to_pylist()
     seqs = table.column("features").to_pylist()
-    return {i: np.asarray(s, np.float64).mean(axis=0) for i, s in zip(ids, seqs)}
+    return {i: np.asarray(s, np.float64).mean(axis=0) for i, s in zip(ids, seqs, strict=True)}
 
 
 def load(out_dir) -> dict:
@@ -41,7 +41,8 @@ def load(out_dir) -> dict:
     text = {}
     for p in sorted(feats.glob("text-*.parquet")):
         t = pq.read_table(p)
-        text.update(zip(t.column("text").to_pylist(), np.asarray(t.column("features").to_pylist(), np.float64)))
+        vectors = np.asarray(t.column("features").to_pylist(), np.float64)
+        text.update(zip(t.column("text").to_pylist(), vectors, strict=True))
     tracks = pq.read_table(out / "tracks.parquet").to_pylist()
     videos = pq.read_table(out / "videos.parquet").to_pylist()
     triplets = {}

@@ -141,7 +141,7 @@ class TextEncoder:
                 vecs = np.asarray(vecs, dtype=np.float32)
                 self.stats["encode_s"] += time.perf_counter() - start
                 self.stats["encoded"] += len(todo)
-                _MEMORY.update(zip(todo, vecs))
+                _MEMORY.update(zip(todo, vecs, strict=True))
                 self._save_disk(todo, vecs)
         if not texts:
             return np.zeros((0, self.dim), np.float32)

@@ -44,7 +44,8 @@ class Grammar:
         if not ws:
             return ""
         head = ws[-1]
-        if len(ws) > 1 and head.endswith("ing") and head not in self.nominal_ing and not self.lexicon.is_adjective(ws[-2]):
+        if (len(ws) > 1 and head.endswith("ing") and head not in self.nominal_ing
+                and not self.lexicon.is_adjective(ws[-2])):
             prev = ws[-2]
             if prev in self.nouns or prev in _IRREGULAR_PLURALS or self.lexicon.word_category(prev):
                 head = prev

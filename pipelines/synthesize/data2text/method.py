@@ -53,13 +53,15 @@ def plan(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, vocab
         "bank_version": bank.version,
         "categories": {t.tag: t.category for t in tagged},
         "merged_tags": merged,
-        "words": {w.tag: t.tag for w, t in zip(worded, tagged) if w.tag != t.tag},  # text's words -> tag id
+        # the text's words -> tag id
+        "words": {w.tag: t.tag for w, t in zip(worded, tagged, strict=True) if w.tag != t.tag},
         "sentence_templates": [{"id": s.template_id, "hash": s.template_hash} for s in sentences],
     }
     return sentences, meta
 
 
-def finish(sentences: Sequence[RenderedSentence], meta: dict, result: RewriteResult, rewriter: Rewriter) -> tuple[str, dict]:
+def finish(sentences: Sequence[RenderedSentence], meta: dict, result: RewriteResult,
+           rewriter: Rewriter) -> tuple[str, dict]:
     rewrite_meta = dict(result.meta)
     if rewrite_meta.get("lost_tags"):  # reported as tag ids, whatever words the text was to use
         rewrite_meta["lost_tags"] = [meta["words"].get(t, t) for t in rewrite_meta["lost_tags"]]
@@ -89,6 +91,6 @@ def data2text(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, 
 def data2text_many(rows: Sequence[Sequence[InputTag]], rngs: Sequence[random.Random], bank: TemplateBank,
                    rewriter: Rewriter, vocabulary=None, lexicon: Lexicon | None = None) -> list[tuple[str, dict]]:
     """``data2text`` for a batch; model rewriters generate the whole batch at once."""
-    planned = [plan(tags, rng, bank, vocabulary, lexicon) for tags, rng in zip(rows, rngs)]
+    planned = [plan(tags, rng, bank, vocabulary, lexicon) for tags, rng in zip(rows, rngs, strict=True)]
     results = rewriter.rewrite_many([p[0] for p in planned], list(rngs))
-    return [finish(s, m, r, rewriter) for (s, m), r in zip(planned, results)]
+    return [finish(s, m, r, rewriter) for (s, m), r in zip(planned, results, strict=True)]

@@ -22,9 +22,10 @@ subjects that name no tag ("the song") and receives no tags.
 
 Inside a block: ``tags`` (list of the category's tag texts), ``category``, ``n`` (number of
 tags) and ``rest`` (tags of a second category for roles that relate two, e.g. ``over`` in
-vocals.j2: "a male vocal singing over a piano and drums"; an empty list otherwise). Filters: ``join_and``, ``join_or``, ``a`` (add "a"/"an" where English needs one),
-``article``, ``capfirst``, ``with_head('song')`` ("rock" -> "rock song", "folk music" unchanged),
-``prefix('of ')``/``suffix`` (add words to each item), ``be`` ("is"/"are" for a list as subject: "a piano and claps are"), ``there_be`` ("is"/"are" after
+vocals.j2: "a male vocal singing over a piano and drums"; an empty list otherwise). Filters: ``join_and``,
+``join_or``, ``a`` (add "a"/"an" where English needs one), ``article``, ``capfirst``, ``with_head('song')``
+("rock" -> "rock song", "folk music" unchanged), ``prefix('of ')``/``suffix`` (add words to each item),
+``be`` ("is"/"are" for a list as subject: "a piano and claps are"), ``there_be`` ("is"/"are" after
 "there": "there is a piano and claps").
 Tests: ``adjective``, ``plural``, ``mass``, ``negated``, ``matching(regex)``. Whitespace runs
 collapse to one space, so blocks may span lines. A block that renders to an empty string says
@@ -253,14 +254,16 @@ class TemplateBank:
             if category != FRAME and not self._index.get((category, "sentence")):
                 files_of = sorted({t.file for t in self._by_id.values() if t.category == category})
                 raise TemplateError(
-                    "a category needs at least one 'sentence' template", file=", ".join(files_of), kind="missing template"
+                    "a category needs at least one 'sentence' template", file=", ".join(files_of),
+                    kind="missing template",
                 )
         if check:
             self._trial_render()
 
     # ---------------------------------------------------------------- loading
     @classmethod
-    def load(cls, folder: str | Path | Iterable[str | Path] | None = None, *, extend_default: bool = False) -> TemplateBank:
+    def load(cls, folder: str | Path | Iterable[str | Path] | None = None, *,
+             extend_default: bool = False) -> TemplateBank:
         """Templates from a folder of ``<category>.j2`` files (default: the repo's templates/data2text).
 
         `folder` may be a list of folders; with ``extend_default=True`` the default folder comes first,

@@ -217,7 +217,9 @@ class LLMBackend(abc.ABC):
                 "timeout_s": self.timeout_s, "seed": self.seed, "retry": self.policy.describe()}
 
     def close(self) -> None:
-        pass
+        """Releases what the backend holds open (connections); a hook, not abstract: the default
+        holds nothing."""
+        return None
 
     def __enter__(self):
         return self

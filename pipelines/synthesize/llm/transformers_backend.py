@@ -90,7 +90,7 @@ class TransformersBackend(LLMBackend):
                     started = time.monotonic()
                     outputs = self._run_batch([requests[i] for i in batch], [seeds[i] for i in batch])
                     elapsed = time.monotonic() - started
-                    for i, out in zip(batch, outputs):
+                    for i, out in zip(batch, outputs, strict=True):
                         if isinstance(out, LLMError):
                             out.attempts, out.key = attempt, requests[i].key
                             results[i] = out
@@ -125,7 +125,7 @@ class TransformersBackend(LLMBackend):
             return self._generate(batch, seeds)
         except Exception as exc:  # noqa: BLE001 - one bad prompt must not fail its neighbours
             if len(batch) > 1:
-                return [self._run_batch([r], [s])[0] for r, s in zip(batch, seeds)]
+                return [self._run_batch([r], [s])[0] for r, s in zip(batch, seeds, strict=True)]
             return [LLMError("generation_error", f"{type(exc).__name__}: {exc}"[:500])]
 
     def _generate(self, batch: list[LLMRequest], seeds: list[int]) -> list[tuple[str, str]]:
@@ -150,7 +150,7 @@ class TransformersBackend(LLMBackend):
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         eos = tokenizer.eos_token_id
         results = []
-        for text, ids in zip(texts, new_tokens.tolist()):
+        for text, ids in zip(texts, new_tokens.tolist(), strict=True):
             text, was_cut = cut_at_stop(text, params.stop)
             finish = "stop" if was_cut or (eos is not None and eos in ids) else "length"
             results.append((text, finish))

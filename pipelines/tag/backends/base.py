@@ -88,7 +88,9 @@ class TaggerBackend(abc.ABC):
 
     def check(self) -> None:
         """What can be checked before the pipeline starts (files the backend reads, ...); ValueError if
-        unusable, so the user hears it at once and not from a worker. Default: nothing to check."""
+        unusable, so the user hears it at once and not from a worker. A hook, not abstract: the default
+        has nothing to check."""
+        return None
 
     def prepare_needs_state(self) -> bool:
         """True when `prepare` uses the loaded state (then the prepare step loads it too)."""

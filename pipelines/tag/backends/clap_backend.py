@@ -101,7 +101,7 @@ class ClapBackend(TaggerBackend):
             start += n
             sims = (state["text"] @ (clip / clip.norm())).numpy() * state["scale"]
             results.append([ScoredLabel(model_name, name, float(c))
-                            for name, c in zip(state["tags"], _softmax_within(sims, state["categories"]))])
+                            for name, c in zip(state["tags"], _softmax_within(sims, state["categories"]), strict=True)])
         return results
 
     def label_mapping(self, vocabulary: Vocabulary) -> LabelMapping:

@@ -35,8 +35,9 @@ class CombinedBackend(TaggerBackend):
         return any(b.prepare_needs_state() for b in self.backends)
 
     def prepare(self, clip: ClipRequest, state=None) -> Prepared:
+        states = state if state is not None else [None] * len(self.backends)
         parts = [b.prepare(clip, s if state is not None else None)
-                 for b, s in zip(self.backends, state if state is not None else [None] * len(self.backends))]
+                 for b, s in zip(self.backends, states, strict=True)]
         first = parts[0]
         audio = next((p.audio for p in parts if p.audio is not None), None)
         for p in parts:  # each part keeps only what its model needs
@@ -45,8 +46,8 @@ class CombinedBackend(TaggerBackend):
 
     def predict(self, state, batch: list[Prepared]) -> list[list[ScoredLabel]]:
         results: list[list[ScoredLabel]] = [[] for _ in batch]
-        for i, (backend, s) in enumerate(zip(self.backends, state)):
-            for out, scores in zip(results, backend.predict(s, [p.features[i] for p in batch])):
+        for i, (backend, s) in enumerate(zip(self.backends, state, strict=True)):
+            for out, scores in zip(results, backend.predict(s, [p.features[i] for p in batch]), strict=True):
                 out.extend(scores)
         return results
 
@@ -90,6 +91,7 @@ class CombinedMapping:
             for row in mapping.apply([s for s in scores if s.model in names]):
                 best[row["tag"]] = max(best.get(row["tag"], 0.0), row["confidence"])
         order = {t.name: i for i, t in enumerate(self.vocabulary.tags)}
-        rows = [{"tag": t.name, "category": t.category, "confidence": best.get(t.name, 0.0)} for t in self.vocabulary.tags]
+        rows = [{"tag": t.name, "category": t.category, "confidence": best.get(t.name, 0.0)}
+                for t in self.vocabulary.tags]
         rows.sort(key=lambda r: (-r["confidence"], order[r["tag"]]))
         return rows

@@ -67,7 +67,8 @@ class HFAudioBackend(TaggerBackend):
             prepared.n_patches = n
             mean = probs[start:start + n].mean(axis=0)
             start += n
-            results.append([ScoredLabel(model_name, label, float(s)) for label, s in zip(state["labels"], mean)])
+            results.append([ScoredLabel(model_name, label, float(s))
+                            for label, s in zip(state["labels"], mean, strict=True)])
         return results
 
     def label_mapping(self, vocabulary: Vocabulary) -> LabelMapping:

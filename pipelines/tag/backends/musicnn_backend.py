@@ -79,7 +79,8 @@ class MusicnnBackend(TaggerBackend):
                 for i, n in enumerate(counts):
                     clip_mean = probs[start:start + n].mean(axis=0)  # the original's clip score
                     start += n
-                    results[i].extend(ScoredLabel(name, label, float(s)) for label, s in zip(MODEL_TAGS[name], clip_mean))
+                    results[i].extend(ScoredLabel(name, label, float(s))
+                                      for label, s in zip(MODEL_TAGS[name], clip_mean, strict=True))
         return results
 
     def label_mapping(self, vocabulary: Vocabulary) -> LabelMapping:

@@ -216,14 +216,14 @@ def _tf_name_map() -> dict[str, tuple[str, str]]:
     convs = [*TIMBRAL, *TEMPORAL]
     m: dict[str, tuple[str, str]] = {}
     for i, name in enumerate(convs):
-        m[f"conv2d{'_%d' % i if i else ''}/kernel"] = (f"{name}.weight", "conv2d")
-        m[f"conv2d{'_%d' % i if i else ''}/bias"] = (f"{name}.bias", "copy")
+        m[f"conv2d{f'_{i}' if i else ''}/kernel"] = (f"{name}.weight", "conv2d")
+        m[f"conv2d{f'_{i}' if i else ''}/bias"] = (f"{name}.bias", "copy")
     for j in (1, 2, 3):
         m[f"conv2d_{len(convs) + j - 1}/kernel"] = (f"mid_{j}.weight", "conv1d")
         m[f"conv2d_{len(convs) + j - 1}/bias"] = (f"mid_{j}.bias", "copy")
     bns = ["bn_input", *("bn_" + n for n in convs), "bn_mid_1", "bn_mid_2", "bn_mid_3", "bn_pool", "bn_dense"]
     for i, name in enumerate(bns):
-        tf = f"batch_normalization{'_%d' % i if i else ''}"
+        tf = f"batch_normalization{f'_{i}' if i else ''}"
         for tf_leaf, leaf in (("gamma", "weight"), ("beta", "bias"),
                               ("moving_mean", "running_mean"), ("moving_variance", "running_var")):
             m[f"{tf}/{tf_leaf}"] = (f"{name}.{leaf}", "copy")

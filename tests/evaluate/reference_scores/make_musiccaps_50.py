@@ -73,7 +73,7 @@ def main() -> None:
     scorer = RougeScorer(["rougeL"])
     hyps = [tokens(it["hypothesis"]) for it in items]
     refs = [[tokens(it["reference"])] for it in items]
-    for it, hyp, ref in zip(items, hyps, refs):
+    for it, hyp, ref in zip(items, hyps, refs, strict=True):
         it["meteor"] = meteor_score(ref, hyp, wordnet=wordnet)
         it["rouge_l"] = scorer.score(it["reference"], it["hypothesis"])["rougeL"].fmeasure
     with warnings.catch_warnings():

@@ -70,7 +70,7 @@ def test_random_model_loses_tags_and_falls_back_per_row(tiny_bart, bank, vocab):
     rngs = [random.Random(i) for i in range(3)]
     out = data2text_many(rows_of(vocab), rngs, bank, rw, vocab)
     assert len(out) == 3
-    for (text, meta), names, i in zip(out, ROWS, range(3)):
+    for (text, meta), names, i in zip(out, ROWS, range(3), strict=True):
         rewrite = meta["rewrite"]
         assert rewrite["fallback"] is True and rewrite["fallback_rewriter"] == "builtin"
         assert rewrite["lost_tags"] and set(rewrite["lost_tags"]) <= set(names)
@@ -87,7 +87,8 @@ def test_keep_and_raise_policies(tiny_bart, bank, vocab):
     res = keep.rewrite(sentences, random.Random(0))
     assert res.text == res.meta["model_output"] and res.meta["lost_tags"] and res.meta["fallback"] is False
     with pytest.raises(RewriteLossError, match="lost tags"):
-        Seq2SeqRewriter(str(tiny_bart), num_beams=1, max_new_tokens=8, on_loss="raise").rewrite(sentences, random.Random(0))
+        rw = Seq2SeqRewriter(str(tiny_bart), num_beams=1, max_new_tokens=8, on_loss="raise")
+        rw.rewrite(sentences, random.Random(0))
     with pytest.raises(ValueError):
         Seq2SeqRewriter(str(tiny_bart), on_loss="ignore")
 
@@ -97,7 +98,7 @@ def test_output_that_keeps_every_tag_is_accepted(tiny_bart, bank, vocab, monkeyp
     monkeypatch.setattr(rw, "generate", lambda texts: [t.upper() for t in texts])  # a perfect copier
     batch = [plan(r, random.Random(i), bank, vocab)[0] for i, r in enumerate(rows_of(vocab))]
     results = rw.rewrite_many(batch, [random.Random(i) for i in range(3)])
-    for res, sentences in zip(results, batch):
+    for res, sentences in zip(results, batch, strict=True):
         assert res.meta["fallback"] is False and "lost_tags" not in res.meta
         assert res.text == " ".join(s.text for s in sentences).upper()
 

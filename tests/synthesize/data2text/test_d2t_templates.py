@@ -104,7 +104,8 @@ def test_grammar_filters(bank):
 
 def test_user_folder_replaces_or_extends_the_default(tmp_path, bank):
     write(tmp_path, "era.j2", "{# a new category #}\n"
-                              "{% template sentence.from %}The music comes from the {{ tags|join_and }}.{% endtemplate %}")
+                              "{% template sentence.from %}The music comes from the {{ tags|join_and }}."
+                              "{% endtemplate %}")
     write(tmp_path, "genre.j2", "{% template sentence.mine %}My genre: {{ tags|join_and }}.{% endtemplate %}")
     own = TemplateBank.load(tmp_path)
     assert own.categories == ["era", "genre"]
@@ -167,7 +168,8 @@ def test_runtime_error_on_a_rare_path_is_reported_at_render(tmp_path):
 
 
 def test_structural_errors(tmp_path):
-    write(tmp_path / "a", "genre.j2", "{% template sentence.a %}x{% endtemplate %}\n{% template sentence.a %}y{% endtemplate %}")
+    write(tmp_path / "a", "genre.j2", "{% template sentence.a %}x{% endtemplate %}\n"
+                                      "{% template sentence.a %}y{% endtemplate %}")
     with pytest.raises(TemplateError, match=r"line 2.*also defined on line 1"):
         TemplateBank.load(tmp_path / "a")
     write(tmp_path / "b", "genre.j2", "{% template subject.a %}x{% endtemplate %}")

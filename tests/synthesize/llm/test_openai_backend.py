@@ -1,4 +1,5 @@
 """The openai backend against the loopback server: request bodies, retries, errors, secrets, concurrency."""
+import itertools
 import logging
 import pickle
 import socket
@@ -295,7 +296,7 @@ def test_requests_per_minute_spaces_requests(server, backends):
     backend = backends(server.url, requests_per_minute=600, max_concurrency=8)  # one per 100 ms
     backend.generate_many([LLMRequest(prompt=f"p{i}") for i in range(5)])
     times = [r.received_at for r in server.requests]
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(gap >= 0.085 for gap in gaps), gaps
     backend.generate_many([LLMRequest(prompt="later")])  # the limiter persists across calls
     assert server.requests[-1].received_at - times[-1] >= 0.085

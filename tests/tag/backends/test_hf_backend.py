@@ -37,7 +37,7 @@ def clips(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hf-audio")
     rng = np.random.default_rng(0)
     t = np.arange(int(22050 * 2.5)) / 22050
-    for name, seconds in (("tone", 2.5), ("noise", 2.5)):
+    for name in ("tone", "noise"):
         audio = 0.3 * np.sin(2 * np.pi * 440 * t) if name == "tone" else 0.2 * rng.standard_normal(len(t))
         sf.write(folder / f"{name}.wav", np.stack([audio, audio], axis=1), 22050)
     (folder / "m.csv").write_text("music_id,audio_path\ntone,tone.wav\nnoise,noise.wav\nmissing,nope.wav\n")

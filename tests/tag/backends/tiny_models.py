@@ -51,7 +51,8 @@ def tiny_clap(path: Path) -> str:
                             hidden_size=16, depths=[1, 1], num_attention_heads=[2, 2], enable_fusion=False,
                             projection_dim=8, patch_embeds_hidden_size=8)
     torch.manual_seed(0)
-    ClapModel(ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=8)).save_pretrained(path)
+    config = ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=8)
+    ClapModel(config).save_pretrained(path)
     extractor = ClapFeatureExtractor(feature_size=16, sampling_rate=16000, hop_length=320, fft_window_size=400,
                                      max_length_s=1, frequency_min=50, frequency_max=8000)
     ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(path)

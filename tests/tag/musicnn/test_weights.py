@@ -55,7 +55,7 @@ def test_load_from_dir_uri_and_errors(weights_dir, monkeypatch, tmp_path):
     model = load_musicnn("MTT_musicnn", str(weights_dir))
     assert not model.training and model.tags == MODEL_TAGS["MTT_musicnn"]
     same = load_musicnn("MTT_musicnn", "file://" + str(weights_dir) + "/")
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), same.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), same.state_dict().values(), strict=True))
 
     opened = []
 

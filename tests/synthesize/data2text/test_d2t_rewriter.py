@@ -13,7 +13,8 @@ from pipelines.synthesize.data2text.rewriter import dedupe
 from pipelines.synthesize.surface import unexpressed
 from pipelines.synthesize.tagset import InputTag
 
-MUSICCAPS = Path(os.environ.get("VIML_SYNTH_SHARED", Path(__file__).resolve().parents[4] / "shared")) / "data" / "musiccaps_train.csv"
+SHARED = Path(os.environ.get("VIML_SYNTH_SHARED", Path(__file__).resolve().parents[4] / "shared"))
+MUSICCAPS = SHARED / "data" / "musiccaps_train.csv"
 PAPER_1 = ["rock", "lead vocals", "electric bass", "frantic", "powerful", "vocals", "electric guitar", "angry",
            "slow", "male vocals", "acoustic drumset"]
 ODD_TAGS = ["R&B", "rock", "ROCK", "rock ", "bass", "groovy bass", "no voices", "instrumental", "rap", "trap",

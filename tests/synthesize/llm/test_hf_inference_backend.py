@@ -98,8 +98,8 @@ def test_hf_token_when_named_for_a_self_hosted_server(server, backends, monkeypa
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     backend = backends(base_url=server.url, api_key_env="HF_TOKEN")
-    server.faults.push(401, body=f"bad token {TOKEN}")
-    results = backend.generate_many([LLMRequest(prompt="p"), LLMRequest(prompt="p")])
+    server.faults.push(401, body=f"bad token {TOKEN}", match="AUTH")  # by prompt: arrival order varies
+    results = backend.generate_many([LLMRequest(prompt="AUTH"), LLMRequest(prompt="p")])
     assert {r.header("authorization") for r in server.requests} == {f"Bearer {TOKEN}"}
     shown = [repr(backend), str(backend.describe()), repr(results), str(results[0]), caplog.text]
     assert results[0].reason == "auth" and not any(TOKEN in text for text in shown)

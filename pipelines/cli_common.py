@@ -90,8 +90,10 @@ def _scalar(action: argparse.Action, value: Any, where: str) -> Any:
         return value if isinstance(value, str) else str(value)
     if action.type is int and isinstance(value, float):
         raise bad  # 2.5 is not an int, and silently truncating 2.0 would hide a typo
+    if action.type not in (int, float):
+        value = str(value)  # other converters take the text a flag would have given them
     try:
-        return action.type(value if isinstance(value, str) else (value if action.type in (int, float) else str(value)))
+        return action.type(value)
     except (TypeError, ValueError, argparse.ArgumentTypeError):
         raise bad from None
 

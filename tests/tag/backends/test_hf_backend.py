@@ -11,25 +11,14 @@ from pipelines.io.manifest import ClipRequest, read_manifest
 from pipelines.tag.backends import from_spec
 from pipelines.tag.pipeline import TagJob, run
 from pipelines.tag.vocabulary import Vocabulary
+from tests.tag.backends.tiny_models import audioset_classifier
 
 LABELS = ["rock", "jazz", "Metal", "birdsong", "bowed strings"]
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
-
-    torch.manual_seed(0)
-    config = Wav2Vec2Config(
-        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
-        conv_stride=(5, 4), conv_kernel=(10, 8), num_feat_extract_layers=2, num_conv_pos_embeddings=8,
-        num_conv_pos_embedding_groups=2, classifier_proj_size=8, id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)}, problem_type="multi_label_classification")
-    path = tmp_path_factory.mktemp("tiny-audio-classifier")
-    Wav2Vec2ForSequenceClassification(config).save_pretrained(path)
-    Wav2Vec2FeatureExtractor(sampling_rate=8000, return_attention_mask=True).save_pretrained(path)
-    return str(path)
+    return audioset_classifier(tmp_path_factory.mktemp("tiny-audio-classifier"), LABELS)
 
 
 @pytest.fixture(scope="module")

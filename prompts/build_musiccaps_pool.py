@@ -9,12 +9,9 @@ sentences) whose aspects name at least two of our vocabulary tags, so the A:A' p
 from __future__ import annotations
 
 import argparse
-import ast
-import csv
-import json
-import random
 from pathlib import Path
 
+from pipelines.synthesize.prompt2text.examples import iter_musiccaps, write_pool
 from pipelines.tag.vocabulary import Vocabulary, normalize
 
 
@@ -33,19 +30,11 @@ def main() -> None:
 
     vocab = Vocabulary.load()
     candidates = []
-    with open(args.csv, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            aspects = [a.strip() for a in ast.literal_eval(row["aspect_list"]) if a.strip()]
-            caption = " ".join(row["caption"].split())
-            n_words = len(caption.split())
-            if 4 <= len(aspects) <= 12 and 12 <= n_words <= 40 and vocabulary_hits(aspects, vocab) >= 2:
-                candidates.append({"id": f"musiccaps:{row['ytid']}:{row['start_s']}", "tags": aspects,
-                                   "description": caption})
-    random.Random(args.seed).shuffle(candidates)
-    chosen = sorted(candidates[: args.n], key=lambda r: r["id"])
-    with open(args.out, "w", encoding="utf-8") as fh:
-        for row in chosen:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    for example_id, aspects, caption in iter_musiccaps(args.csv):
+        n_words = len(caption.split())
+        if 4 <= len(aspects) <= 12 and 12 <= n_words <= 40 and vocabulary_hits(aspects, vocab) >= 2:
+            candidates.append({"id": example_id, "tags": aspects, "description": caption})
+    chosen = write_pool(candidates, args.n, args.seed, args.out)
     print(f"{len(chosen)} of {len(candidates)} candidates -> {args.out}")
 
 

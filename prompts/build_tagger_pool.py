@@ -14,14 +14,11 @@ mood, instrument, tempo as the tag stage's selection would list them.
 from __future__ import annotations
 
 import argparse
-import ast
-import csv
-import json
-import random
 import re
 from pathlib import Path
 
 from pipelines.synthesize.fidelity import matcher_for
+from pipelines.synthesize.prompt2text.examples import iter_musiccaps, write_pool
 from pipelines.tag.vocabulary import Vocabulary
 
 # tempo aspects -> the descriptor tags of pipelines/data/descriptor_tags.yaml
@@ -63,21 +60,13 @@ def main() -> None:
     vocabulary = Vocabulary.load()
     matcher = matcher_for(vocabulary)
     candidates = []
-    with open(args.csv, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            aspects = [a.strip() for a in ast.literal_eval(row["aspect_list"]) if a.strip()]
-            caption = " ".join(row["caption"].split())
-            if not 12 <= len(caption.split()) <= 40:
-                continue
-            tags = tagger_tags(aspects, vocabulary, matcher)
-            if len(tags) >= 3:
-                candidates.append({"id": f"musiccaps:{row['ytid']}:{row['start_s']}", "tags": tags,
-                                   "description": caption})
-    random.Random(args.seed).shuffle(candidates)
-    chosen = sorted(candidates[: args.n], key=lambda r: r["id"])
-    with open(args.out, "w", encoding="utf-8") as fh:
-        for row in chosen:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    for example_id, aspects, caption in iter_musiccaps(args.csv):
+        if not 12 <= len(caption.split()) <= 40:
+            continue
+        tags = tagger_tags(aspects, vocabulary, matcher)
+        if len(tags) >= 3:
+            candidates.append({"id": example_id, "tags": tags, "description": caption})
+    chosen = write_pool(candidates, args.n, args.seed, args.out)
     print(f"{len(chosen)} of {len(candidates)} candidates -> {args.out}")
 
 

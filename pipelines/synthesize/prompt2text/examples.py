@@ -93,3 +93,27 @@ def load_pool(path: str | Path | None = None) -> ExamplePool:
     if not examples:
         raise ExamplePoolError(f"{path}: the example pool is empty")
     return ExamplePool(tuple(examples), str(path), hashlib.sha256(raw).hexdigest()[:12])
+
+
+def iter_musiccaps(csv_path: str | Path):
+    """(example id, aspect list, caption with whitespace collapsed) per row of a MusicCaps CSV: the source
+    both packaged pools are built from (prompts/build_*_pool.py)."""
+    import ast
+    import csv
+
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            aspects = [a.strip() for a in ast.literal_eval(row["aspect_list"]) if a.strip()]
+            yield f"musiccaps:{row['ytid']}:{row['start_s']}", aspects, " ".join(row["caption"].split())
+
+
+def write_pool(candidates: list[dict], n: int, seed: int, out: str | Path) -> list[dict]:
+    """A seeded sample of n candidate {id, tags, description} rows, sorted by id, written as the JSONL
+    `load_pool` reads; returns the rows written."""
+    candidates = list(candidates)
+    random.Random(seed).shuffle(candidates)
+    chosen = sorted(candidates[:n], key=lambda r: r["id"])
+    with open(out, "w", encoding="utf-8") as fh:
+        for row in chosen:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return chosen

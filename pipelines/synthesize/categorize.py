@@ -7,6 +7,7 @@ category by lookup, never dropping a tag or touching its text. The rules are dat
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.synthesize.memo import memoized
 from pipelines.synthesize.tagset import InputTag
 
 DATA_PACKAGE = "pipelines.data"
@@ -35,12 +37,12 @@ def normalize(text: str) -> str:
 
 def words_of(text: str) -> list[str]:
     """Words of a normalized tag with surrounding punctuation stripped (inner '-', '&' kept)."""
-    out = []
-    for w in _WORD.findall(normalize(text)):
-        w = w.strip(_STRIP)
-        if w:
-            out.append(w)
-    return out
+    return list(_words_of(str(text)))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the same tag strings come back on every row
+def _words_of(text: str) -> tuple[str, ...]:
+    return tuple(w for w in (w.strip(_STRIP) for w in _WORD.findall(normalize(text))) if w)
 
 
 @dataclass
@@ -118,6 +120,7 @@ class Lexicon:
         )
 
     # ---------------------------------------------------------------- lookup
+    @memoized
     def word_category(self, word: str) -> str | None:
         if word in self.words:
             return self.words[word]
@@ -127,12 +130,17 @@ class Lexicon:
 
     def head_words(self, text: str) -> list[str]:
         """Words of the tag up to its first preposition ("melody on different octaves" -> melody)."""
-        ws = words_of(text)
+        return list(self._head_words(str(text)))
+
+    @memoized
+    def _head_words(self, text: str) -> tuple[str, ...]:
+        ws = _words_of(text)
         for i, w in enumerate(ws):
             if i > 0 and w in self.prepositions:
                 return ws[:i]
         return ws
 
+    @memoized
     def is_adjective(self, word: str) -> bool:
         """Whether a single word reads as an adjective ("groovy", "heart-touching", "relaxing")."""
         g = self.grammar
@@ -149,6 +157,7 @@ class Lexicon:
             return False
         return any(tail.endswith(s) for s in g.get("adjective_suffixes") or ())
 
+    @memoized
     def lookup(self, text: str) -> str | None:
         """Category of a free-form tag by phrases, patterns and words; None if nothing matched."""
         key = normalize(text)

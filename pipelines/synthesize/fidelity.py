@@ -65,6 +65,7 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:[&'][a-z0-9]+)*|[.;!?]|,")
 _SENTENCE_END = frozenset(".;!?")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # called for every word of every text; the words repeat
 def singular(word: str) -> str:
     """Fold a plural: "drums" -> "drum", "melodies" -> "melody", "basses" -> "bass"; "bass", "chorus" stay."""
     if len(word) <= 3 or not word.isalpha():
@@ -100,6 +101,7 @@ def _words(text: str) -> tuple[str, ...]:
 _cached_words = functools.lru_cache(maxsize=1 << 16)(_words)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # tag strings: the same ones on every row
 def _form(text: str) -> tuple[str, ...]:
     return tuple(t for t in words(text) if t not in _SENTENCE_END and t != ",")
 
@@ -192,6 +194,11 @@ class TagMatcher:
         self.negation_cues = frozenset(_form(" ".join(map(str, data.get("negation_cues") or ()))))
         self.negation_breaks = frozenset(_form(" ".join(map(str, data.get("negation_breaks") or ()))))
         self.max_len = max(len(f) for f in list(self.forms) + list(self.compounds) + list(self.not_tags))
+        # first word -> longest form starting with it: most words of a text start no form, and the scan
+        # skips them without building a tuple per candidate length (it ran for every word of every text)
+        self._longest_from: dict[str, int] = {}
+        for f in list(self.forms) + list(self.compounds) + list(self.not_tags):
+            self._longest_from[f[0]] = max(len(f), self._longest_from.get(f[0], 0))
 
     @staticmethod
     def _add(table: dict, form: tuple[str, ...], tag: str) -> None:
@@ -267,8 +274,13 @@ class TagMatcher:
         """`scan` on a text already split by `words` (fidelity needs the tokens too: split once)."""
         negated = self._negated_positions(toks)
         mentions, i = [], 0
+        longest_from = self._longest_from
         while i < len(toks):
-            for length in range(min(self.max_len, len(toks) - i), 0, -1):
+            longest = longest_from.get(toks[i])
+            if longest is None:
+                i += 1
+                continue
+            for length in range(min(longest, len(toks) - i), 0, -1):
                 form = tuple(toks[i:i + length])
                 if form in self.not_tags:
                     break
@@ -322,10 +334,11 @@ def matcher_for(vocabulary, aliases: str | Path | None = None) -> TagMatcher:
     return cached
 
 
-def _content_words(tag_text: str) -> list[str]:
+@functools.lru_cache(maxsize=1 << 16)  # tag strings: the same ones on every row
+def _content_words(tag_text: str) -> tuple[str, ...]:
     toks = [t for t in words(tag_text) if t not in _SENTENCE_END and t != ","]
     content = [t for t in toks if t not in STOPWORDS and t not in GENERIC_WORDS]
-    return content or [t for t in toks if t not in STOPWORDS] or toks
+    return tuple(content or [t for t in toks if t not in STOPWORDS] or toks)
 
 
 def _dedupe(tags: Iterable[InputTag]) -> list[InputTag]:

@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 
 from pipelines.synthesize.categorize import Lexicon, default_lexicon, normalize, words_of
+from pipelines.synthesize.memo import memoized
 
 _IRREGULAR_PLURALS = frozenset({"people", "children", "men", "women", "feet", "teeth", "mice", "geese", "folks"})
 _VOWELS = "aeiou"
@@ -37,6 +38,7 @@ class Grammar:
         self.display_case = {normalize(str(k)): str(v) for k, v in (g.get("display_case") or {}).items()}
 
     # ------------------------------------------------------------------ analysis
+    @memoized  # pure in `tag`: the same tag strings come back on every row
     def head(self, tag: str) -> str:
         """The head noun of a tag phrase: last word before a preposition; for a trailing participle
         after a noun ("male voice singing") the noun before it."""
@@ -51,15 +53,18 @@ class Grammar:
                 head = prev
         return head
 
+    @memoized
     def is_negated(self, tag: str) -> bool:
         ws = words_of(tag)
         return bool(ws) and ws[0] in ("no", "without", "non", "none", "not")
 
+    @memoized
     def is_adjective(self, tag: str) -> bool:
         """True when the phrase works as a predicate adjective ("sounds ___"): its head is one."""
         ws = self.lexicon.head_words(tag)
         return bool(ws) and self.lexicon.is_adjective(ws[-1]) and not self.is_negated(tag)
 
+    @memoized
     def is_plural(self, tag: str) -> bool:
         head = self.head(tag)
         tail = head.rsplit("-", 1)[-1]
@@ -69,6 +74,7 @@ class Grammar:
             return False
         return tail.endswith("s") and not tail.endswith(("ss", "us", "is", "ous"))
 
+    @memoized
     def is_mass(self, tag: str) -> bool:
         """Used without an article: listed mass nouns and bare gerunds ("screaming", "percussive playing")."""
         head = self.head(tag)
@@ -79,6 +85,7 @@ class Grammar:
             return True
         return tail.endswith("ing") and len(tail) > 4 and tail not in self.nominal_ing
 
+    @memoized
     def article(self, tag: str) -> str:
         """'a', 'an' or '' (plural, mass noun, adjective, negation, phrase with its own determiner)."""
         ws = words_of(tag)
@@ -106,6 +113,7 @@ class Grammar:
         return w[0] in _VOWELS
 
     # ------------------------------------------------------------------ writing
+    @memoized
     def display(self, tag: str) -> str:
         """The tag with known initialisms/proper spellings cased (R&B, DJ, EDM); words unchanged."""
         text = " ".join(str(tag).split())

@@ -15,6 +15,7 @@ compression (fusing the facts of one sentence into clauses).
 """
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,12 @@ def dedupe(tags: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """Drop exact duplicates (case-insensitive) and tags whose text another tag of the list already
     contains ("bass" next to "groovy bass", "male vocal" next to "male vocals"). Returns the kept
     tags in order and {dropped: kept tag that expresses it}. Every input tag stays expressed."""
+    kept, merged = _dedupe(tuple(tags))
+    return list(kept), dict(merged)
+
+
+@functools.lru_cache(maxsize=1 << 15)  # pairwise regex tests per list; the same lists recur across rows
+def _dedupe(tags: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     uniq, seen = [], set()
     merged: dict[str, str] = {}
     for t in tags:
@@ -70,7 +77,7 @@ def dedupe(tags: Sequence[str]) -> tuple[list[str], dict[str, str]]:
         while v in merged and merged[v] != v:
             v = merged[v]
         merged[k] = v
-    return kept, merged
+    return tuple(kept), tuple(merged.items())
 
 
 class Rewriter:

@@ -194,3 +194,27 @@ def test_bank_pickles(bank):
     again = pickle.loads(pickle.dumps(bank))
     assert again.version == bank.version
     assert again.render("genre", ["rock"], random.Random(3)) == bank.render("genre", ["rock"], random.Random(3))
+
+
+def test_a_template_is_rendered_once_per_tag_list(monkeypatch):
+    """Rendering is memoized per (template, tags): the same (template, tags) pair recurs across rows,
+    and a Jinja macro call is the costliest step of data2text."""
+    import random
+
+    from pipelines.synthesize.data2text.templates import TemplateBank
+
+    bank = TemplateBank.load()
+    calls = []
+    real = TemplateBank.render_template
+
+    def counting(self, template, tags, rest=()):
+        calls.append((template.id, tuple(tags)))
+        return real(self, template, tags, rest)
+
+    monkeypatch.setattr(TemplateBank, "render_template", counting)
+    first = [bank.render("instrument", ["piano", "drums"], random.Random(s)).text for s in range(20)]
+    n = len(calls)
+    again = [bank.render("instrument", ["piano", "drums"], random.Random(s)).text for s in range(20)]
+    assert again == first
+    assert len(calls) == n  # every (template, tags) pair came from the memo the second time
+    assert len(set(calls)) == len(calls)

@@ -81,9 +81,7 @@ def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
             | "Expand" >> beam.ParDo(ExpandWork(names, job.samples, job.seed, job.selection)).with_outputs(*names))
     errors = {"input": input_errors, "parse": tracks[ERRORS]}
     for method in job.methods:
-        fixed = getattr(getattr(method, "options", None), "batch_size", None)
-        # LLM batches have a fixed size (several rounds of max_concurrency requests): BatchElements'
-        # adaptive sizing starts small and kept the client's concurrency slots half empty
+        fixed = method.fixed_batch_size()
         sizes = dict(min_batch_size=fixed, max_batch_size=fixed) if fixed else dict(min_batch_size=8, max_batch_size=64)
         done = (work[method.name]
                 | f"Batch_{method.name}" >> beam.BatchElements(**sizes)

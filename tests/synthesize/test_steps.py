@@ -95,3 +95,21 @@ def test_work_items_carry_only_the_selected_tags():
     [item] = [o.value for o in ExpandWork(["tags"], 1, 0, TagSelection()).process(track)]
     assert item.track == Track("m", "v", (), "ref")  # ids and ref kept, the 89 input tags not copied
     assert [t.tag for t in item.selected] == [f"t{i}" for i in range(83, 89)]  # top 6 instruments
+
+
+def test_methods_without_a_model_run_in_fixed_batches():
+    """Fixed batch sizes spare BatchElements its per-batch timing regression (a cost per row for methods
+    that take microseconds per row); a seq2seq rewriter keeps Beam's adaptive sizing; prompt2text sends
+    its configured batch."""
+    from pipelines.synthesize.methods import (
+        CPU_BATCH,
+        Data2TextMethod,
+        Prompt2TextMethod,
+        Prompt2TextOptions,
+        TagsMethod,
+    )
+
+    assert TagsMethod().fixed_batch_size() == CPU_BATCH
+    assert Data2TextMethod().fixed_batch_size() == CPU_BATCH
+    assert Data2TextMethod(rewriter="hf:some/model").fixed_batch_size() is None
+    assert Prompt2TextMethod(Prompt2TextOptions(batch_size=48)).fixed_batch_size() == 48

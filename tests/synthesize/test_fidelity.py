@@ -177,3 +177,16 @@ def test_alias_file_names_only_vocabulary_tags(vocab):
     assert all(isinstance(c, str) for c in data["negation_cues"] + data["negation_breaks"])
     matcher = matcher_for(vocab)
     assert "no" in matcher.negation_cues
+
+
+def test_synthesis_does_not_import_nltk():
+    """NLTK's package import pulls in scipy (1.5-2 s per synthesize worker); fidelity stems with PyStemmer."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipelines.synthesize.methods import TagsMethod; m = TagsMethod(); m.setup(); "
+            "from pipelines.synthesize.fidelity import porter_stem; "
+            "assert porter_stem('relaxing') == porter_stem('relaxed') == 'relax'; "
+            "print(sorted(k for k in sys.modules if k.split('.')[0] in ('nltk', 'scipy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -120,13 +120,15 @@ class Data2TextMethod(Method):
 
         results = data2text_many([list(i.selected) for i in items], [i.rng() for i in items], self._bank,
                                  self._rewriter, self._vocabulary)
+        if getattr(self, "_rewriter_json", None) is None:  # the same for every row of the run
+            self._rewriter_json = json.dumps(self._rewriter.describe(), sort_keys=True, default=str)
         outs = []
         for item, (text, meta) in zip(items, results, strict=True):
             templates = [f"{t['id']}@{t['hash']}" for t in meta.pop("templates", [])]
             details = {k: v for k, v in meta.items() if k not in ("method", "bank_version")}
             outs.append(TextOut(text, {
                 "template_ids": templates, "template_version": meta.get("bank_version"),
-                "rewriter": json.dumps(self._rewriter.describe(), sort_keys=True, default=str),
+                "rewriter": self._rewriter_json,
                 "fidelity": self.fidelity(text, item.selected),
                 "details": json.dumps(details, sort_keys=True, default=str)}))
         return outs

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from pipelines.cli_common import (  # noqa: F401 - EXIT_* and UsageError are re-exported for callers
@@ -380,7 +381,21 @@ def cmd_weights(args: argparse.Namespace, beam_args: list[str]) -> int:
     return EXIT_OK
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+from pipelines.local_worker import LOG_FORMAT  # noqa: E402 - one format for the launcher and its workers
+
+
+def quiet_local_workers() -> None:
+    """Beam's warnings about how `--workers N` starts its processes (pipelines/options.py, local_worker.py)
+    say nothing a user can act on; the workers log at our level ($VIML_SYNTH_WORKER_LOG_LEVEL)."""
+    from pipelines.local_worker import BENIGN, LEVEL_ENV
+
+    def benign(record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in BENIGN)
+
+    for name in ("apache_beam.runners.portability.fn_api_runner.fn_runner",
+                 "apache_beam.runners.portability.local_job_service"):
+        logging.getLogger(name).addFilter(benign)
+    os.environ.setdefault(LEVEL_ENV, logging.getLevelName(logging.getLogger().getEffectiveLevel()))
 
 
 def _configure_logging(level_name: str) -> None:
@@ -409,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         # INFO chatter, and the HTTP clients' line per LLM request (hundreds a second), would drown our
         # progress lines, so they speak only at --log-level DEBUG.
         logging.getLogger().addFilter(lambda r: "apitools not found" not in r.getMessage())
+        quiet_local_workers()
         if args.log_level != "DEBUG":
             for chatty in ("apache_beam", "httpx2", "httpcore2", "httpx", "httpcore"):
                 logging.getLogger(chatty).setLevel(logging.WARNING)

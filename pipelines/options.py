@@ -38,7 +38,15 @@ def build_runner(runner: str = LOCAL, workers: int = 1, beam_args: list[str] | N
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         if workers > 1:
-            args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+            # N worker processes, as Beam's multi_processing mode starts them, but through our entry point
+            # so that they log at the launcher's level (pipelines/local_worker.py says why)
+            from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+            from pipelines.local_worker import command
+
+            args += [f"--direct_num_workers={workers}"]
+            return (FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command())),
+                    PipelineOptions(args))
         return FnApiRunner(), PipelineOptions(args)
     if runner == "DirectRunner":
         raise ValueError("DirectRunner may try to download the Prism runner; use --runner local (FnApiRunner)")

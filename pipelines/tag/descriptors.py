@@ -48,10 +48,13 @@ class Descriptors:
 
 def _essentia():
     import essentia
+
+    # silenced before essentia.standard is imported: that import already logs an INFO line
+    # ("MusicExtractorSVM: no classifier models ..."), and every algorithm instance another
+    essentia.log.infoActive = False
+    essentia.log.warningActive = False
     import essentia.standard as es
 
-    essentia.log.infoActive = False  # it logs an INFO line per algorithm instance
-    essentia.log.warningActive = False
     return es
 
 

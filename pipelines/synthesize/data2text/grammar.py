@@ -197,18 +197,15 @@ def mention_pattern(tag: str) -> re.Pattern:
 
 
 _PATTERNS: dict[str, re.Pattern] = {}
-# (fragment, tag) -> found: the rewriter asks this of the same template fragments row after row
-_FOUND: dict[tuple[str, str], bool] = {}
 SHORT_TEXT = 160  # longer texts (whole descriptions) are nearly all unique: not worth remembering
 
 
 def mentions(text: str, tag: str) -> bool:
     """True when `tag` appears in `text` (see ``mention_pattern``)."""
-    short = len(text) <= SHORT_TEXT
-    if short:
-        found = _FOUND.get((text, tag))
-        if found is not None:
-            return found
+    return _mentions_short(text, tag) if len(text) <= SHORT_TEXT else _mentions(text, tag)
+
+
+def _mentions(text: str, tag: str) -> bool:
     if not str(tag).strip():
         return True
     rx = _PATTERNS.get(tag)
@@ -216,12 +213,11 @@ def mentions(text: str, tag: str) -> bool:
         if len(_PATTERNS) > 50_000:
             _PATTERNS.clear()
         rx = _PATTERNS[tag] = mention_pattern(tag)
-    found = rx.search(text) is not None
-    if short:
-        if len(_FOUND) >= 1 << 17:
-            _FOUND.clear()
-        _FOUND[(text, tag)] = found
-    return found
+    return rx.search(text) is not None
+
+
+# (fragment, tag) -> found: the rewriter asks this of the same template fragments row after row
+_mentions_short = lru_cache(maxsize=1 << 17)(_mentions)
 
 
 def missing(text: str, tags) -> list[str]:

@@ -39,6 +39,7 @@ Files whose name starts with ``_`` are ignored (drafts, notes).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
@@ -56,6 +57,7 @@ from pipelines.synthesize.data2text.grammar import Grammar, capfirst, default_gr
 from pipelines.synthesize.tagset import InputTag
 
 MACRO_PREFIX = "tpl__"
+WRITTEN_CACHE = 1 << 17  # rendered (template, tags) pairs kept per bank: ~40 MB at most
 FRAME = "frame"
 FALLBACK_CATEGORY = "other"
 ROLES = ("sentence", "also", "subject", "clause", "np", "predicate", "modifier", "over", "with_over", "anaphor")
@@ -236,7 +238,7 @@ class TemplateBank:
     def __init__(self, files: Sequence[tuple[str, str, str]], grammar: Grammar | None = None, *, check: bool = True):
         """`files`: (category, filename, source) in load order; later templates with the same id win."""
         self._files = [tuple(f) for f in files]
-        self._written_cache: dict[tuple, tuple[str, str, int]] = {}
+        self._written_lru = functools.lru_cache(maxsize=WRITTEN_CACHE)(self._write)
         self.grammar = grammar or default_grammar()
         self.env = make_environment(self.grammar)
         self._by_id: dict[str, Template] = {}
@@ -369,20 +371,16 @@ class TemplateBank:
                  role: str) -> tuple[str, str, int]:
         """(rendered text, finished text, number of tags it leaves out) of one template for these tags.
 
-        Memoized: rendering is a pure function of the template and its tags (the random choice of a
-        template happens outside), and a Jinja macro call costs ~100 us while the same (template, tags)
-        pairs come back across rows (three in four on MusicCaps-style inputs). Bounded like the
-        fidelity caches."""
-        key = (template.id, texts, rest, role)
-        hit = self._written_cache.get(key)
-        if hit is None:
-            raw = self.render_template(template, texts, rest)
-            text = finish_sentence(raw) if raw and role in ("sentence", "also") else raw
-            hit = (raw, text, len(missing(text, list(texts + rest))) if raw else 0)
-            if len(self._written_cache) >= 1 << 16:
-                self._written_cache.clear()
-            self._written_cache[key] = hit
-        return hit
+        Memoized (least recently used out first): rendering is a pure function of the template and its
+        tags (the random choice of a template happens outside), a Jinja macro call costs ~100 us, and
+        the same (template, tags) pairs come back across rows."""
+        return self._written_lru(template.id, texts, rest, role)
+
+    def _write(self, template_id: str, texts: tuple[str, ...], rest: tuple[str, ...],
+               role: str) -> tuple[str, str, int]:
+        raw = self.render_template(self._by_id[template_id], texts, rest)
+        text = finish_sentence(raw) if raw and role in ("sentence", "also") else raw
+        return raw, text, len(missing(text, list(texts + rest))) if raw else 0
 
     def render(self, category: str, tags: Sequence[str | InputTag], rng: random.Random,
                role: str = "sentence", accept: Callable[[str], bool] | None = None,

@@ -48,3 +48,13 @@ def test_concurrent_writers_never_leave_partial_files(tmp_path):
         assert value and value["text"].startswith("w")
     files = list((tmp_path / "c").rglob("*.json"))
     assert len(files) == 20 and all(json.loads(f.read_text()) for f in files)
+
+
+def test_cache_keys_are_stable_across_versions():
+    """A key computed differently would make every user's cache miss: pinned to the value of the first
+    release of this format (computed then with dataclasses.asdict)."""
+    from pipelines.synthesize.cache import cache_key
+    from pipelines.synthesize.llm import GenerationParams
+
+    key = cache_key("Tags: rock\nDescription:", "loopback", GenerationParams(stop=("\n\n", "Tags:"), seed=7), 2)
+    assert key == "1ae7b607b4a4c3f353ecb7ae161312e1fa8287484d84d463597efe0b48a8b7c9"

@@ -34,7 +34,7 @@ class ExamplePool:
         """k examples for one row: a seeded random sample, or the k with the most similar tags."""
         k = min(k, len(self.examples))
         if mode == "random":
-            return rng.sample(list(self.examples), k)
+            return rng.sample(self.examples, k)  # a tuple: the same draw as from a list, without the copy
         if mode == "similar":
             wanted = {t.tag.lower() for t in target}
             # random tie-break (seeded) so equally similar examples rotate instead of always the first

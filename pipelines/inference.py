@@ -98,10 +98,15 @@ class ComponentHandler(ModelHandler):
         return Outcome(element, value)
 
     def batch_elements_kwargs(self):
-        # Fixed-size batches: the forward pass size is what bounds memory, and BatchElements' adaptive
-        # sizing starts at min_batch_size, where an element bigger than the target (a clip of 3 patches
-        # against a target of 1) makes it emit an empty batch first.
-        return {"min_batch_size": self.max_units, "max_batch_size": self.max_units, "element_size_fn": self.units}
+        # Fixed-size batches: the forward pass size is what bounds memory. An element counts at most a
+        # whole batch: BatchElements flushes the running batch before an element that would overflow it,
+        # even an empty one, so a bigger element (a long video's frames) would first make an empty batch;
+        # counted as a full batch it travels alone.
+        return {"min_batch_size": self.max_units, "max_batch_size": self.max_units,
+                "element_size_fn": self._batch_units}
+
+    def _batch_units(self, element) -> int:
+        return min(self.units(element), self.max_units)
 
     def get_num_bytes(self, batch: Sequence[Any]) -> int:
         # Beam's default pickles the whole batch just to measure it; the units are what matter here

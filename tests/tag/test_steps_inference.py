@@ -117,3 +117,17 @@ def test_after_prepare_facts_reach_the_record_step_for_single_and_merged_clips(d
                 from_spec("musicnn"), Shared(), max_units=max_units, after_prepare=beam.Map(peak))
             assert_that(tagged.tagged | beam.Map(lambda e: (e[0].clip.music_id, e[0].n_patches, sorted(e[0].extra))),
                         equal_to([("ten", 3, ["peak"])]))
+
+
+def test_elements_bigger_than_a_batch_never_make_an_empty_batch():
+    """BatchElements flushes the running batch before an element that would overflow it, even when that
+    batch is empty: elements of 2 patches against batches of 1 made every other batch empty (a batch of
+    0 in the metrics and a predict call on nothing)."""
+    backend, shared = from_spec("musicnn"), Shared()
+    elements = [_element(m, _patches(i, n=2)) for i, m in enumerate("abc")]
+    with TestPipeline(runner=FnApiRunner()) as p:
+        outcomes = p | beam.Create(elements) | RunInference(TaggerHandler(backend, shared, max_units=1))
+        assert_that(outcomes | beam.Map(lambda o: (o.element.clip.music_id, o.ok)),
+                    equal_to([("a", True), ("b", True), ("c", True)]))
+    metrics = inference_metrics(p.result, [INFERENCE_NAMESPACE])[INFERENCE_NAMESPACE]
+    assert metrics["batch_size"]["min"] >= 1 and metrics["batches"] == 3

@@ -395,7 +395,9 @@ def quiet_local_workers() -> None:
     for name in ("apache_beam.runners.portability.fn_api_runner.fn_runner",
                  "apache_beam.runners.portability.local_job_service"):
         logging.getLogger(name).addFilter(benign)
-    os.environ.setdefault(LEVEL_ENV, logging.getLevelName(logging.getLogger().getEffectiveLevel()))
+    # always this run's level: a value inherited from a parent process (a test runner, a wrapper script
+    # that ran `main` before) must not override --log-level
+    os.environ[LEVEL_ENV] = logging.getLevelName(logging.getLogger().getEffectiveLevel())
 
 
 def _configure_logging(level_name: str) -> None:

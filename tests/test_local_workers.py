@@ -1,16 +1,19 @@
 """`--workers N` on the local runner: N worker processes that log at the launcher's level."""
 import json
+import os
 import subprocess
 import sys
 
+from pipelines.local_worker import LEVEL_ENV
 
-def _tag(tmp_path, *extra):
+
+def _tag(tmp_path, *extra, env=None):
     manifest = tmp_path / "clips.jsonl"
     manifest.write_text("".join(json.dumps({"music_id": f"clip{i:02d}", "tags": [{"tag": "rock", "confidence": 0.7}]})
                                 + "\n" for i in range(8)))
     done = subprocess.run([sys.executable, "-m", "pipelines.cli", "tag", "--tagger", f"precomputed:{manifest}",
                            "--out", str(tmp_path / "out"), "--workers", "2", *extra],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["counts"]["tagged"] == 8
     return done.stderr
@@ -26,5 +29,6 @@ def test_workers_do_not_print_beams_start_up_chatter(tmp_path):
 
 
 def test_workers_follow_the_launchers_debug_level(tmp_path):
-    err = _tag(tmp_path, "--log-level", "DEBUG")
+    # a level left in the environment by an earlier run in the parent process does not win over --log-level
+    err = _tag(tmp_path, "--log-level", "DEBUG", env={**os.environ, LEVEL_ENV: "WARNING"})
     assert "Control channel established" in err  # Beam's worker INFO lines, as asked for

@@ -198,7 +198,7 @@ class BuiltinRewriter(Rewriter):
 
     def __init__(self, bank: TemplateBank | None = None, *, max_list: int = 7, max_sentence_tags: int = 10,
                  p_fuse: float = 0.3, p_merge: float = 0.5, p_coordinate: float = 0.3, p_shuffle: float = 0.25,
-                 p_over: float = 0.35, p_recording_subject: float = 0.5,
+                 p_over: float = 0.35, p_recording_subject: float = 0.8,
                  order: Sequence[str] = DEFAULT_ORDER, predicates: dict | None = None,
                  modifiers: Sequence[str] = DEFAULT_MODIFIERS, merges: dict | None = None):
         self.bank = bank or TemplateBank.load()

@@ -24,7 +24,10 @@ Cross-paper comparison, labelled as such: LP-MusicCaps (MusicCaps test split, 2,
 metrics) reports BLEU-1 / ROUGE-L: tag concat .203/.195, one template .254/.214, GPT-3.5 "writing"
 .368/.254. Different rows (train here), a different BLEU tokenisation: compare methods within the table.
 
-    .venv/bin/python bench/data2text_quality.py [--split held-out|dev|all] [--seed 0] [--show 5]
+--seed fixes the shuffle, hence the split; --gen-seed (default: --seed) only the texts' random choices, so
+running --gen-seed 0, 1, 2 on the same rows measures the noise of each metric.
+
+    .venv/bin/python bench/data2text_quality.py [--split held-out|dev|all] [--seed 0] [--gen-seed 0] [--show 5]
 """
 from __future__ import annotations
 

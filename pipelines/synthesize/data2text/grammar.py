@@ -126,7 +126,7 @@ class Grammar:
         """Articles for the items of a list, as MusicCaps annotators write long lists: every item for a
         short list ("a piano and a guitar"), only the first from `min_items` items on ("a piano, claps,
         bass guitar and drums"). The repeated "a" of long lists made data2text texts repetitive
-        (", a" was its second most frequent bigram; 30 times rarer in the captions)."""
+        (", a" was one of their most frequent word pairs, a rare one in the captions)."""
         items = [items] if isinstance(items, str) else [str(i) for i in items]
         if len(items) < min_items:
             return [self.with_article(i) for i in items]

@@ -24,7 +24,10 @@ Cross-paper comparison, labelled as such: LP-MusicCaps (MusicCaps test split, 2,
 metrics) reports BLEU-1 / ROUGE-L: tag concat .203/.195, one template .254/.214, GPT-3.5 "writing"
 .368/.254. Different rows (train here), a different BLEU tokenisation: compare methods within the table.
 
-    .venv/bin/python bench/data2text_quality.py [--split held-out|dev|all] [--seed 0] [--show 5]
+--seed fixes the shuffle, hence the split; --gen-seed (default: --seed) only the texts' random choices, so
+running --gen-seed 0, 1, 2 on the same rows measures the noise of each metric.
+
+    .venv/bin/python bench/data2text_quality.py [--split held-out|dev|all] [--seed 0] [--gen-seed 0] [--show 5]
 """
 from __future__ import annotations
 
@@ -95,7 +98,10 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="held-out", choices=["held-out", "dev", "all"],
                     help="held-out: rows the templates were not developed on (default); dev: the 2,000 they were")
     ap.add_argument("--rows", type=int, default=None, help="at most this many rows of the split")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="shuffle of the rows (fixes the dev/held-out split)")
+    ap.add_argument("--gen-seed", type=int, default=None,
+                    help="seed of the texts' random choices (default: --seed); vary it on the same rows to "
+                         "measure the noise of a metric")
     ap.add_argument("--show", type=int, default=5, help="example outputs to print")
     ap.add_argument("--templates", default=None, help="template folder (default: templates/data2text)")
     ap.add_argument("--no-meteor", action="store_true")
@@ -117,17 +123,19 @@ def main(argv=None) -> int:
         "template": ["the music is characterized by " + ", ".join(tags) for tags in tag_lists],
     }
     timings = {}
+    gen_seed = args.seed if args.gen_seed is None else args.gen_seed
     for name, rewriter in (("join", JoinRewriter()), ("builtin", BuiltinRewriter(bank))):
         t0 = time.perf_counter()
         outs = []
         for i, tags in enumerate(tag_lists):
-            text, _ = data2text([InputTag(t) for t in tags], random.Random(f"{args.seed}:{i}"), bank, rewriter,
+            text, _ = data2text([InputTag(t) for t in tags], random.Random(f"{gen_seed}:{i}"), bank, rewriter,
                                 vocabulary)
             outs.append(text)
         timings[name] = (time.perf_counter() - t0) / len(tag_lists) * 1000
         systems[name] = outs
 
-    print(f"MusicCaps rows: {len(rows)}, split {args.split} (seed {args.seed}; {args.csv.name}); "
+    print(f"MusicCaps rows: {len(rows)}, split {args.split} (seed {args.seed}, "
+          f"text seed {gen_seed}; {args.csv.name}); "
           f"metrics: {METRICS_SOURCE}")
     print(f"templates: {bank.version} ({len(bank)} templates); mean tags per row "
           f"{sum(map(len, tag_lists)) / len(tag_lists):.1f}; mean caption length {mean_words(refs):.1f} words")

@@ -130,6 +130,16 @@ class Grammar:
         art = self.article(tag)
         return f"{art} {tag}" if art else tag
 
+    def list_articles(self, items, min_items: int = 3) -> list[str]:
+        """Articles for the items of a list, as MusicCaps annotators write long lists: every item for a
+        short list ("a piano and a guitar"), only the first from `min_items` items on ("a piano, claps,
+        bass guitar and drums"). The repeated "a" of long lists made data2text texts repetitive
+        (", a" was one of their most frequent word pairs, a rare one in the captions)."""
+        items = [items] if isinstance(items, str) else [str(i) for i in items]
+        if len(items) < min_items:
+            return [self.with_article(i) for i in items]
+        return [self.with_article(items[0]), *items[1:]]
+
     def with_head(self, tag: str, head: str, *keep: str) -> str:
         """"rock" -> "rock song"; unchanged when the phrase already ends with the head noun, or with a
         generic head such as "music"/"song", or with one of `keep`."""

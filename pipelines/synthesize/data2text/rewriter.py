@@ -141,6 +141,9 @@ MAX_MODIFIERS = 2  # "..., with a piano, at a slow tempo", never three
 STEM_CHARS = 5  # fragments whose first words share 5 letters ("features" / "featuring") count as alike
 RELATIVE_CLAUSE_STARTS = ("that ", "which ")  # modifiers allowed only right after the noun "song"
 BARE_JOIN_STARTS = ("that ", "which ", "who ")  # parts joined with a space, not a comma
+# modifiers that are clauses of their own ("and it sounds sad", "while the recording is noisy"): not after a
+# verbless opening ("Rock song with a piano, and it sounds sad") nor after two coordinated predicates
+CLAUSE_MODIFIER_STARTS = ("and ", "while ")
 MAX_SENTENCES = 200  # loop guard: only reached if templates misbehave
 
 
@@ -154,13 +157,16 @@ def not_starting_like(stems: set[str]):
     return lambda t: stem(t) not in stems
 
 
-def modifier_filter(firsts: set[str], after_song: bool):
-    """Template filter for a modifier: no two modifiers (nor the predicate) start alike, and a relative
-    clause ("that consists of ...") only right after the noun it describes."""
+def modifier_filter(firsts: set[str], after_song: bool, clause_ok: bool = True):
+    """Template filter for a modifier: no two modifiers (nor the predicate) start alike, a relative
+    clause ("that consists of ...") only right after the noun it describes, and a clause of its own
+    ("and it sounds sad") only where `clause_ok`."""
 
     def accept(t: str) -> bool:
         w = t.split(" ", 1)[0].lower()
         if w[:STEM_CHARS] in firsts or w in firsts:
+            return False
+        if not clause_ok and t.startswith(CLAUSE_MODIFIER_STARTS):
             return False
         return not t.startswith(RELATIVE_CLAUSE_STARTS) or after_song
 
@@ -198,8 +204,8 @@ class BuiltinRewriter(Rewriter):
     name = "builtin"
 
     def __init__(self, bank: TemplateBank | None = None, *, max_list: int = 7, max_sentence_tags: int = 10,
-                 p_fuse: float = 0.8, p_merge: float = 0.5, p_coordinate: float = 0.6, p_shuffle: float = 0.25,
-                 p_over: float = 0.35, p_recording_subject: float = 0.5,
+                 p_fuse: float = 0.3, p_merge: float = 0.5, p_coordinate: float = 0.3, p_shuffle: float = 0.25,
+                 p_over: float = 0.35, p_recording_subject: float = 0.8,
                  order: Sequence[str] = DEFAULT_ORDER, predicates: dict | None = None,
                  modifiers: Sequence[str] = DEFAULT_MODIFIERS, merges: dict | None = None):
         self.bank = bank or TemplateBank.load()
@@ -364,6 +370,7 @@ class _FusedSentence:
         self.subject_cat: str | None = None  # set when the opening is a subject that takes predicates
         self.ends_with_song = False  # does the text so far end with the noun "... song" (for "that ..." clauses)?
         self.nominal = False  # verbless opening ("Rock song with ..."): no comma before the first modifier
+        self.coordinated = False  # two predicates ("sounds X and has Y"): no clause modifier ("and ...") after
 
     def plan(self, first: bool) -> str | None:
         """The sentence, or None when the focus category cannot lead one."""
@@ -500,6 +507,7 @@ class _FusedSentence:
         if not preds:
             return False
         self.parts.append(coordinate(preds))
+        self.coordinated = len(preds) > 1
         self.ends_with_song = self.ends_with_song or (len(preds) == 1 and pred_cats[-1] == "genre")
         return True
 
@@ -520,7 +528,8 @@ class _FusedSentence:
                 continue
             if mods and self.rng.random() < P_SKIP_LATER_MODIFIER:
                 continue
-            accept = modifier_filter(firsts, after_song=self.ends_with_song and mods == 0)
+            accept = modifier_filter(firsts, after_song=self.ends_with_song and mods == 0,
+                                     clause_ok=not self.nominal and not self.coordinated)
             text = self.voices_over_instruments("with_over", accept=accept) if c in VOICE_AND_INSTRUMENT else None
             if text is None:
                 text = self.add(c, "modifier", tags, accept=accept)

@@ -23,7 +23,8 @@ subjects that name no tag ("the song") and receives no tags.
 Inside a block: ``tags`` (list of the category's tag texts), ``category``, ``n`` (number of
 tags) and ``rest`` (tags of a second category for roles that relate two, e.g. ``over`` in
 vocals.j2: "a male vocal singing over a piano and drums"; an empty list otherwise). Filters: ``join_and``,
-``join_or``, ``a`` (add "a"/"an" where English needs one), ``article``, ``capfirst``, ``with_head('song')``
+``join_or``, ``a`` (add "a"/"an" where English needs one), ``a_list`` (the same for a list, but only on
+its first item from three items on: "a piano, claps and drums"), ``article``, ``capfirst``, ``with_head('song')``
 ("rock" -> "rock song", "folk music" unchanged), ``prefix('of ')``/``suffix`` (add words to each item),
 ``be`` ("is"/"are" for a list as subject: "a piano and claps are"), ``there_be`` ("is"/"are" after
 "there": "there is a piano and claps").
@@ -188,6 +189,7 @@ def make_environment(grammar: Grammar | None = None) -> ImmutableSandboxedEnviro
         join_and=lambda items, conj="and": join_and(items, conj),
         join_or=lambda items: join_and(items, "or"),
         a=_map_filter(g.with_article),
+        a_list=g.list_articles,
         article=lambda t: g.article(str(t)),
         capfirst=capfirst,
         with_head=_map_filter(g.with_head),

@@ -46,6 +46,7 @@ import copy
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -329,6 +330,8 @@ class Runner:
         done = any((run_dir / "model" / f).is_file() for f in ("best.pt", "last.pt"))
         if self.args.reuse_runs and done:
             return None
+        if not self.args.dry_run:  # the study owns its run folders: a rerun trains afresh, not on top
+            shutil.rmtree(run_dir / "model", ignore_errors=True)
         started = time.perf_counter()
         run(self.cli + ["train", "--config", str(cfg_path), "--triplets",
                         str(self.bench / "train" / "triplets-*.parquet"), "--features", str(self.bench / "features"),

@@ -33,13 +33,17 @@ def check_completion(text: str, examples: list[str]) -> str:
         raise RejectedCompletion("degenerate_completion", f"completion too short: {text!r}")
     if len(words) >= 8 and len(set(words)) / len(words) < 0.35:
         raise RejectedCompletion("degenerate_completion", f"completion repeats itself: {text[:120]!r}")
-    if any(_norm(text) == _norm(e) for e in examples):
+    normalized = _norm(text)
+    if any(normalized == _example_norm(e) for e in examples):
         raise RejectedCompletion("copied_example", "completion copies one of the prompt's examples verbatim")
     return text
 
 
 def _norm(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
+
+
+_example_norm = functools.lru_cache(maxsize=4096)(_norm)  # the pool's few descriptions, on every row
 
 
 def completion_check(stop: tuple[str, ...], examples: list[str]) -> Callable[[str], str]:

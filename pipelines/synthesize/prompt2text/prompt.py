@@ -31,7 +31,7 @@ class PromptTemplate:
     def id(self) -> str:
         return Path(self.path).name
 
-    @property
+    @functools.cached_property  # read for every row's metadata
     def version(self) -> str:
         return hashlib.sha256((self.source + "\0" + (self.system or "")).encode()).hexdigest()[:12]
 

@@ -227,7 +227,7 @@ def _mentions(text: str, tag: str) -> bool:
 
 
 # (fragment, tag) -> found: the rewriter asks this of the same template fragments row after row
-_mentions_short = lru_cache(maxsize=1 << 17)(_mentions)
+_mentions_short = lru_cache(maxsize=1 << 15)(_mentions)
 
 
 def missing(text: str, tags) -> list[str]:

@@ -58,7 +58,7 @@ from pipelines.synthesize.data2text.grammar import Grammar, capfirst, default_gr
 from pipelines.synthesize.tagset import InputTag
 
 MACRO_PREFIX = "tpl__"
-WRITTEN_CACHE = 1 << 17  # rendered (template, tags) pairs kept per bank: ~40 MB at most
+WRITTEN_CACHE = 1 << 15  # rendered (template, tags) pairs kept per bank
 FRAME = "frame"
 FALLBACK_CATEGORY = "other"
 ROLES = ("sentence", "also", "subject", "clause", "np", "predicate", "modifier", "over", "with_over", "anaphor")

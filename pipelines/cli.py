@@ -23,6 +23,7 @@ from pipelines.cli_common import (  # noqa: F401 - EXIT_* and UsageError are re-
     subcommand_parser,
     validated_defaults,
 )
+from pipelines.local_worker import LOG_FORMAT  # one format for the launcher and its workers
 
 log = logging.getLogger("viml-synth")
 
@@ -379,9 +380,6 @@ def cmd_weights(args: argparse.Namespace, beam_args: list[str]) -> int:
     for path in written:
         print(path)
     return EXIT_OK
-
-
-from pipelines.local_worker import LOG_FORMAT  # noqa: E402 - one format for the launcher and its workers
 
 
 def quiet_local_workers() -> None:

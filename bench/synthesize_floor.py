@@ -7,13 +7,17 @@
   (d) `viml-synth synthesize --methods prompt2text` rerun with every answer in its cache (the first run,
       not timed, fills the cache from the loopback LLM server, which runs in its own process)
 
+--breakdown also times `tags` with duplicate-id detection switched off, then with fidelity off too (an
+experiment only: the pipeline always does both), to show where its time goes.
+
 Prints each whole-run wall time and its ratio to the floor (targets: tags <= 2x, data2text <= 4x; the
 cached prompt2text rerun at the tags method's rate). The process CPU time of each run is printed too:
 on a shared machine it moves less than wall time.
 The input is MusicCaps-style: each row a list of free-text aspects ("low quality", "mellow piano
 melody", ...) mixed with tagger vocabulary names.
 
-    .venv/bin/python bench/synthesize_floor.py [--rows 50000] [--seed 0] [--no-prompt2text] [--profile DIR]
+    .venv/bin/python bench/synthesize_floor.py [--rows 50000] [--seed 0] [--no-prompt2text] [--breakdown]
+                                               [--profile DIR]
 
 --profile DIR also writes a cProfile of (b) and (c) to DIR/<method>.prof (slower; ratios then mean
 little).
@@ -109,6 +113,32 @@ def run_synthesize(src: Path, out: Path, method: str, seed: int, profile_dir: Pa
     return wall
 
 
+def without_duplicate_detection():
+    """Experiment: ReadInput without its ids pass (no GroupByKey of ids; no row is a duplicate)."""
+    import apache_beam as beam
+
+    from pipelines.io import read_rows
+
+    def expand(self, pbegin):
+        s = self.source
+        none = pbegin | "NoIds" >> beam.Create([])
+        checked = (pbegin | "FilesForRows" >> beam.Create(list(enumerate(s.files)))
+                   | "ReadRows" >> beam.ParDo(read_rows.ReadFileRows(s.fmt, counter=self.counter))
+                   | "Check" >> beam.ParDo(read_rows.CheckRow(self.validate, s.id_field, self.stage, self.purpose,
+                                                              s.files), duplicates=beam.pvalue.AsDict(none))
+                   .with_outputs(read_rows.ERRORS, main="ok"))
+        return {"ok": checked.ok, read_rows.ERRORS: checked[read_rows.ERRORS]}
+
+    read_rows.ReadInput.expand = expand
+
+
+def without_fidelity():
+    """Experiment: methods record no fidelity."""
+    from pipelines.synthesize.methods import Method
+
+    Method.fidelity = lambda self, text, tags: {}
+
+
 def timed(fn) -> tuple[float, float]:
     """(wall s, CPU s) of fn()."""
     cpu = cpu_s()
@@ -121,6 +151,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-prompt2text", action="store_true", help="skip the cached prompt2text rerun")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time tags without duplicate detection, then without fidelity too (last)")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the synthesize runs here")
     args = parser.parse_args()
     if args.profile:
@@ -147,6 +179,13 @@ def main() -> None:
                                                     "prompt2text-cached"))
                 assert server.stats()["posts"] == 0, "the cached rerun sent requests"
             rows.append(("prompt2text rerun, all cached", *wall, "= tags"))
+        if args.breakdown:  # last: these switch parts of the pipeline off for the rest of the process
+            without_duplicate_detection()
+            rows.append(("tags, no duplicate detection", *timed(
+                lambda: run_synthesize(src, work, "tags", args.seed, None, (), "tags-no-dedupe")), None))
+            without_fidelity()
+            rows.append(("tags, no dup. check, no fidelity", *timed(
+                lambda: run_synthesize(src, work, "tags", args.seed, None, (), "tags-bare")), None))
     print(f"{args.rows} JSONL rows, whole-run wall time and process CPU time (same process)")
     print(f"| {'pipeline':34s} | {'wall s':>7s} | {'us/row':>7s} | {'vs floor':>8s} | {'CPU s':>6s} | "
           f"{'vs floor':>8s} | target |")

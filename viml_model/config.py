@@ -45,9 +45,10 @@ class ModelConfig:
     mlp_hidden: int = 2048
     fusion_residual: bool = False  # y_vt = y_v + f^vt(y_v, y_t): the video embedding passes through the fusion
     null_text: str = "encoded"  # encoded: x^NULL = g^t("") as the paper | learned: a trained vector (starts at g^t(""))
+    # | zero: y_t = 0 for a NULL text (f^t's output dropped), so with addition fusion the video-only query is y_v alone
 
     _choices = {"kind": KINDS, "pooling": ("mean", "cls"), "fusion": FUSIONS,
-                "fusion_tokens": ("pooled", "sequence"), "null_text": ("encoded", "learned")}
+                "fusion_tokens": ("pooled", "sequence"), "null_text": ("encoded", "learned", "zero")}
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,32 @@ def test_learned_null_replaces_only_null_texts():
     assert ViML(small(), DIMS).null_text is None  # encoded (the paper's) keeps g^t("")
 
 
+def test_zero_null_makes_the_addition_video_only_query_the_video_embedding(dataset):
+    """null_text: zero -> a NULL-text query with addition fusion is f^v's output alone (the MVPt+ query),
+    in the model and in the batched evaluation path; texts and the paper's encoded NULL are unchanged."""
+    from viml_model.data import FeatureStore
+    from viml_model.embed import embed_queries
+
+    store = FeatureStore.load(dataset.features)
+    model = ViML(small(fusion="addition", null_text="zero"), store.dims()).eval()
+    paper = ViML(small(fusion="addition"), store.dims()).eval()
+    paper.load_state_dict(model.state_dict())
+    x, lengths = store.video.batch(np.arange(4), 8)
+    video, pad = torch.from_numpy(x), torch.from_numpy(np.arange(x.shape[1])[None, :] >= lengths[:, None])
+    text = torch.randn(4, 8)
+    is_null = torch.tensor([True, False, True, False])
+    with torch.no_grad():
+        yv = torch.nn.functional.normalize(model.encode_video(video, pad)[0], dim=-1)
+        q = model.encode_query(video, pad, text, is_null)
+        q_paper = paper.encode_query(video, pad, text, is_null)
+        assert torch.allclose(q[is_null], yv[is_null], atol=1e-6)
+        assert torch.allclose(q[~is_null], q_paper[~is_null], atol=1e-6)
+        assert not torch.allclose(q_paper[is_null], yv[is_null], atol=1e-3)
+    null = store.null_text_index()
+    fast = embed_queries(model, store, np.arange(4), np.full(4, null), batch_size=3, device=torch.device("cpu"))
+    assert torch.allclose(fast, yv, atol=1e-5)
+
+
 def test_residual_fusion_passes_the_video_embedding():
     model = ViML(small(fusion="linear", fusion_residual=True), DIMS).eval()
     with torch.no_grad():
@@ -100,7 +126,7 @@ def test_new_keys_are_validated():
     with pytest.raises(ConfigError, match="video_only_weight"):
         from_dict({"train": {"video_only_weight": -1}})
     with pytest.raises(ConfigError, match="null_text"):
-        from_dict({"model": {"null_text": "zeros"}})
+        from_dict({"model": {"null_text": "random"}})
     with pytest.raises(ConfigError, match="early_stopping.metric"):
         from_dict({"train": {"early_stopping": {"metric": "mean.R@20"}}})
     assert from_dict({"train": {"early_stopping": {"metric": "mean.mean_rank"}}}).train.early_stopping.metric

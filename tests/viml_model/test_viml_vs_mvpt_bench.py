@@ -1,0 +1,33 @@
+"""bench/viml_vs_mvpt.py --reuse: a finished run is kept only for the same config on the same data."""
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from viml_vs_mvpt import previous_run  # noqa: E402
+
+
+def _run(tmp_path: Path, config: dict) -> tuple[Path, Path]:
+    bench, out = tmp_path / "data", tmp_path / "run"
+    bench.mkdir()
+    out.mkdir()
+    (bench / "synthetic.json").write_text("{}")
+    (out / "config.json").write_text(json.dumps(config))
+    (out / "metrics.json").write_text(json.dumps({"best_epoch": 3, "epochs_run": 5, "metric": "video_only.R@10",
+                                                  "history": [{"seconds": 2.0}] * 5}))
+    (out / "eval-test.json").write_text(json.dumps({"video_only": {"R@10": 40.0}}))
+    return bench, out
+
+
+def test_reuse_only_the_same_config_evaluated_after_the_data(tmp_path):
+    config = {"model": {"kind": "mvpt"}, "train": {"early_stopping": {"metric": "video_only.R@10"}}}
+    bench, out = _run(tmp_path, config)
+    kept = previous_run(out, config, bench)
+    assert kept["result"]["video_only"]["R@10"] == 40.0 and kept["best_epoch"] == 3 and kept["train_seconds"] == 10
+    assert previous_run(out, {**config, "model": {"kind": "viml"}}, bench) is None  # another config: retrain
+    stamp = (out / "eval-test.json").stat().st_mtime
+    os.utime(bench / "synthetic.json", (stamp + 10, stamp + 10))  # data regenerated after the run
+    assert previous_run(out, config, bench) is None
+    assert previous_run(tmp_path / "missing", config, bench) is None

@@ -53,7 +53,7 @@ SCALES = {
 
 # The pre-study defaults every ViML setting starts from, pinned so a setting means what its name says
 # whatever viml.yaml holds now (the study changed fusion, temperature and the selection metric).
-PAPER_VIML = {"model.fusion": "transformer2", "loss.temperature": 0.03,
+PAPER_VIML = {"model.fusion": "transformer2", "loss.temperature": 0.03, "train.text_dropout": 0.5,
               "train.early_stopping.metric": "video_text.R@10"}
 
 ADDITION = {"loss.temperature": 0.1, "model.fusion": "addition"}
@@ -87,8 +87,12 @@ SETTINGS = {
                                                                "model.null_text": "zero"}),
     "viml p=0.5 T=0.1 addition fusion, zero NULL": ("viml", {**ADDITION, "model.null_text": "zero"}),
     "viml p=0.5 T=0.1 addition fusion + video-only loss 1": ("viml", {**ADDITION, "train.video_only_weight": 1.0}),
+    "viml p=0.75 T=0.1 addition fusion + video-only loss 1": ("viml", {**ADDITION, "train.text_dropout": 0.75,
+                                                                       "train.video_only_weight": 1.0}),
     "viml p=0.5 T=0.1 addition fusion, zero NULL + video-only loss 1": (
         "viml", {**ADDITION, "model.null_text": "zero", "train.video_only_weight": 1.0}),
+    "viml p=0.75 T=0.1 addition fusion, zero NULL + video-only loss 1": (
+        "viml", {**ADDITION, "train.text_dropout": 0.75, "model.null_text": "zero", "train.video_only_weight": 1.0}),
     "viml p=0.75 T=0.1 addition fusion, learned NULL": ("viml", {**ADDITION, "train.text_dropout": 0.75,
                                                                   "model.null_text": "learned"}),
     "viml p=0.75 T=0.1 addition fusion, per batch": ("viml", {**ADDITION, "train.text_dropout": 0.75,

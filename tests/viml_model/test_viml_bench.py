@@ -1,4 +1,4 @@
-"""bench/viml_vs_mvpt.py --reuse: a finished run is kept only for the same config on the same data."""
+"""The ViML benchmark scripts: viml_vs_mvpt.py --reuse, viml_study.py settings."""
 import json
 import os
 import sys
@@ -31,3 +31,17 @@ def test_reuse_only_the_same_config_evaluated_after_the_data(tmp_path):
     os.utime(bench / "synthetic.json", (stamp + 10, stamp + 10))  # data regenerated after the run
     assert previous_run(out, config, bench) is None
     assert previous_run(tmp_path / "missing", config, bench) is None
+
+
+def test_study_settings_train_what_their_names_say():
+    """Every ViML setting of bench/viml_study.py names its text dropout p: the config must hold that p,
+    whatever viml.yaml's default is (a setting that inherits the default silently changes meaning)."""
+    import viml_study
+
+    for name, (kind, _) in viml_study.SETTINGS.items():
+        cfg = viml_study.run_config(name, "screen", 0)
+        if kind == "viml":
+            assert cfg.train.text_dropout == float(name.split("p=")[1].split()[0]), name
+            assert cfg.loss.temperature == (0.1 if "T=0.1" in name else 0.2 if "T=0.2" in name else
+                                            cfg.loss.temperature if "learned T" in name else 0.03), name
+            assert cfg.model.fusion == ("addition" if "addition" in name else "transformer2"), name

@@ -14,6 +14,7 @@ trainings run as two processes with one torch thread each.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -149,9 +150,12 @@ def main(argv=None) -> int:
     tag = "packaged" if not changes else "changed"
     bench = ensure_data(args.bench / "data", data)
     viml_changes = key_values(args.viml_set)
+    # one folder per set of ViML changes, so runs of other changes (and their --reuse) stay apart
+    viml_suffix = f"-viml-set-{hashlib.sha1(json.dumps(viml_changes, sort_keys=True).encode()).hexdigest()[:8]}" \
+        if viml_changes else ""
     jobs = [{"name": name, "config": config, "bench": str(bench),
              "changes": {**changes, **(viml_changes if config == "viml" else {})}, "reuse": args.reuse,
-             "out": str(args.bench / f"{config}-{tag}{'-viml-set' if viml_changes and config == 'viml' else ''}")}
+             "out": str(args.bench / f"{config}-{tag}{viml_suffix if config == 'viml' else ''}")}
             for name, config in MODELS.items()]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         rows = list(pool.map(train_and_evaluate, jobs))

@@ -52,8 +52,10 @@ SCALES = {
 }
 
 # The pre-study defaults every ViML setting starts from, pinned so a setting means what its name says
-# whatever viml.yaml holds now (the study changed fusion, temperature and the selection metric).
+# whatever viml.yaml holds now (the study changed fusion, temperature, p, the NULL text, the video-only
+# loss and the selection metric).
 PAPER_VIML = {"model.fusion": "transformer2", "loss.temperature": 0.03, "train.text_dropout": 0.5,
+              "model.null_text": "encoded", "train.video_only_weight": 0.0,
               "train.early_stopping.metric": "video_text.R@10"}
 
 ADDITION = {"loss.temperature": 0.1, "model.fusion": "addition"}

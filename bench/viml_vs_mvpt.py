@@ -137,7 +137,8 @@ def main(argv=None) -> int:
                    help="config change applied to both models (default: none, the packaged configs)")
     p.add_argument("--viml-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="config change for ViML only, e.g. the pre-study defaults: model.fusion=transformer2 "
-                        "loss.temperature=0.03 train.text_dropout=0.5 train.early_stopping.metric=video_text.R@10")
+                        "loss.temperature=0.03 train.text_dropout=0.5 model.null_text=encoded "
+                        "train.video_only_weight=0 train.early_stopping.metric=video_text.R@10")
     p.add_argument("--small", action="store_true", help="apply SMALL (a smaller model and schedule) to both")
     p.add_argument("--jobs", type=int, default=2, help="trainings at once (one torch thread each)")
     p.add_argument("--reuse", action="store_true",

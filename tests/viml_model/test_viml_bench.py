@@ -34,8 +34,9 @@ def test_reuse_only_the_same_config_evaluated_after_the_data(tmp_path):
 
 
 def test_study_settings_train_what_their_names_say():
-    """Every ViML setting of bench/viml_study.py names its text dropout p: the config must hold that p,
-    whatever viml.yaml's default is (a setting that inherits the default silently changes meaning)."""
+    """Every ViML setting of bench/viml_study.py names what it changes (p, T, fusion, NULL text, video-only
+    loss): the config must hold exactly that, whatever viml.yaml's defaults are (a setting that inherits a
+    default silently changes meaning when the default does)."""
     import viml_study
 
     for name, (kind, _) in viml_study.SETTINGS.items():
@@ -45,3 +46,6 @@ def test_study_settings_train_what_their_names_say():
             assert cfg.loss.temperature == (0.1 if "T=0.1" in name else 0.2 if "T=0.2" in name else
                                             cfg.loss.temperature if "learned T" in name else 0.03), name
             assert cfg.model.fusion == ("addition" if "addition" in name else "transformer2"), name
+            assert cfg.model.null_text == ("zero" if "zero NULL" in name else "learned" if "learned NULL" in name
+                                           else "encoded"), name
+            assert cfg.train.video_only_weight == (1.0 if "video-only loss 1" in name else 0.0), name

@@ -39,7 +39,7 @@ def test_batch_text_dropout_drops_whole_batches():
 
 def small(**kw) -> ModelConfig:
     return replace(ModelConfig(d_model=16, n_heads=2, ff_dim=32, mlp_hidden=32, video_layers=1, music_layers=1,
-                               text_layers=1, max_video_len=8, max_music_len=8, dropout=0.0), **kw)
+                               text_layers=1, max_video_len=8, max_music_len=8, dropout=0.0, null_text="encoded"), **kw)
 
 
 def test_learned_null_replaces_only_null_texts():

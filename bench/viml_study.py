@@ -93,6 +93,10 @@ SETTINGS = {
                                                                        "train.video_only_weight": 1.0}),
     "viml p=0.5 T=0.1 addition fusion, zero NULL + video-only loss 1": (
         "viml", {**ADDITION, "model.null_text": "zero", "train.video_only_weight": 1.0}),
+    "viml p=0.25 T=0.1 addition fusion, zero NULL + video-only loss 1": (
+        "viml", {**ADDITION, "train.text_dropout": 0.25, "model.null_text": "zero", "train.video_only_weight": 1.0}),
+    "viml p=0 T=0.1 addition fusion, zero NULL + video-only loss 1": (
+        "viml", {**ADDITION, "train.text_dropout": 0.0, "model.null_text": "zero", "train.video_only_weight": 1.0}),
     "viml p=0.75 T=0.1 addition fusion, zero NULL + video-only loss 1": (
         "viml", {**ADDITION, "train.text_dropout": 0.75, "model.null_text": "zero", "train.video_only_weight": 1.0}),
     "viml p=0.75 T=0.1 addition fusion, learned NULL": ("viml", {**ADDITION, "train.text_dropout": 0.75,

@@ -52,9 +52,13 @@ SCALES = {
 }
 
 # The pre-study defaults every ViML setting starts from, pinned so a setting means what its name says
-# whatever viml.yaml holds now (the study changed fusion, temperature and the selection metric).
-PAPER_VIML = {"model.fusion": "transformer2", "loss.temperature": 0.03,
+# whatever viml.yaml holds now (the study changed fusion, temperature, p, the NULL text, the video-only
+# loss and the selection metric).
+PAPER_VIML = {"model.fusion": "transformer2", "loss.temperature": 0.03, "train.text_dropout": 0.5,
+              "model.null_text": "encoded", "train.video_only_weight": 0.0,
               "train.early_stopping.metric": "video_text.R@10"}
+
+ADDITION = {"loss.temperature": 0.1, "model.fusion": "addition"}
 
 # Settings: changes to PAPER_VIML (ViML) or the packaged mvpt.yaml (dotted keys), on top of the scale's.
 SETTINGS = {
@@ -80,6 +84,25 @@ SETTINGS = {
     "viml p=0.5 + video-only loss 1, T=0.1": ("viml", {"train.video_only_weight": 1.0, "loss.temperature": 0.1}),
     "viml p=0.25 + video-only loss 1, T=0.1": ("viml", {"train.text_dropout": 0.25, "train.video_only_weight": 1.0,
                                                         "loss.temperature": 0.1}),
+    # on top of the packaged defaults (addition fusion, T = 0.1): what closes the last points on `base`
+    "viml p=0.75 T=0.1 addition fusion, zero NULL": ("viml", {**ADDITION, "train.text_dropout": 0.75,
+                                                               "model.null_text": "zero"}),
+    "viml p=0.5 T=0.1 addition fusion, zero NULL": ("viml", {**ADDITION, "model.null_text": "zero"}),
+    "viml p=0.5 T=0.1 addition fusion + video-only loss 1": ("viml", {**ADDITION, "train.video_only_weight": 1.0}),
+    "viml p=0.75 T=0.1 addition fusion + video-only loss 1": ("viml", {**ADDITION, "train.text_dropout": 0.75,
+                                                                       "train.video_only_weight": 1.0}),
+    "viml p=0.5 T=0.1 addition fusion, zero NULL + video-only loss 1": (
+        "viml", {**ADDITION, "model.null_text": "zero", "train.video_only_weight": 1.0}),
+    "viml p=0.25 T=0.1 addition fusion, zero NULL + video-only loss 1": (
+        "viml", {**ADDITION, "train.text_dropout": 0.25, "model.null_text": "zero", "train.video_only_weight": 1.0}),
+    "viml p=0 T=0.1 addition fusion, zero NULL + video-only loss 1": (
+        "viml", {**ADDITION, "train.text_dropout": 0.0, "model.null_text": "zero", "train.video_only_weight": 1.0}),
+    "viml p=0.75 T=0.1 addition fusion, zero NULL + video-only loss 1": (
+        "viml", {**ADDITION, "train.text_dropout": 0.75, "model.null_text": "zero", "train.video_only_weight": 1.0}),
+    "viml p=0.75 T=0.1 addition fusion, learned NULL": ("viml", {**ADDITION, "train.text_dropout": 0.75,
+                                                                  "model.null_text": "learned"}),
+    "viml p=0.75 T=0.1 addition fusion, per batch": ("viml", {**ADDITION, "train.text_dropout": 0.75,
+                                                               "train.text_dropout_mode": "batch"}),
     "mvpt T=0.01": ("mvpt", {"loss.temperature": 0.01}),
     "mvpt T=0.03": ("mvpt", {"loss.temperature": 0.03}),
     "mvpt T=0.1": ("mvpt", {"loss.temperature": 0.1}),
@@ -294,7 +317,9 @@ def curve_table(run: dict) -> str:
 # The trade-off curve: text dropout p (and the video-only loss) against the two query kinds, T = 0.1.
 TRADEOFF = ("viml p=0.25 + video-only loss 1, T=0.1", "viml p=0.5 T=0.1", "viml p=0.75 T=0.1",
             "viml p=1 T=0.1 (never sees text)", "viml p=0.5 T=0.1 addition fusion",
-            "viml p=0.75 T=0.1 addition fusion", "viml p=1 T=0.1 addition fusion (never sees text)", "mvpt T=0.1")
+            "viml p=0.75 T=0.1 addition fusion", "viml p=1 T=0.1 addition fusion (never sees text)",
+            "viml p=0.5 T=0.1 addition fusion, zero NULL", "viml p=0.75 T=0.1 addition fusion, zero NULL",
+            "viml p=0.5 T=0.1 addition fusion, zero NULL + video-only loss 1", "mvpt T=0.1")
 
 
 def tradeoff_table(runs: list[dict], scale: str, data: str) -> str:

@@ -1,7 +1,7 @@
 """Issue 13's check in one command: ViML and MVPt+ trained on the same generated data with the packaged
 configs (viml.yaml, mvpt.yaml), evaluated on held-out tracks with `viml-synth evaluate`'s code.
 
-    .venv/bin/python bench/viml_vs_mvpt.py                        # 3,000 train / 500 test tracks, packaged defaults
+    .venv/bin/python bench/viml_vs_mvpt.py                        # 3,000 train / 500 test tracks, packaged defaults (~30 min)
     .venv/bin/python bench/viml_vs_mvpt.py --bench-set seed=1 --bench-set video_nuisance=2.5   # another data set
     .venv/bin/python bench/viml_vs_mvpt.py --small                # the study's small model (minutes, not hours)
 
@@ -14,6 +14,7 @@ trainings run as two processes with one torch thread each.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -28,8 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MODELS = {"ViML": "viml", "MVPt+": "mvpt"}
-# --small: the model and schedule of bench/viml_study.py's screening scale (d_model 64; the packaged d_model
-# 256 / ff 2048 model at 3,000 tracks x 50 epochs takes hours on 2 shared CPU cores)
+# --small: the model and schedule of bench/viml_study.py's screening scale (d_model 64; minutes). The packaged
+# d_model 256 / ff 2048 model at 3,000 tracks: 30-50 s an epoch per process on one shared CPU core, so both
+# 50-epoch runs side by side take 25-40 minutes.
 SMALL = {"model.d_model": 64, "model.ff_dim": 256, "model.mlp_hidden": 256, "train.epochs": 20,
          "train.batch_size": 128, "train.warmup_steps": 50, "train.lr": 5.0e-4}
 METRICS = ("R@1", "R@5", "R@10", "median_rank")
@@ -82,6 +84,10 @@ def train_and_evaluate(job: dict) -> dict:
     cfg = load_config(job["config"])
     if job["changes"]:
         cfg = cfg.with_overrides(**sections(job["changes"]))
+    if job.get("reuse"):
+        kept = previous_run(out, cfg.to_dict(), bench)
+        if kept:
+            return {"name": job["name"], **kept}
     started = time.perf_counter()
     shutil.rmtree(out, ignore_errors=True)  # every invocation trains from scratch
     summary = train(cfg, bench / "train" / "triplets-*.parquet", bench / "features", out)
@@ -89,6 +95,20 @@ def train_and_evaluate(job: dict) -> dict:
     result = evaluate(out, bench / "test" / "triplets-*.parquet", bench / "features", out=out / "eval-test.json")
     return {"name": job["name"], "result": result, "best_epoch": summary["best_epoch"],
             "epochs_run": summary["epochs_run"], "metric": summary["metric"], "train_seconds": round(seconds)}
+
+
+def previous_run(out: Path, config: dict, bench: Path) -> dict | None:
+    """--reuse: a finished run of the same config, evaluated after the data were last generated."""
+    files = [out / "config.json", out / "metrics.json", out / "eval-test.json"]
+    if not all(f.is_file() for f in files) or json.loads(files[0].read_text()) != json.loads(json.dumps(config)):
+        return None
+    if files[2].stat().st_mtime < (bench / "synthetic.json").stat().st_mtime:
+        return None
+    metrics = json.loads(files[1].read_text())
+    seconds = sum(h["seconds"] for h in metrics["history"])
+    print(f"reusing {out} (same config, evaluated after the data were generated)", flush=True)
+    return {"result": json.loads(files[2].read_text()), "best_epoch": metrics["best_epoch"],
+            "epochs_run": metrics["epochs_run"], "metric": metrics["metric"], "train_seconds": round(seconds)}
 
 
 def _cell(metrics: dict) -> str:
@@ -117,9 +137,13 @@ def main(argv=None) -> int:
                    help="config change applied to both models (default: none, the packaged configs)")
     p.add_argument("--viml-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="config change for ViML only, e.g. the pre-study defaults: model.fusion=transformer2 "
-                        "loss.temperature=0.03 train.text_dropout=0.5 train.early_stopping.metric=video_text.R@10")
+                        "loss.temperature=0.03 train.text_dropout=0.5 model.null_text=encoded "
+                        "train.video_only_weight=0 train.early_stopping.metric=video_text.R@10")
     p.add_argument("--small", action="store_true", help="apply SMALL (a smaller model and schedule) to both")
     p.add_argument("--jobs", type=int, default=2, help="trainings at once (one torch thread each)")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep a model's previous run in --bench when its config is the same (e.g. MVPt+ after a "
+                        "ViML-only change); the default trains both from scratch")
     args = p.parse_args(argv)
 
     data = {"n_train_tracks": args.train_tracks, "n_test_tracks": args.test_tracks, **key_values(args.bench_set)}
@@ -127,9 +151,12 @@ def main(argv=None) -> int:
     tag = "packaged" if not changes else "changed"
     bench = ensure_data(args.bench / "data", data)
     viml_changes = key_values(args.viml_set)
+    # one folder per set of ViML changes, so runs of other changes (and their --reuse) stay apart
+    viml_suffix = f"-viml-set-{hashlib.sha1(json.dumps(viml_changes, sort_keys=True).encode()).hexdigest()[:8]}" \
+        if viml_changes else ""
     jobs = [{"name": name, "config": config, "bench": str(bench),
-             "changes": {**changes, **(viml_changes if config == "viml" else {})},
-             "out": str(args.bench / f"{config}-{tag}{'-viml-set' if viml_changes and config == 'viml' else ''}")}
+             "changes": {**changes, **(viml_changes if config == "viml" else {})}, "reuse": args.reuse,
+             "out": str(args.bench / f"{config}-{tag}{viml_suffix if config == 'viml' else ''}")}
             for name, config in MODELS.items()]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         rows = list(pool.map(train_and_evaluate, jobs))

@@ -44,10 +44,11 @@ class ModelConfig:
     fusion_tokens: str = "pooled"  # pooled: [y_v; y_t] | sequence: [video tokens; y_t]
     mlp_hidden: int = 2048
     fusion_residual: bool = False  # y_vt = y_v + f^vt(y_v, y_t): the video embedding passes through the fusion
-    null_text: str = "encoded"  # encoded: x^NULL = g^t("") as the paper | learned: a trained vector (starts at g^t(""))
+    null_text: str = "zero"  # encoded: x^NULL = g^t("") as the paper | learned: a trained vector (starts at g^t(""))
+    # | zero: y_t = 0 for a NULL text (f^t's output dropped), so with addition fusion the video-only query is y_v alone
 
     _choices = {"kind": KINDS, "pooling": ("mean", "cls"), "fusion": FUSIONS,
-                "fusion_tokens": ("pooled", "sequence"), "null_text": ("encoded", "learned")}
+                "fusion_tokens": ("pooled", "sequence"), "null_text": ("encoded", "learned", "zero")}
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,9 @@ class TrainConfig:
     warmup_steps: int = 500
     schedule: str = "cosine"  # cosine (after warmup, to 0 at the last epoch) | constant
     grad_clip: float = 1.0
-    text_dropout: float = 0.75
+    text_dropout: float = 0.5
     text_dropout_mode: str = "sample"  # sample: each text dropped on its own | batch: a whole batch at once
-    video_only_weight: float = 0.0  # weight of an extra InfoNCE term on the NULL-text query of every pair
+    video_only_weight: float = 1.0  # weight of an extra InfoNCE term on the NULL-text query of every pair
     eval_batch_size: int = 1024
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 

@@ -91,10 +91,15 @@ class ViML(nn.Module):
 
     def encode_text(self, text: torch.Tensor, is_null: torch.Tensor | None = None) -> torch.Tensor:
         """f^t: y_t [B, d] from text vectors [B, D_t], not normalised; `is_null` [B] marks NULL texts
-        (replaced by the learned NULL vector when model.null_text is learned)."""
+        (replaced by the learned NULL vector when model.null_text is learned; y_t = 0 when it is zero)."""
         if self.null_text is not None and is_null is not None:
             text = torch.where(is_null.unsqueeze(-1), self.null_text.to(text.dtype), text)
-        return self.text(text.unsqueeze(1))[0]
+        y = self.text(text.unsqueeze(1))[0]
+        if self.cfg.null_text == "zero" and self.kind == "viml" and is_null is not None:
+            # f^t ends in a LayerNorm, so no NULL input makes y_t vanish; with addition fusion a constant
+            # y_t(NULL) as large as y_v bends every video-only query towards one direction
+            y = y.masked_fill(is_null.unsqueeze(-1), 0.0)
+        return y
 
     def fuse(self, yv: torch.Tensor, yt: torch.Tensor, v_tokens=None, v_pad=None) -> torch.Tensor:
         """f^vt, L2-normalised."""

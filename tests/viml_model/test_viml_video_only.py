@@ -39,7 +39,7 @@ def test_batch_text_dropout_drops_whole_batches():
 
 def small(**kw) -> ModelConfig:
     return replace(ModelConfig(d_model=16, n_heads=2, ff_dim=32, mlp_hidden=32, video_layers=1, music_layers=1,
-                               text_layers=1, max_video_len=8, max_music_len=8, dropout=0.0), **kw)
+                               text_layers=1, max_video_len=8, max_music_len=8, dropout=0.0, null_text="encoded"), **kw)
 
 
 def test_learned_null_replaces_only_null_texts():
@@ -53,6 +53,32 @@ def test_learned_null_replaces_only_null_texts():
         assert torch.allclose(y[0], model.encode_text(torch.full((1, 8), 5.0))[0], atol=1e-5)
         assert torch.allclose(y[1], model.encode_text(text[1:2])[0], atol=1e-5)
     assert ViML(small(), DIMS).null_text is None  # encoded (the paper's) keeps g^t("")
+
+
+def test_zero_null_makes_the_addition_video_only_query_the_video_embedding(dataset):
+    """null_text: zero -> a NULL-text query with addition fusion is f^v's output alone (the MVPt+ query),
+    in the model and in the batched evaluation path; texts and the paper's encoded NULL are unchanged."""
+    from viml_model.data import FeatureStore
+    from viml_model.embed import embed_queries
+
+    store = FeatureStore.load(dataset.features)
+    model = ViML(small(fusion="addition", null_text="zero"), store.dims()).eval()
+    paper = ViML(small(fusion="addition"), store.dims()).eval()
+    paper.load_state_dict(model.state_dict())
+    x, lengths = store.video.batch(np.arange(4), 8)
+    video, pad = torch.from_numpy(x), torch.from_numpy(np.arange(x.shape[1])[None, :] >= lengths[:, None])
+    text = torch.randn(4, 8)
+    is_null = torch.tensor([True, False, True, False])
+    with torch.no_grad():
+        yv = torch.nn.functional.normalize(model.encode_video(video, pad)[0], dim=-1)
+        q = model.encode_query(video, pad, text, is_null)
+        q_paper = paper.encode_query(video, pad, text, is_null)
+        assert torch.allclose(q[is_null], yv[is_null], atol=1e-6)
+        assert torch.allclose(q[~is_null], q_paper[~is_null], atol=1e-6)
+        assert not torch.allclose(q_paper[is_null], yv[is_null], atol=1e-3)
+    null = store.null_text_index()
+    fast = embed_queries(model, store, np.arange(4), np.full(4, null), batch_size=3, device=torch.device("cpu"))
+    assert torch.allclose(fast, yv, atol=1e-5)
 
 
 def test_residual_fusion_passes_the_video_embedding():
@@ -100,7 +126,7 @@ def test_new_keys_are_validated():
     with pytest.raises(ConfigError, match="video_only_weight"):
         from_dict({"train": {"video_only_weight": -1}})
     with pytest.raises(ConfigError, match="null_text"):
-        from_dict({"model": {"null_text": "zeros"}})
+        from_dict({"model": {"null_text": "random"}})
     with pytest.raises(ConfigError, match="early_stopping.metric"):
         from_dict({"train": {"early_stopping": {"metric": "mean.R@20"}}})
     assert from_dict({"train": {"early_stopping": {"metric": "mean.mean_rank"}}}).train.early_stopping.metric

@@ -38,8 +38,8 @@ With the current viml.yaml (zero NULL, video-only loss weight 1; README "What Vi
 p = 0 / 0.25 / 0.5 / 0.75: video only R@10 30.2 / 30.4 / 32.2 / 32.6, video + human text R@10 51.8 / 49.2 /
 47.2 / 45.4: the video-only loss keeps the NULL-text path trained at every p.
 
-With the old viml.yaml, without text dropout the model leans on the (clean, nearly identifying) training texts: video-only
-retrieval collapses and noisy human texts help less; any p > 0 restores video-only retrieval, and the
+With the old viml.yaml, without text dropout the model leans on the (clean, nearly identifying) training
+texts: video-only retrieval collapses and noisy human texts help less; any p > 0 restores video-only retrieval, and the
 best video + human text retrieval is at a small p, while tags at test time (the training distribution)
 favour p = 0.
 """

@@ -1,7 +1,7 @@
 """Issue 13's check in one command: ViML and MVPt+ trained on the same generated data with the packaged
 configs (viml.yaml, mvpt.yaml), evaluated on held-out tracks with `viml-synth evaluate`'s code.
 
-    .venv/bin/python bench/viml_vs_mvpt.py                        # 3,000 train / 500 test tracks, packaged defaults (~30 min)
+    .venv/bin/python bench/viml_vs_mvpt.py      # 3,000 train / 500 test tracks, packaged defaults (~30 min)
     .venv/bin/python bench/viml_vs_mvpt.py --bench-set seed=1 --bench-set video_nuisance=2.5   # another data set
     .venv/bin/python bench/viml_vs_mvpt.py --small                # the study's small model (minutes, not hours)
 

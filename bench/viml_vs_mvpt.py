@@ -23,8 +23,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -35,16 +33,6 @@ MODELS = {"ViML": "viml", "MVPt+": "mvpt"}
 SMALL = {"model.d_model": 64, "model.ff_dim": 256, "model.mlp_hidden": 256, "train.epochs": 20,
          "train.batch_size": 128, "train.warmup_steps": 50, "train.lr": 5.0e-4}
 METRICS = ("R@1", "R@5", "R@10", "median_rank")
-
-
-def key_values(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 def sections(flat: dict) -> dict:
@@ -145,12 +133,14 @@ def main(argv=None) -> int:
                    help="keep a model's previous run in --bench when its config is the same (e.g. MVPt+ after a "
                         "ViML-only change); the default trains both from scratch")
     args = p.parse_args(argv)
+    from viml_model.config import parse_key_values
 
-    data = {"n_train_tracks": args.train_tracks, "n_test_tracks": args.test_tracks, **key_values(args.bench_set)}
-    changes = {**(SMALL if args.small else {}), **key_values(args.set)}
+    data = {"n_train_tracks": args.train_tracks, "n_test_tracks": args.test_tracks,
+            **parse_key_values(args.bench_set, "--bench-set")}
+    changes = {**(SMALL if args.small else {}), **parse_key_values(args.set)}
     tag = "packaged" if not changes else "changed"
     bench = ensure_data(args.bench / "data", data)
-    viml_changes = key_values(args.viml_set)
+    viml_changes = parse_key_values(args.viml_set, "--viml-set")
     # one folder per set of ViML changes, so runs of other changes (and their --reuse) stay apart
     viml_suffix = f"-viml-set-{hashlib.sha1(json.dumps(viml_changes, sort_keys=True).encode()).hexdigest()[:8]}" \
         if viml_changes else ""

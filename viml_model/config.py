@@ -298,6 +298,18 @@ def _read_yaml(path: Path, seen: tuple = ()) -> tuple[dict, dict]:
     return merged, lines
 
 
+def parse_key_values(items: list[str], flag: str = "--set") -> dict:
+    """Command-line `KEY=VALUE` items -> {KEY: VALUE read as YAML} (numbers, lists [1, 2], mappings
+    {genre: 0.5}); an item without "=" ends the program naming `flag`."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"{flag} expects key=value, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Read a YAML config; a bare name like 'mvpt' or 'mvpt.yaml' means the packaged one."""
     if path is None:

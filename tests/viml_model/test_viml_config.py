@@ -67,3 +67,14 @@ def test_extends_and_overrides(tmp_path):
 def test_missing_file_lists_packaged_configs():
     with pytest.raises(ConfigError, match="mvpt.yaml"):
         load_config("nope")
+
+
+def test_command_line_key_values_are_read_as_yaml_and_malformed_ones_name_their_flag():
+    import pytest
+
+    from viml_model.config import parse_key_values
+
+    assert parse_key_values(["seed=1", " lr =5.0e-4", "mix={genre: 0.5}", "ids=[1, 2]"]) == {
+        "seed": 1, "lr": 5e-4, "mix": {"genre": 0.5}, "ids": [1, 2]}
+    with pytest.raises(SystemExit, match="--viml-set expects key=value, got 'x'"):
+        parse_key_values(["x"], "--viml-set")

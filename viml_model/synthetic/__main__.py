@@ -5,19 +5,8 @@ import argparse
 import json
 import sys
 
-import yaml
-
+from viml_model.config import parse_key_values
 from viml_model.synthetic.generator import PRESETS, SyntheticConfig, generate
-
-
-def _parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)  # numbers, lists [1, 2], mappings {genre: 0.5}
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cache = False if (args.text_cache or "").lower() == "none" else args.text_cache
     try:
-        info = generate(args.out_dir, preset=args.preset, seed=args.seed, text_cache=cache, **_parse_set(args.set))
+        info = generate(args.out_dir, preset=args.preset, seed=args.seed, text_cache=cache,
+                        **parse_key_values(args.set))
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -257,6 +257,20 @@ def criterion_for(run: dict, criterion: str | None) -> str:
 DEFAULT_CRITERION = "mean.mean_rank"
 
 
+def runs_of(runs: list[dict], setting: str, scale: str, data: str) -> list[dict]:
+    return [r for r in runs if r["setting"] == setting and r["scale"] == scale and r["data"] == data]
+
+
+def at_kept_epochs(group: list[dict], criterion: str | None) -> tuple[list[int], list[dict], list[dict], list[dict]]:
+    """Per run, the epoch `criterion` keeps (see criterion_for) and its test, test_tags and validation
+    metrics at that epoch."""
+    epochs = [r["selected"][criterion_for(r, criterion)] for r in group]
+    tests = [at_epoch(r, e) for r, e in zip(group, epochs, strict=True)]
+    tags = [at_epoch(r, e, "test_tags") for r, e in zip(group, epochs, strict=True)]
+    vals = [next(v for v in r["val_curve"] if v["epoch"] == e)["val"] for r, e in zip(group, epochs, strict=True)]
+    return epochs, tests, tags, vals
+
+
 def settings_table(runs: list[dict], scale: str, data: str, criterion: str | None = None) -> str:
     """One row per setting: test metrics at the epoch `criterion` keeps (default: mean.mean_rank for ViML,
     video_only.R@10 for MVPt+), mean ± sd over seeds."""
@@ -265,13 +279,10 @@ def settings_table(runs: list[dict], scale: str, data: str, criterion: str | Non
     head += ["video+tags R@10", "kept epoch", "val video-only R@10", "val video+text R@10"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for setting in SETTINGS:
-        group = [r for r in runs if r["setting"] == setting and r["scale"] == scale and r["data"] == data]
+        group = runs_of(runs, setting, scale, data)
         if not group:
             continue
-        picks = [(r, r["selected"][criterion_for(r, criterion)]) for r in group]
-        tests = [at_epoch(r, e) for r, e in picks]
-        tags = [at_epoch(r, e, "test_tags") for r, e in picks]
-        vals = [next(v for v in r["val_curve"] if v["epoch"] == e)["val"] for r, e in picks]
+        epochs, tests, tags, vals = at_kept_epochs(group, criterion)
         cells = [setting, str(len(group))]
         for q in QUERY_KINDS:
             for m in METRICS:
@@ -280,7 +291,7 @@ def settings_table(runs: list[dict], scale: str, data: str, criterion: str | Non
             for k in range(len(METRICS)):  # MVPt+ has no text input: its video+text columns are empty
                 cells[2 + len(METRICS) + k] = "-"
         cells += [fmt([t["video_text"]["R@10"] for t in tags], 1) if not setting.startswith("mvpt") else "-",
-                  fmt([float(e) for _, e in picks], 0), fmt([v["video_only"]["R@10"] for v in vals], 1),
+                  fmt([float(e) for e in epochs], 0), fmt([v["video_only"]["R@10"] for v in vals], 1),
                   fmt([v["video_text"]["R@10"] for v in vals], 1) if not setting.startswith("mvpt") else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -290,7 +301,7 @@ def criteria_table(runs: list[dict], scale: str, data: str, setting: str) -> str
     head = ["selection criterion", "kept epoch", "video only R@10", "video only MR", "video+text R@10",
             "video+text MR"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    group = [r for r in runs if r["setting"] == setting and r["scale"] == scale and r["data"] == data]
+    group = runs_of(runs, setting, scale, data)
     if not group:
         return ""
     for c in CRITERIA:
@@ -326,13 +337,10 @@ def tradeoff_table(runs: list[dict], scale: str, data: str) -> str:
     lines = ["| setting (T = 0.1) | video-only R@10 | video+text R@10 | video+tags R@10 | val video-only R@10 | "
              "val video+text R@10 |", "|---|---|---|---|---|---|"]
     for setting in TRADEOFF:
-        group = [r for r in runs if r["setting"] == setting and r["scale"] == scale and r["data"] == data]
+        group = runs_of(runs, setting, scale, data)
         if not group:
             continue
-        picks = [(r, r["selected"][criterion_for(r, None)]) for r in group]
-        test = [at_epoch(r, e) for r, e in picks]
-        tags = [at_epoch(r, e, "test_tags") for r, e in picks]
-        val = [next(v for v in r["val_curve"] if v["epoch"] == e)["val"] for r, e in picks]
+        _, test, tags, val = at_kept_epochs(group, None)
         text = not setting.startswith("mvpt")
         lines.append("| " + " | ".join([
             setting, fmt([t["video_only"]["R@10"] for t in test], 1),

@@ -111,6 +111,7 @@ class Data2TextMethod(Method):
             self._rewriter = Seq2SeqRewriter(model, fallback=builtin)
         else:
             raise ValueError(f"unknown rewriter '{self.rewriter}': use builtin or hf:<model id or path>")
+        self._rewriter_json = json.dumps(self._rewriter.describe(), sort_keys=True, default=str)  # same every row
 
     def fixed_batch_size(self) -> int | None:
         return CPU_BATCH if self.rewriter == "builtin" else None  # a seq2seq model: adaptive batches
@@ -120,8 +121,6 @@ class Data2TextMethod(Method):
 
         results = data2text_many([list(i.selected) for i in items], [i.rng() for i in items], self._bank,
                                  self._rewriter, self._vocabulary)
-        if getattr(self, "_rewriter_json", None) is None:  # the same for every row of the run
-            self._rewriter_json = json.dumps(self._rewriter.describe(), sort_keys=True, default=str)
         outs = []
         for item, (text, meta) in zip(items, results, strict=True):
             templates = [f"{t['id']}@{t['hash']}" for t in meta.pop("templates", [])]

@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 
 from pipelines.io import outputs
-from pipelines.io.redact import redact_text
 
 
-def render_card(summary: dict) -> str:
+def card_text(summary: dict) -> str:
     c = summary["counts"]
     # the committed files by name, not a glob: a glob could also match files of a run killed mid-commit
     files = [outputs.basename(f) for f in summary["outputs"]["triplets"]]
@@ -50,12 +49,3 @@ def render_card(summary: dict) -> str:
     ]
     return "\n".join(lines)
 
-
-card_text = render_card
-
-
-def write_card(out_dir: str, summary: dict) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.create(outputs.join(out_dir, "README.md")) as fh:
-        fh.write(redact_text(render_card(summary)).encode("utf-8"))

@@ -36,6 +36,7 @@ INTERVAL_ENV = "VIML_SYNTH_PROGRESS_S"
 DEFAULT_INTERVAL_S = 10.0
 FLUSH_S = 0.25  # how often a counting step rewrites its file (a few small writes a second)
 RATE_WINDOW_S = 60.0  # the rate (and ETA) is measured over the last minute: model loading is not in it
+ROWS = "rows"  # a weight: each element is a batch (a list, an Arrow record batch) counting len() units
 
 
 def interval_s() -> float:
@@ -51,9 +52,10 @@ def interval_s() -> float:
 
 
 class _CountTo(beam.DoFn):
-    """Counts elements (times `weight`) into its own file under `folder/kind`; outputs nothing."""
+    """Counts elements (times `weight`, or their len() when weight is ROWS) into its own file under
+    `folder/kind`; outputs nothing."""
 
-    def __init__(self, folder: str, kind: str, weight: int = 1):
+    def __init__(self, folder: str, kind: str, weight: int | str = 1):
         self.folder, self.kind, self.weight = folder, kind, weight
 
     def setup(self):
@@ -65,7 +67,7 @@ class _CountTo(beam.DoFn):
     def process(self, element):
         if not self.enabled:
             return
-        self.count += self.weight
+        self.count += len(element) if self.weight == ROWS else self.weight
         now = time.monotonic()
         if now - self.flushed_at >= FLUSH_S:
             self._flush(now)
@@ -232,8 +234,9 @@ def track(p: beam.Pipeline, label: str, done, failed=(), total: int | None = Non
           failed_before: int = 0) -> None:
     """Report progress of `done` (and the `failed` PCollections) while `p` runs on the local runner.
 
-    An item of `failed` may be a (PCollection, weight) pair: one of its elements stands for `weight`
-    of `unit` (an unreadable input row of `synthesize` is every text it would have had).
+    `done` and each item of `failed` may be a (PCollection, weight) pair: one of its elements stands for
+    `weight` of `unit` (an unreadable input row of `synthesize` is every text it would have had), or for
+    len(element) of them when weight is ROWS (batches of rows).
     `failed_before`: failures known before the run. Several calls on one pipeline report together."""
     if not _is_local(p) or interval_s() <= 0:
         return
@@ -242,7 +245,8 @@ def track(p: beam.Pipeline, label: str, done, failed=(), total: int | None = Non
     os.makedirs(folder)
     state.trackers.append(Tracker(label, unit, total, folder, failed_before))
     step = f"Progress_{label.replace(' ', '_')}"
-    done | f"{step}_done" >> beam.ParDo(_CountTo(folder, "done"))
+    done, done_weight = done if isinstance(done, tuple) else (done, 1)
+    done | f"{step}_done" >> beam.ParDo(_CountTo(folder, "done", done_weight))
     for i, item in enumerate(failed if isinstance(failed, (list, tuple)) else [failed]):
         pcoll, weight = item if isinstance(item, tuple) else (item, 1)
         pcoll | f"{step}_failed{i}" >> beam.ParDo(_CountTo(folder, "failed", weight))

@@ -123,3 +123,18 @@ def test_rows_hint_counts_local_lines_and_parquet_footers(tmp_path):
     assert rows_hint(str(tmp_path / "p-*.parquet")) == 4
     assert rows_hint(str(tmp_path / "missing.csv")) is None
     assert rows_hint("gs://bucket/m.csv") is None
+
+
+def test_synthesize_counts_texts_not_batches(tmp_path):
+    """synthesize's texts leave in record batches of up to 64: progress counts the texts in them, and the
+    rows that fail, to the total."""
+    src = tmp_path / "tags.jsonl"
+    rows = [{"music_id": f"m{i}", "tags": ["rock", "piano", "sad"]} for i in range(150)] + [{"tags": ["x"]}] * 3
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {**os.environ, progress.INTERVAL_ENV: "0.05"}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "synthesize", "--input", str(src), "--out",
+                           str(tmp_path / "out"), "--methods", "tags", "--samples-per-track", "2"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    final = [line for line in done.stderr.splitlines() if "progress synthesize tags:" in line][-1]
+    assert "306/306 texts (100.0 %)" in final and "6 failed" in final, final

@@ -27,6 +27,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 
+from pipelines.io.chunks import Chunk
 from pipelines.io.errors import error_record
 
 ERRORS = "errors"
@@ -303,16 +304,31 @@ def iter_file(path: str, fmt: str, columns: list[str] | None = None) -> Iterator
 
 
 class ReadFileRows(beam.DoFn):
-    """(file index, path) -> (order, ref, raw) for each row; counts rows when `count` is set."""
+    """(file index, path) -> (order, ref, raw) for each row, or lists of up to `chunk_rows` of them;
+    counts rows when `count` is set."""
 
-    def __init__(self, fmt: str, columns: list[str] | None = None, count: bool = True, counter: str = "rows"):
-        self.fmt, self.columns, self.count = fmt, columns, count
+    def __init__(self, fmt: str, columns: list[str] | None = None, count: bool = True, counter: str = "rows",
+                 chunk_rows: int | None = None):
+        self.fmt, self.columns, self.count, self.chunk_rows = fmt, columns, count, chunk_rows
         self.rows = Metrics.counter(NAMESPACE, counter)
 
     def process(self, element):
+        rows = self._rows(*element)
+        if not self.chunk_rows:
+            yield from rows
+            return
+        chunk = Chunk()
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= self.chunk_rows:
+                yield chunk
+                chunk = Chunk()
+        if chunk:
+            yield chunk
+
+    def _rows(self, index: int, path: str):
         from pipelines.io.outputs import kill_point
 
-        index, path = element
         for row, raw in iter_file(path, self.fmt, self.columns):
             if self.count:
                 self.rows.inc()
@@ -338,6 +354,10 @@ def _ids_of(element, validate, id_field) -> list:
     return [(rid, order)]
 
 
+def _ids_of_chunk(chunk, validate, id_field) -> list:
+    return [pair for element in chunk for pair in _ids_of(element, validate, id_field)]
+
+
 def _later_occurrences(group):
     rid, orders = group
     orders = sorted(orders)
@@ -353,6 +373,10 @@ class CheckRow(beam.DoFn):
         self.validate, self.id_field, self.stage, self.purpose, self.files = validate, id_field, stage, purpose, files
 
     def process(self, element, duplicates):
+        yield self.check(element, duplicates)
+
+    def check(self, element, duplicates):
+        """The row's item, or a TaggedOutput(ERRORS, record) saying why it is not used."""
         order, ref, raw = element
         fields = raw.partial if isinstance(raw, RowError) else raw if isinstance(raw, dict) else None
         input_ref = {**ref, "raw": fields}
@@ -364,33 +388,63 @@ class CheckRow(beam.DoFn):
             except ValueError:
                 rid = None
             message = str(exc) if str(exc).startswith(ref["source"]) else f"{ref['source']} row {ref['row']}: {exc}"
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(
+            return beam.pvalue.TaggedOutput(ERRORS, error_record(
                 rid or f"{ref['source']}:{ref['row']}", self.stage, getattr(exc, "reason", None) or "malformed_row",
                 message, input_ref))
-            return
         first = duplicates.get(order)
         if first is not None:
             _, first_order = first
             first_file, first_row = self.files[first_order >> FILE_BITS], first_order & ((1 << FILE_BITS) - 1)
             where = f"row {first_row}" + ("" if first_file == ref["source"] else f" of {first_file}")
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(
+            return beam.pvalue.TaggedOutput(ERRORS, error_record(
                 rid, self.stage, "duplicate_id",
                 f"{ref['source']} row {ref['row']}: {self.id_field} '{rid}' was already used by {where}; "
                 f"only the first is {self.purpose}", input_ref))
-            return
-        yield item
+        return item
+
+
+class CheckRows(CheckRow):
+    """CheckRow on a list of rows: the usable ones leave as one list, each error on its own.
+
+    `then(item)`, when given, turns each usable item into the stage's own (or a TaggedOutput(ERRORS, record)
+    saying why it cannot be used). Its errors then share this step's error output: each error output
+    costs the pipeline a Parquet writer, four stages on the local runner."""
+
+    def __init__(self, *args, then: Callable | None = None):
+        super().__init__(*args)
+        self.then = then
+
+    def process(self, chunk, duplicates):
+        items = Chunk()
+        for element in chunk:
+            out = self.check(element, duplicates)
+            if self.then is not None and not isinstance(out, beam.pvalue.TaggedOutput):
+                out = self.then(out)
+            if isinstance(out, beam.pvalue.TaggedOutput):
+                yield out
+            else:
+                items.append(out)
+        if items:
+            yield items
 
 
 class ReadInput(beam.PTransform):
     """The rows of an InputSource: main output = validated items (first occurrence of each id), ERRORS =
     error records. `validate(raw, ref)` builds a stage's item (default: the (ref, raw) pair) and raises
-    ValueError for a malformed row; it runs on both branches so only valid rows claim an id."""
+    ValueError for a malformed row; it runs on both branches so only valid rows claim an id.
+
+    With `chunk_rows` the main output's elements are lists of up to that many items: a stage whose
+    per-row work takes microseconds would otherwise spend most of its time in Beam's per-element
+    dispatch between steps (bench/synthesize_floor.py). `then` (with chunk_rows): see CheckRows."""
 
     def __init__(self, source: InputSource, stage: str, purpose: str, validate: Callable | None = None,
-                 spread: bool = True, counter: str = "rows"):
+                 spread: bool = True, counter: str = "rows", chunk_rows: int | None = None,
+                 then: Callable | None = None):
         super().__init__()
         self.source, self.stage, self.purpose, self.validate, self.spread = source, stage, purpose, validate, spread
-        self.counter = counter
+        self.counter, self.chunk_rows, self.then = counter, chunk_rows, then
+        if then is not None and not chunk_rows:
+            raise ValueError("ReadInput: `then` needs chunk_rows")
 
     def expand(self, pbegin):
         s = self.source
@@ -402,8 +456,9 @@ class ReadInput(beam.PTransform):
         duplicates = (
             pbegin
             | "FilesForIds" >> beam.Create(files)
-            | "ReadIds" >> beam.ParDo(ReadFileRows(s.fmt, id_columns, count=False))
-            | "Ids" >> beam.FlatMap(_ids_of, self.validate, s.id_field)
+            | "ReadIds" >> self._typed(beam.ParDo(ReadFileRows(s.fmt, id_columns, count=False,
+                                                              chunk_rows=self.chunk_rows)))
+            | "Ids" >> beam.FlatMap(_ids_of_chunk if self.chunk_rows else _ids_of, self.validate, s.id_field)
             | "ById" >> beam.GroupByKey()
             | "Later" >> beam.FlatMap(_later_occurrences)
         )
@@ -411,12 +466,20 @@ class ReadInput(beam.PTransform):
             pbegin
             | "FilesForRows" >> beam.Create(files)
             # a file per worker; a large file is read by one worker while its rows stream onwards
-            | "ReadRows" >> beam.ParDo(ReadFileRows(s.fmt, counter=self.counter))
-            | "Check" >> beam.ParDo(CheckRow(self.validate, s.id_field, self.stage, self.purpose, s.files),
-                                    duplicates=beam.pvalue.AsDict(duplicates)).with_outputs(ERRORS, main="ok")
+            | "ReadRows" >> self._typed(beam.ParDo(ReadFileRows(s.fmt, counter=self.counter,
+                                                                chunk_rows=self.chunk_rows)))
+            | "Check" >> self._typed(beam.ParDo(
+                CheckRows(self.validate, s.id_field, self.stage, self.purpose, s.files, then=self.then)
+                if self.chunk_rows else CheckRow(self.validate, s.id_field, self.stage, self.purpose, s.files),
+                duplicates=beam.pvalue.AsDict(duplicates))).with_outputs(ERRORS, main="ok")
         )
-        ok = checked.ok | "Spread" >> beam.Reshuffle() if self.spread else checked.ok
+        ok = checked.ok | "Spread" >> beam.Reshuffle().with_output_types(
+            Chunk if self.chunk_rows else Any) if self.spread else checked.ok
         return {"ok": ok, ERRORS: checked[ERRORS]}
+
+    def _typed(self, pardo):
+        """Lists of rows are Chunks for Beam (see chunks.py: their coder is what makes them cheap)."""
+        return pardo.with_output_types(Chunk) if self.chunk_rows else pardo
 
 
 def spread_rows(runner: str, workers: int) -> bool:

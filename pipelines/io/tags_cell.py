@@ -6,6 +6,7 @@ those as a JSON string (CSV cells); or "a, b, c". Confidence is None when the in
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 
@@ -45,6 +46,15 @@ def _decode(cell):
     return cell
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _named_tag(item: str) -> InputTag:
+    """The tag a plain name stands for (InputTags are immutable: one object serves every row)."""
+    name = printable(item).strip()
+    if not name:
+        raise TagsCellError("empty tag name")
+    return InputTag(name)
+
+
 def parse_tags_cell(cell) -> list[InputTag]:
     """One row's tags; raises TagsCellError saying what is wrong."""
     cell = _decode(cell)
@@ -54,6 +64,9 @@ def parse_tags_cell(cell) -> list[InputTag]:
     for item in cell:  # the hot loop of the synthesize stage (89 tags a row): plain lookups only
         if type(item) is dict and "tag" in item:
             name, confidence, category = item["tag"], item.get("confidence"), item.get("category")
+        elif type(item) is str:  # a plain name (a user's list): the same few thousand on every row
+            tags.append(_named_tag(item))
+            continue
         elif isinstance(item, str):
             name, confidence, category = item, None, None
         else:

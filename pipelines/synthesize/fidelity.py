@@ -164,6 +164,7 @@ class TagMatcher:
         self.vocabulary = vocabulary
         self._scan_cache: dict[str, tuple[Mention, ...]] = {}
         self._input_cache: dict[str, tuple[list[str] | None, bool, frozenset[str]]] = {}
+        self._cue_cache: dict[str, bool] = {}
         self.order = {t.name: i for i, t in enumerate(vocabulary.tags)}
         self.forms: dict[tuple[str, ...], list[str]] = {}
         self.compounds: dict[tuple[str, ...], list[str]] = {}
@@ -301,6 +302,15 @@ class TagMatcher:
             i += length
         return mentions
 
+    def has_negation_cue(self, text: str) -> bool:
+        """A word of `text` starts a negated stretch ("no", "without", "...n't")."""
+        cached = self._cue_cache.get(text)
+        if cached is None:
+            if len(self._cue_cache) >= 1 << 16:  # bounded: free-form tags can be endless
+                self._cue_cache.clear()
+            cached = self._cue_cache[text] = any(t in self.negation_cues or t.endswith("n't") for t in words(text))
+        return cached
+
     def input_tag(self, tag_text: str) -> tuple[list[str] | None, bool, frozenset[str]]:
         """What an input tag denotes: (vocabulary names it is exactly, or None; all_of; the vocabulary
         tags its non-negated mentions support). Cached: the same tag strings come back on every row,
@@ -356,14 +366,43 @@ def _dedupe(tags: Iterable[InputTag]) -> list[InputTag]:
     return out
 
 
+def _default_matcher(vocabulary) -> TagMatcher:
+    if vocabulary is None:
+        from pipelines.tag.vocabulary import Vocabulary
+
+        vocabulary = Vocabulary.load()
+    return matcher_for(vocabulary)
+
+
 def fidelity(text: str, tags: Sequence[InputTag], vocabulary=None, matcher: TagMatcher | None = None) -> Fidelity:
     """Fidelity of one generated `text` to its input `tags` (see the module docstring for the rules)."""
-    if matcher is None:
-        if vocabulary is None:
-            from pipelines.tag.vocabulary import Vocabulary
+    matcher = matcher or _default_matcher(vocabulary)
+    text_toks = words(text)
+    mentions = matcher.scan(text) if len(text) <= 64 else matcher.scan_tokens(text_toks)
+    return _fidelity(text_toks, mentions, tags, matcher)
 
-            vocabulary = Vocabulary.load()
-        matcher = matcher_for(vocabulary)
+
+def fidelity_of_list(parts: Sequence[str], tags: Sequence[InputTag], matcher: TagMatcher) -> Fidelity:
+    """fidelity(", ".join(parts), tags), from the cached scans of the parts (the `tags` method's text is
+    its tags joined by commas: the same few thousand tag strings on every row).
+
+    Exact: no form spans a comma (forms hold no "," token) and the tokens of the joined text are the
+    parts' tokens with a "," between them. Only negation reaches past a comma ("no drums, bass or
+    vocals"), so a part with a negation cue sends the row to the full scan."""
+    if any(matcher.has_negation_cue(part) for part in parts):
+        return fidelity(", ".join(parts), tags, matcher=matcher)
+    toks: list[str] = []
+    mentions: list[Mention] = []
+    for i, part in enumerate(parts):
+        if i:
+            toks.append(",")
+        toks += words(part)
+        mentions += matcher.scan(part)
+    return _fidelity(toks, mentions, tags, matcher)
+
+
+def _fidelity(text_toks: list[str], mentions: list[Mention], tags: Sequence[InputTag], matcher: TagMatcher) -> Fidelity:
+    """Fidelity of a text given as its `words` and its `scan`."""
     inputs = _dedupe(tags)
 
     # What each input tag denotes, and which vocabulary tags the inputs support.
@@ -383,8 +422,6 @@ def fidelity(text: str, tags: Sequence[InputTag], vocabulary=None, matcher: TagM
     text_tags: list[str] = []
     readings: set[str] = set()
     negated_tags: set[str] = set()
-    text_toks = words(text)
-    mentions = matcher.scan(text) if len(text) <= 64 else matcher.scan_tokens(text_toks)
     for m in mentions:
         if m.all_of:
             resolved = list(m.tags)
@@ -400,8 +437,8 @@ def fidelity(text: str, tags: Sequence[InputTag], vocabulary=None, matcher: TagM
     named = matcher.with_parents(readings)
     hallucinated = [t for t in text_tags if t not in supported]
 
-    toks = [w for w in text_toks if w not in _SENTENCE_END and w != ","]
-    text_words, text_stems = set(toks), {porter_stem(w) for w in toks}
+    text_words = {w for w in text_toks if w not in _SENTENCE_END and w != ","}
+    text_stems = None  # stemmed only once a free-form tag has a word the text does not have as is
 
     mentioned, missing, negated, partial = [], [], [], {}
     for t, names, all_of in denotes:
@@ -416,7 +453,14 @@ def fidelity(text: str, tags: Sequence[InputTag], vocabulary=None, matcher: TagM
                     partial[t.tag] = 0.5
         if not hit and names is None:
             content = _content_words(t.tag)
-            found_words = sum(1 for w in content if w in text_words or porter_stem(w) in text_stems)
+            found_words = 0
+            for w in content:
+                if w not in text_words:
+                    if text_stems is None:
+                        text_stems = {porter_stem(x) for x in text_words}
+                    if porter_stem(w) not in text_stems:
+                        continue
+                found_words += 1
             if content and found_words == len(content):
                 hit = True
             elif found_words and t.tag not in negated:
@@ -446,12 +490,7 @@ def best_of(candidates: Sequence[str], tags: Sequence[InputTag], vocabulary=None
     """Index of the most faithful candidate: highest coverage, then fewest hallucinations, then first."""
     if not candidates:
         raise ValueError("best_of needs at least one candidate")
-    if matcher is None:
-        if vocabulary is None:
-            from pipelines.tag.vocabulary import Vocabulary
-
-            vocabulary = Vocabulary.load()
-        matcher = matcher_for(vocabulary)
+    matcher = matcher or _default_matcher(vocabulary)
     best, best_key = 0, None
     for i, text in enumerate(candidates):
         f = fidelity(text, tags, matcher=matcher)

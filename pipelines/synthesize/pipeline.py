@@ -3,9 +3,9 @@
 Data flow (top to bottom):
   input rows, read by the workers (tags-*.parquet, or a user's CSV/JSONL/Parquet)         │
       │ ──(unreadable row, missing/NaN music_id, duplicate_id: all but the first)─────────┤
-      │ ParseTrack                                                                         │
+      │ parse_track (rows travel in lists of CHUNK_ROWS) ──(no usable tags)────────────────┤
   ExpandWork: select tags once per track; one WorkItem per (method, sample)                │
-      │ tags │ data2text │ prompt2text   (BatchElements each)                              │
+      │ tags │ data2text │ prompt2text   (fixed batches, or BatchElements for a model)     │
   RunMethod(method) ──(no text: LLM failure, rejected completion, template error)─────────┤
       │                                                                                    ▼
   triplets-*.parquet                                                              errors-*.parquet
@@ -17,25 +17,31 @@ import time
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines import progress
 from pipelines.io import outputs
+from pipelines.io.chunks import Chunk
 from pipelines.io.read_rows import ERRORS as READ_ERRORS
 from pipelines.io.read_rows import InputSource, ReadInput, check_input, spread_rows
 from pipelines.io.read_rows import input_rows as counted_input_rows
+from pipelines.io.row_groups import WriteBatchesToParquet  # also registers the Arrow coders
 from pipelines.io.schemas import TRIPLETS_SCHEMA
 from pipelines.pipeline_info import versions
 from pipelines.synthesize.card import card_text
 from pipelines.synthesize.methods import Method
 from pipelines.synthesize.select import TagSelection
-from pipelines.synthesize.steps import ERRORS, ExpandWork, ParseTrack, RunMethod
+from pipelines.synthesize.steps import ERRORS, ExpandWork, RunMethod, parse_track
 
 log = logging.getLogger(__name__)
 
 # Each writer holds a row group in memory until it is this big (Beam's default is 64 MB per writer);
 # 16 MB row groups (~15k texts) still read efficiently and keep a run's memory low and flat.
 ROW_GROUP_BYTES = 16 * 2 ** 20
+# Input rows travel between steps in lists of this many (see steps.py); a multiple of the CPU methods'
+# batch size, so their batches stay whole.
+CHUNK_ROWS = 1024
 
 
 @dataclass
@@ -66,34 +72,34 @@ def check_inputs(job: SynthesizeJob) -> InputSource:
 
 
 def read_inputs(p: beam.Pipeline, job: SynthesizeJob, source: InputSource | None = None):
-    """(ref, row dict) of the first row of every music_id, read by the workers; and the error records
-    of rows that cannot be used (unreadable, no usable music_id, a later row of a music_id)."""
+    """Lists of Tracks, from the first row of every music_id, read by the workers; and the error records
+    of rows that cannot be used (unreadable, no usable music_id or tags, a later row of a music_id)."""
     source = source or check_inputs(job)
-    rows = p | "ReadInput" >> ReadInput(source, "input", "used", spread=spread_rows(job.runner, job.workers))
+    rows = p | "ReadInput" >> ReadInput(source, "input", "used", spread=spread_rows(job.runner, job.workers),
+                                        chunk_rows=CHUNK_ROWS, then=parse_track)
     return rows["ok"], rows[READ_ERRORS]
 
 
 def build(p: beam.Pipeline, job: SynthesizeJob, staging: str) -> None:
     names = [m.name for m in job.methods]
-    rows, input_errors = read_inputs(p, job)
-    tracks = rows | "Parse" >> beam.ParDo(ParseTrack()).with_outputs(ERRORS, main="ok")
-    work = (tracks.ok
-            | "Expand" >> beam.ParDo(ExpandWork(names, job.samples, job.seed, job.selection)).with_outputs(*names))
-    errors = {"input": input_errors, "parse": tracks[ERRORS]}
+    tracks, input_errors = read_inputs(p, job)
+    work = (tracks | "Expand" >> beam.ParDo(ExpandWork(names, job.samples, job.seed, job.selection))
+            .with_output_types(Chunk, **{name: Chunk for name in names}).with_outputs(*names))
+    errors = {"input": input_errors}
     for method in job.methods:
-        fixed = method.fixed_batch_size()
-        sizes = dict(min_batch_size=fixed, max_batch_size=fixed) if fixed else dict(min_batch_size=8, max_batch_size=64)
-        done = (work[method.name]
-                | f"Batch_{method.name}" >> beam.BatchElements(**sizes)
-                | f"Run_{method.name}" >> beam.ParDo(RunMethod(method)).with_outputs(ERRORS, main="ok"))
+        items = work[method.name]
+        if not method.fixed_batch_size():  # model-bound: BatchElements sizes batches by measured time
+            items = (items | f"Items_{method.name}" >> beam.FlatMap(lambda chunk: chunk)
+                     | f"Batch_{method.name}" >> beam.BatchElements(min_batch_size=8, max_batch_size=64))
+        done = (items | f"Run_{method.name}" >> beam.ParDo(RunMethod(method)).with_output_types(pa.RecordBatch)
+                .with_outputs(ERRORS, main="ok"))
         # one writer per method, fused with the steps before it: texts stream to disk as they are made
         # (a Flatten first made the local runner hold every text of the run in memory)
-        done.ok | f"Write_{method.name}" >> beam.io.WriteToParquet(
-            outputs.join(staging, f"triplets-{method.name}"), TRIPLETS_SCHEMA, file_name_suffix=".parquet",
-            row_group_buffer_size=ROW_GROUP_BYTES)
+        done.ok | f"Write_{method.name}" >> WriteBatchesToParquet(
+            outputs.join(staging, f"triplets-{method.name}"), TRIPLETS_SCHEMA, ROW_GROUP_BYTES)
         errors[method.name] = done[ERRORS]
-        progress.track(p, f"synthesize {method.name}", done.ok,
-                       [done[ERRORS], (tracks[ERRORS], job.samples), (input_errors, job.samples)],
+        progress.track(p, f"synthesize {method.name}", (done.ok, progress.ROWS),
+                       [done[ERRORS], (input_errors, job.samples)],
                        (progress.rows_hint(job.inputs) or 0) * job.samples or None, "texts")
     outputs.write_errors(errors, staging)
 
@@ -136,7 +142,7 @@ def summarize(job: SynthesizeJob, staged: outputs.StagedRun, counters: dict) -> 
         bucket[kind] = bucket.get(kind, 0) + 1
         examples.setdefault(stage, {}).setdefault(kind, message)
     counted = counted_input_rows(staged.result)
-    input_rows_ = counted if counted is not None else counters.get("synthesize", {}).get("input_rows", 0)
+    input_rows_ = counted or 0
     bad_rows = sum(errors_by_stage.get("input", {}).values())
     expected = (input_rows_ - bad_rows) * len(job.methods) * job.samples
     item_errors = sum(sum(v.values()) for k, v in errors_by_stage.items() if k != "input")

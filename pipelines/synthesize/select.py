@@ -72,8 +72,10 @@ def select_tags(tags: list[InputTag], selection: TagSelection) -> tuple[list[Inp
     unique = [t for t in tags if not (t.tag.lower() in seen or seen.add(t.tag.lower()))]
     passing = [t for t in unique if t.confidence is None or t.confidence >= selection.threshold_of(t.category)]
     # categories with a threshold of their own (measured tempo, key) never fill up the fallback: a tempo
-    # too uncertain to state stays unstated however few tags the tagger gave
-    eligible = [t for t in unique if t.category not in selection.category_threshold or t in passing]
+    # too uncertain to state stays unstated however few tags the tagger gave. (Membership by identity:
+    # the unique tags differ in name, and comparing dataclasses field by field cost more.)
+    passed = {id(t) for t in passing}
+    eligible = [t for t in unique if t.category not in selection.category_threshold or id(t) in passed]
     fallback = len(passing) < min(selection.min_tags, len(eligible))
     if fallback:
         passing = _rank(eligible)[: selection.min_tags]

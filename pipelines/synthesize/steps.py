@@ -1,70 +1,92 @@
-"""The synthesize pipeline's steps: parse tracks, select tags and fan out work, run a method."""
+"""The synthesize pipeline's steps: parse tracks, select tags and fan out work, run a method.
+
+Rows travel in lists (a chunk of the input file each) and texts in Arrow record batches: per row these
+steps do microseconds of work, and Beam's per-element dispatch between steps would cost more than that.
+"""
 from __future__ import annotations
 
 import collections
+import functools
 import gc
 import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipelines.io.chunks import Chunk
 from pipelines.io.errors import error_from_exception, error_record
 from pipelines.synthesize.select import TagSelection, select_tags
-from pipelines.synthesize.work import Track, WorkItem, row_seed, track_from_row, triplet_record
+from pipelines.synthesize.triplets import triplet_batch
+from pipelines.synthesize.work import Track, WorkItem, row_seed, track_from_row
 
 ERRORS = "errors"
 log = logging.getLogger(__name__)
 
 
-class ParseTrack(beam.DoFn):
-    """An input row -> Track, or an error naming the row."""
+def parse_track(row: tuple[dict, Any]) -> Track | beam.pvalue.TaggedOutput:
+    """A checked (ref, row) -> its Track, or an error naming the row (ReadInput's `then`)."""
+    ref, raw = row
+    music_id = str(raw.get("music_id") or "").strip() if isinstance(raw, dict) else ""
+    # rows without a usable id are named by where they are: "<file>:<row>"
+    error_id = music_id or f"{ref.get('source')}:{ref.get('row', '?')}"
+    if isinstance(raw, Exception):
+        return beam.pvalue.TaggedOutput(ERRORS, error_record(error_id, "input", "malformed_row", str(raw), ref))
+    try:
+        return track_from_row(raw, _ref_json(ref))
+    except ValueError as exc:
+        return beam.pvalue.TaggedOutput(ERRORS, error_from_exception(error_id, "input", exc, {"ref": ref, "raw": raw}))
 
-    def __init__(self):
-        self.rows = Metrics.counter("synthesize", "input_rows")
 
-    def process(self, element):
-        ref, raw = element
-        self.rows.inc()
-        music_id = str(raw.get("music_id") or "").strip() if isinstance(raw, dict) else ""
-        # rows without a usable id are named by where they are: "<file>:<row>"
-        error_id = music_id or f"{ref.get('source')}:{ref.get('row', '?')}"
-        if isinstance(raw, Exception):
-            yield beam.pvalue.TaggedOutput(ERRORS, error_record(error_id, "input", "malformed_row", str(raw), ref))
-            return
-        try:
-            yield track_from_row(raw, json.dumps(ref, default=str))
-        except ValueError as exc:
-            yield beam.pvalue.TaggedOutput(ERRORS, error_from_exception(error_id, "input", exc,
-                                                                        {"ref": ref, "raw": raw}))
+def _ref_json(ref: dict) -> str:
+    """json.dumps(ref) of the {"source": path, "row": n} refs ReadFileRows makes, with the path's JSON
+    made once per file instead of once per row; other refs go through json.dumps."""
+    if tuple(ref) == ("source", "row") and type(ref["source"]) is str and type(ref["row"]) is int:
+        return f'{{"source": {_json_text(ref["source"])}, "row": {ref["row"]}}}'
+    return json.dumps(ref, default=str)
+
+
+@functools.lru_cache(maxsize=256)
+def _json_text(text: str) -> str:
+    return json.dumps(text)
 
 
 class ExpandWork(beam.DoFn):
-    """Selects a track's tags once, then emits one WorkItem per (method, sample)."""
+    """Selects each track's tags once, then emits, per method, the list of its WorkItems (one per track
+    and sample) for the list of tracks."""
 
     def __init__(self, methods: list[str], samples: int, seed: int, selection: TagSelection):
         self.methods, self.samples, self.seed, self.selection = methods, samples, seed, selection
 
-    def process(self, track):
-        selected, fallback = select_tags(list(track.tags), self.selection)
-        # downstream needs only the selected tags: the full list (89 for a tagger's output) would be
-        # copied into every pickled WorkItem (Beam's size sampling, shuffles between workers)
-        track = Track(track.music_id, track.video_id, (), track.ref, track.from_tagger)
-        for method in self.methods:
-            for sample in range(self.samples):
-                seed = row_seed(self.seed, track.music_id, track.video_id, method, sample)
-                yield beam.pvalue.TaggedOutput(method, WorkItem(track, tuple(selected), method, sample, seed, fallback))
+    def process(self, tracks):
+        work = {method: Chunk() for method in self.methods}
+        for track in tracks:
+            selected, fallback = select_tags(list(track.tags), self.selection)
+            selected = tuple(selected)
+            # downstream needs only the selected tags: the full list (89 for a tagger's output) would be
+            # copied into every pickled WorkItem (Beam's size sampling, shuffles between workers)
+            track = Track(track.music_id, track.video_id, (), track.ref, track.from_tagger)
+            for method, items in work.items():
+                for sample in range(self.samples):
+                    seed = row_seed(self.seed, track.music_id, track.video_id, method, sample)
+                    items.append(WorkItem(track, selected, method, sample, seed, fallback))
+        for method, items in work.items():
+            yield beam.pvalue.TaggedOutput(method, items)
 
 
 class RunMethod(beam.DoFn):
-    """Runs one method on batches of WorkItems; per-item failures go to errors with their reason.
+    """Runs one method on lists of WorkItems; per-item failures go to errors with their reason, the texts
+    of each batch leave together as one Arrow RecordBatch of triplet rows (TRIPLETS_SCHEMA).
 
-    A method with `overlap` > 0 keeps that many batches in progress while it starts the next one (an
-    LLM answers batch N while batch N+1 is planned and sent), so the remote side never waits for this
-    process between batches. Batches still open when the bundle ends are finished in finish_bundle.
+    A method with a fixed batch size gets each list cut into batches of that size; other methods get
+    the lists as they come (BatchElements sized them). A method with `overlap` > 0 keeps that many
+    batches in progress while it starts the next one (an LLM answers batch N while batch N+1 is planned
+    and sent), so the remote side never waits for this process between batches. Batches still open when
+    the bundle ends are finished in finish_bundle.
     """
 
     def __init__(self, method):
@@ -80,6 +102,7 @@ class RunMethod(beam.DoFn):
 
     def setup(self):
         self.method.setup()
+        self._batch_size = self.method.fixed_batch_size()
         if self.method.overlap:
             # Everything alive now (imports, the runner, the client) is kept out of full garbage
             # collections: each one holds the GIL for ~100 ms on this kind of machine, and the LLM
@@ -102,16 +125,19 @@ class RunMethod(beam.DoFn):
     def start_bundle(self):
         self._open: collections.deque = collections.deque()  # (batch, handle, timestamp, window)
 
-    def process(self, batch: list[WorkItem], timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        started = time.perf_counter()
-        try:
-            handle = self.method.start(batch)
-        except Exception as exc:  # the whole batch failed (e.g. a model error): each row says why
-            handle = _Failed(exc)
-        self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
-        self._open.append((batch, handle, timestamp, window))
-        while len(self._open) > self.method.overlap:
-            yield from self._emit(*self._open.popleft())
+    def process(self, items: list[WorkItem], timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        size = self._batch_size or len(items)
+        for i in range(0, len(items), size):
+            batch = items[i:i + size]
+            started = time.perf_counter()
+            try:
+                handle = self.method.start(batch)
+            except Exception as exc:  # the whole batch failed (e.g. a model error): each row says why
+                handle = _Failed(exc)
+            self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
+            self._open.append((batch, handle, timestamp, window))
+            while len(self._open) > self.method.overlap:
+                yield from self._emit(*self._open.popleft())
 
     def finish_bundle(self):
         while self._open:
@@ -136,6 +162,7 @@ class RunMethod(beam.DoFn):
             except Exception as exc:
                 outs = [exc] * len(batch)
         self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
+        written = []
         for item, out in zip(batch, outs, strict=True):
             if isinstance(out, Exception):
                 self.failed.inc()
@@ -152,8 +179,10 @@ class RunMethod(beam.DoFn):
                 if not meta["cache_hit"]:
                     self.attempts.inc(int(meta.get("attempts") or 0))
                     self.calls.inc()
-            self.written.inc()
-            yield triplet_record(item, out)
+            written.append((item, out))
+        if written:
+            self.written.inc(len(written))
+            yield triplet_batch(written)
 
 
 @dataclass

@@ -69,23 +69,3 @@ class TextOut:
 
     text: str
     metadata: dict = field(default_factory=dict)
-
-
-METADATA_FIELDS = ("seed", "selection_fallback", "template_ids", "template_version", "rewriter", "prompt_id",
-                   "prompt_version", "example_ids", "example_pool_version", "model", "params", "cache_key",
-                   "cache_hit", "attempts", "latency_s", "candidates", "fidelity", "details")
-
-
-def triplet_record(item: WorkItem, out: TextOut) -> dict:
-    metadata = {k: None for k in METADATA_FIELDS}
-    metadata.update(out.metadata)
-    metadata.update(seed=item.seed, selection_fallback=item.selection_fallback)
-    return {
-        "video_id": item.track.video_id,
-        "music_id": item.track.music_id,
-        "method": item.method,
-        "sample": item.sample,
-        "text": out.text,
-        "tags": [{"tag": t.tag, "category": t.category, "confidence": t.confidence} for t in item.selected],
-        "metadata": metadata,
-    }

@@ -149,3 +149,46 @@ def test_nothing_succeeded_stderr_has_counts_and_an_example_per_type(tmp_path, c
     err = capsys.readouterr().err
     assert "all 2 inputs failed" in err and "1 x duplicate_id: e.g." in err and "1 x bad_precomputed_tags: e.g." in err
     assert glob.glob(str(tmp_path / "t" / "failed-run" / "errors-*.parquet"))
+
+
+def _read(source, tmp_path, name, chunk_rows=None) -> tuple[list[str], list[str], list[int]]:
+    """(items, error records, list sizes) of ReadInput, each as sorted JSON lines."""
+    import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from pipelines.io.read_rows import ERRORS, ReadInput
+
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        rows = p | ReadInput(source, "input", "used", spread=False, chunk_rows=chunk_rows)
+        ok = rows["ok"] | "sizes" >> beam.Map(lambda chunk: [len(chunk)] + chunk) if chunk_rows else rows["ok"]
+        ok | "items" >> beam.Map(json.dumps, sort_keys=True) | "write items" >> beam.io.WriteToText(
+            str(tmp_path / f"{name}-items"))
+        rows[ERRORS] | "errors" >> beam.Map(json.dumps, sort_keys=True) | "write errors" >> beam.io.WriteToText(
+            str(tmp_path / f"{name}-errors"))
+
+    def lines(kind):
+        return [line for f in sorted(tmp_path.glob(f"{name}-{kind}*")) for line in f.read_text().splitlines()]
+
+    items, sizes = [], []
+    for line in lines("items"):
+        value = json.loads(line)
+        if chunk_rows:
+            sizes.append(value[0])
+            items += [json.dumps(pair, sort_keys=True) for pair in value[1:]]
+        else:
+            items.append(line)
+    return sorted(items), sorted(lines("errors")), sizes
+
+
+def test_rows_read_in_lists_give_the_same_items_and_errors_as_one_by_one(big_jsonl, tmp_path):
+    """ReadInput(chunk_rows=...) only groups rows: lists that split duplicates and bad rows across their
+    boundaries give the same items and the same error records."""
+    from pipelines.io.read_rows import check_input
+
+    path, expected = big_jsonl
+    source = check_input(str(path), None, ("music_id", "tags"), "music_id", "input")
+    items, errors, _ = _read(source, tmp_path, "single")
+    listed_items, listed_errors, sizes = _read(source, tmp_path, "listed", chunk_rows=7)
+    assert len(errors) == sum(expected.values()) and len(items) + len(errors) == N
+    assert listed_items == items and listed_errors == errors
+    assert max(sizes) == 7 and len(sizes) > N // 7

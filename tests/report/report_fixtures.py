@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.io.schemas import ERRORS_SCHEMA, TAGS_SCHEMA, TRIPLETS_SCHEMA
-from pipelines.synthesize.work import METADATA_FIELDS
+from pipelines.synthesize.triplets import METADATA_FIELDS
 
 TRACK_TAGS = {  # music_id -> (video_id, selected tags, selection fallback)
     "a": ("v1", [("rock", "genre"), ("piano", "instrument"), ("calm", "mood")], False),

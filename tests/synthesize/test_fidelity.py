@@ -190,3 +190,30 @@ def test_synthesis_does_not_import_nltk():
             "print(sorted(k for k in sys.modules if k.split('.')[0] in ('nltk', 'scipy')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_fidelity_of_a_comma_joined_list_equals_scanning_the_joined_text(vocab):
+    """The `tags` method's fast path: for 4,000 random lists (vocabulary names, aliases, compounds,
+    free phrases, negations that reach past commas, odd punctuation and case), the result is the one
+    a full scan of the joined text gives."""
+    import random
+
+    from pipelines.synthesize.fidelity import fidelity_of_list
+
+    aliases = yaml.safe_load(resources.files("pipelines.data").joinpath("tag_aliases.yaml").read_text())
+    pool = [t.name for t in vocab.tags] + [t.display for t in vocab.tags]
+    pool += [form for forms in aliases["aliases"].values() for form in forms or ()]
+    pool += list(aliases.get("compounds") or ()) + list(aliases.get("not_tags") or ())
+    pool += ["low quality", "mellow piano melody", "no vocals", "without drums", "drums or bass", "isn't loud",
+             "or vocals", "nor guitar", "Drums!", "rock.", "r&b", "ROCK'S", "it\u2019s jazz", "!!!", "a;b",
+             "guitar solo but no bass", "not", "ΣΑΣ", "İstanbul pop", "key of A minor", "80s", "  spaced  "]
+    matcher = matcher_for(vocab)
+    rng = random.Random(0)
+    slow_paths = 0
+    for _ in range(4000):
+        parts = rng.sample(pool, rng.randint(1, 9))
+        selected = [InputTag(p.strip() or "x") for p in rng.sample(parts, rng.randint(1, len(parts)))]
+        slow_paths += any(matcher.has_negation_cue(p) for p in parts)
+        expected = fidelity(", ".join(parts), selected, matcher=matcher)
+        assert fidelity_of_list(parts, selected, matcher) == expected, parts
+    assert 200 < slow_paths < 3800  # both paths were exercised

@@ -162,13 +162,15 @@ def test_retries_and_dead_letters(server, files):
     files["tags"].write_text("".join(json.dumps({"music_id": m, "tags": t}) + "\n" for m, t in TRACKS + [
         ("bad-request", ["rock", "MARK400"]), ("always-500", ["jazz", "MARK500"]),
         ("empty", ["folk", "MARKEMPTY"]), ("loop", ["pop", "MARKLOOP"])]))
+    # the marked rows' faults first: rules fire in push order, and a marked request that arrived early
+    # would otherwise take a one-off fault below and be sent once more
+    server.faults.push(400, times=None, match="MARK400")
+    server.faults.push(500, times=None, match="MARK500")
+    server.faults.push("empty", times=None, match="MARKEMPTY")
     server.faults.push(429, times=2, retry_after=0.05)
     server.faults.push(503, times=1)
     server.faults.push("drop", times=1)
     server.faults.push("malformed", times=1)
-    server.faults.push(400, times=None, match="MARK400")
-    server.faults.push(500, times=None, match="MARK500")
-    server.faults.push("empty", times=None, match="MARKEMPTY")
     server.responder = lambda body, path: (" la la la la la la la la la la" if "MARKLOOP" in body.get("prompt", "")
                                            else " A fine song with guitars and drums.")
     out = files["root"] / "out"

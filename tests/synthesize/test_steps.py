@@ -1,4 +1,7 @@
-"""The synthesize steps wired by hand in a TestPipeline: parse, select + fan out, run a method."""
+"""The synthesize steps wired by hand in a TestPipeline: parse, select + fan out, run a method.
+Rows travel between them in lists, texts leave as Arrow record batches."""
+import json
+
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -9,7 +12,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.synthesize.methods import Method, make_method
 from pipelines.synthesize.select import TagSelection
-from pipelines.synthesize.steps import ERRORS, ExpandWork, ParseTrack, RunMethod
+from pipelines.synthesize.steps import ERRORS, ExpandWork, RunMethod, parse_track
 from pipelines.synthesize.tagset import InputTag
 from pipelines.synthesize.work import TextOut, Track, WorkItem
 
@@ -22,16 +25,19 @@ ROWS = [
 
 
 def test_parse_expand_and_run_tags():
+    parsed = [parse_track(row) for row in ROWS]
+    tracks = [t for t in parsed if isinstance(t, Track)]
+    errors = [e.value for e in parsed if isinstance(e, TaggedOutput)]
+    assert all(e.tag == ERRORS for e in parsed if isinstance(e, TaggedOutput))
+    assert [(e["id"], e["error_type"]) for e in errors] == [("c", "malformed_row"), ("t:4", "malformed_row")]
     with TestPipeline(runner=FnApiRunner()) as p:
-        tracks = p | beam.Create(ROWS) | beam.ParDo(ParseTrack()).with_outputs(ERRORS, main="ok")
-        work = tracks.ok | beam.ParDo(ExpandWork(["tags"], 2, 0, TagSelection(min_tags=1))).with_outputs("tags")
-        texts = (work["tags"] | beam.BatchElements(max_batch_size=3)
-                 | beam.ParDo(RunMethod(make_method("tags"))).with_outputs(ERRORS, main="ok"))
-        assert_that(texts.ok | "key" >> beam.Map(lambda r: (r["music_id"], r["sample"], sorted(r["text"].split(", ")))),
+        work = (p | beam.Create([tracks])
+                | beam.ParDo(ExpandWork(["tags"], 2, 0, TagSelection(min_tags=1))).with_outputs("tags"))
+        texts = work["tags"] | beam.ParDo(RunMethod(make_method("tags"))).with_outputs(ERRORS, main="ok")
+        rows = texts.ok | "rows" >> beam.FlatMap(lambda batch: batch.to_pylist())
+        assert_that(rows | "key" >> beam.Map(lambda r: (r["music_id"], r["sample"], sorted(r["text"].split(", ")))),
                     equal_to([("a", 0, ["piano", "rock", "sad"]), ("a", 1, ["piano", "rock", "sad"]),
                               ("b", 0, ["jazz"]), ("b", 1, ["jazz"])]), label="texts")
-        assert_that(tracks[ERRORS] | beam.Map(lambda e: (e["id"], e["error_type"])),
-                    equal_to([("c", "malformed_row"), ("t:4", "malformed_row")]), label="errors")
         assert_that(texts[ERRORS], equal_to([]), label="no method errors")
 
 
@@ -78,10 +84,10 @@ def test_run_method_keeps_one_batch_open_and_finishes_it_with_its_window():
     assert first == []  # batch 1 stays open while batch 2 starts
     assert method.calls == [("start", ["a", "b"]), ("start", ["c"]), ("finish", ["a", "b"]),
                             ("start", ["bad"]), ("finish", ["c"])]
-    assert [r.value["text"] for r in second] == ["text of a", "text of b"]
-    assert [r.value["text"] for r in failed] == ["text of c"]
+    assert [r.value.column("text").to_pylist() for r in second] == [["text of a", "text of b"]]  # one batch
+    assert [r.value.column("text").to_pylist() for r in failed] == [["text of c"]]
     # each batch's outputs keep the batch's own timestamp and window, whenever they leave
-    assert [(r.timestamp, r.windows) for r in second] == [(Timestamp(5), [window])] * 2
+    assert [(r.timestamp, r.windows) for r in second] == [(Timestamp(5), [window])]
     assert [(r.timestamp, r.windows) for r in failed] == [(Timestamp(7), [IntervalWindow(5, 15)])]
     [error] = last  # finished after process(): it carries the batch's timestamp and window
     assert isinstance(error, TaggedOutput) and error.tag == ERRORS
@@ -92,7 +98,7 @@ def test_run_method_keeps_one_batch_open_and_finishes_it_with_its_window():
 def test_work_items_carry_only_the_selected_tags():
     tags = tuple(InputTag(f"t{i}", "instrument", i / 100) for i in range(89))
     track = Track("m", "v", tags, "ref")
-    [item] = [o.value for o in ExpandWork(["tags"], 1, 0, TagSelection()).process(track)]
+    [[item]] = [o.value for o in ExpandWork(["tags"], 1, 0, TagSelection()).process([track])]
     assert item.track == Track("m", "v", (), "ref")  # ids and ref kept, the 89 input tags not copied
     assert [t.tag for t in item.selected] == [f"t{i}" for i in range(83, 89)]  # top 6 instruments
 
@@ -113,3 +119,42 @@ def test_methods_without_a_model_run_in_fixed_batches():
     assert Data2TextMethod().fixed_batch_size() == CPU_BATCH
     assert Data2TextMethod(rewriter="hf:some/model").fixed_batch_size() is None
     assert Prompt2TextMethod(Prompt2TextOptions(batch_size=48)).fixed_batch_size() == 48
+
+
+class _Recording(Method):
+    """A method with a fixed batch size that records the batches RunMethod hands it."""
+
+    name = "tags"
+
+    def __init__(self):
+        self.batches = []
+
+    def setup(self):
+        pass
+
+    def fixed_batch_size(self):
+        return 2
+
+    def generate(self, items):
+        self.batches.append([i.track.music_id for i in items])
+        return [TextOut(i.track.music_id) for i in items]
+
+
+def test_lists_are_cut_into_the_methods_fixed_batches():
+    method = _Recording()
+    step = RunMethod(method)
+    step.setup()
+    step.start_bundle()
+    window = IntervalWindow(0, 10)
+    out = list(step.process(_items("a", "b", "c", "d", "e"), timestamp=5, window=window))
+    out += list(step.finish_bundle())
+    assert method.batches == [["a", "b"], ["c", "d"], ["e"]]
+    assert [r.value.column("text").to_pylist() for r in out] == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_a_rows_ref_is_the_json_of_its_ref():
+    from pipelines.synthesize.steps import _ref_json
+
+    for ref in ({"source": "/data/tags \u00e9\"q\".jsonl", "row": 12}, {"row": 3, "source": "a"},
+                {"source": "a", "row": 1, "extra": [1]}, {"source": 5, "row": "x"}):
+        assert _ref_json(ref) == json.dumps(ref, default=str)

@@ -1,0 +1,34 @@
+"""Record batches gathered into row groups of about a chosen size before Beam writes them to Parquet."""
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from pipelines.io.row_groups import GatherRowGroups, WriteBatchesToParquet
+
+SCHEMA = pa.schema([("id", pa.string()), ("n", pa.int64())])
+
+
+def _batch(start: int, rows: int = 100) -> pa.RecordBatch:
+    ids = [f"row-{i:06d}" for i in range(start, start + rows)]
+    return pa.RecordBatch.from_arrays([pa.array(ids), pa.array(range(start, start + rows))], schema=SCHEMA)
+
+
+def test_batches_are_gathered_until_the_size_is_reached():
+    step = GatherRowGroups(SCHEMA, row_group_bytes=3 * _batch(0).nbytes)
+    step.start_bundle()
+    emitted = [t for b in range(7) for t in step.process(_batch(100 * b))]
+    rest = [w.value for w in step.finish_bundle()]
+    assert [t.num_rows for t in emitted] == [300, 300] and [t.num_rows for t in rest] == [100]
+    assert pa.concat_tables(emitted + rest).column("n").to_pylist() == list(range(700))
+
+
+def test_written_file_has_every_row_once_in_few_row_groups(tmp_path):
+    batches = [_batch(100 * b) for b in range(40)]
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        (p | beam.Create(batches, reshuffle=False)
+         | WriteBatchesToParquet(str(tmp_path / "out"), SCHEMA, row_group_bytes=10 * batches[0].nbytes))
+    [path] = list(tmp_path.glob("out-*.parquet"))
+    parquet = pq.ParquetFile(path)
+    assert sorted(parquet.read().column("n").to_pylist()) == list(range(4000))
+    assert parquet.metadata.num_row_groups <= 5  # not one per record batch (40)

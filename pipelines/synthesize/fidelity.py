@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import Stemmer  # PyStemmer: Snowball's C implementation of Porter's algorithm
 import yaml
@@ -95,12 +96,12 @@ def words(text: str) -> list[str]:
 
 
 def _words(text: str) -> tuple[str, ...]:
-    out = []
-    for tok in _TOKEN.findall(text.lower().replace("\u2019", "'")):
-        if tok.endswith("'s"):
-            tok = tok[:-2]
-        out.append(singular(tok))
-    return tuple(out)
+    return tuple(map(_normal_token, _TOKEN.findall(text.lower().replace("\u2019", "'"))))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a few thousand distinct tokens make up nearly every text
+def _normal_token(tok: str) -> str:
+    return singular(tok[:-2] if tok.endswith("'s") else tok)
 
 
 _cached_words = functools.lru_cache(maxsize=1 << 16)(_words)
@@ -111,10 +112,10 @@ def _form(text: str) -> tuple[str, ...]:
     return tuple(t for t in words(text) if t not in _SENTENCE_END and t != ",")
 
 
-@dataclass(frozen=True)
-class Mention:
+class Mention(NamedTuple):
     """One stretch of text naming vocabulary tags: `tags` are the candidates (ambiguous forms such as
-    "drums" list several, most likely first); `all_of` means the form names all of them at once."""
+    "drums" list several, most likely first); `all_of` means the form names all of them at once.
+    (A NamedTuple: a frozen dataclass took longer to build than the rest of a text's scan.)"""
 
     start: int
     end: int
@@ -200,11 +201,16 @@ class TagMatcher:
         self.negation_cues = frozenset(_form(" ".join(map(str, data.get("negation_cues") or ()))))
         self.negation_breaks = frozenset(_form(" ".join(map(str, data.get("negation_breaks") or ()))))
         self.max_len = max(len(f) for f in list(self.forms) + list(self.compounds) + list(self.not_tags))
-        # first word -> longest form starting with it: most words of a text start no form, and the scan
-        # skips them without building a tuple per candidate length (it ran for every word of every text)
-        self._longest_from: dict[str, int] = {}
+        # For the scan: first word -> the lengths of the forms starting with it, longest first (most words
+        # of a text start no form and are skipped at once), and form -> what it names, in the order the
+        # scan must try (a phrase that is no tag, then a compound, then a tag's form): one lookup a form.
+        self._lengths_from: dict[str, tuple[int, ...]] = {}
         for f in list(self.forms) + list(self.compounds) + list(self.not_tags):
-            self._longest_from[f[0]] = max(len(f), self._longest_from.get(f[0], 0))
+            self._lengths_from[f[0]] = tuple(sorted({len(f), *self._lengths_from.get(f[0], ())}, reverse=True))
+        self._named_by: dict[tuple[str, ...], tuple[tuple[str, ...], bool] | None] = {
+            **{f: (tuple(names), False) for f, names in self.forms.items()},
+            **{f: (tuple(names), True) for f, names in self.compounds.items()},
+            **{f: None for f in self.not_tags}}
 
     @staticmethod
     def _add(table: dict, form: tuple[str, ...], tag: str) -> None:
@@ -278,23 +284,24 @@ class TagMatcher:
 
     def scan_tokens(self, toks: list[str]) -> list[Mention]:
         """`scan` on a text already split by `words` (fidelity needs the tokens too: split once)."""
-        negated = self._negated_positions(toks)
-        mentions, i = [], 0
-        longest_from = self._longest_from
-        while i < len(toks):
-            longest = longest_from.get(toks[i])
-            if longest is None:
+        # most texts deny nothing: then no word is negated, and the negation pass is skipped
+        negated = (self._negated_positions(toks) if not self.negation_cues.isdisjoint(toks)
+                   or any(t.endswith("n't") for t in toks if "'" in t) else None)
+        mentions, i, n = [], 0, len(toks)
+        lengths_from, named_by = self._lengths_from, self._named_by
+        while i < n:
+            lengths = lengths_from.get(toks[i])
+            if lengths is None:
                 i += 1
                 continue
-            for length in range(min(longest, len(toks) - i), 0, -1):
+            for length in lengths:
+                if length > n - i:
+                    continue
                 form = tuple(toks[i:i + length])
-                if form in self.not_tags:
-                    break
-                if form in self.compounds:
-                    mentions.append(Mention(i, i + length, tuple(self.compounds[form]), True, negated[i]))
-                    break
-                if form in self.forms:
-                    mentions.append(Mention(i, i + length, tuple(self.forms[form]), False, negated[i]))
+                if form in named_by:
+                    named = named_by[form]
+                    if named is not None:  # None: a phrase that names no tag ("the key of A minor")
+                        mentions.append(Mention(i, i + length, named[0], named[1], bool(negated and negated[i])))
                     break
             else:
                 i += 1

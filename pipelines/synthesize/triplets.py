@@ -32,13 +32,14 @@ def _tags_array(items: list[WorkItem]) -> pa.ListArray:
 
 def _metadata_array(items: list[WorkItem], outs: list[TextOut]) -> pa.StructArray:
     metas = [out.metadata for out in outs]
+    filled = set().union(*metas)
     arrays = []
     for f in METADATA_TYPE:
         if f.name == "seed":
             arrays.append(pa.array([i.seed for i in items], f.type))
         elif f.name == "selection_fallback":
             arrays.append(pa.array([i.selection_fallback for i in items], f.type))
-        elif any(f.name in m for m in metas):
+        elif f.name in filled:
             arrays.append(pa.array([m.get(f.name) for m in metas], f.type))
         else:  # a field this method never fills
             arrays.append(pa.nulls(len(metas), f.type))

@@ -4,13 +4,14 @@ The launcher only checks that each input file exists and that its header (CSV/TS
 or schema (Parquet) is usable: those problems exit 2 naming the file before the pipeline starts. Rows
 are read, validated and de-duplicated inside the pipeline:
 
-  files ─┬─ ReadIds: valid rows' ids ── GroupByKey(id) ── later occurrences ──┐ (side input: few)
+  files ─┬─ ReadIds: valid rows' ids ── GroupByKey(id)* ── later occurrences ─┐ (side input: few)
          └─ ReadRows (counts inputs) ── CheckRow: malformed / duplicate_id ───┴─> errors
                                               └─> first occurrence of each id ─> (Reshuffle) ─> stage
 
 The rows are read twice (once for their ids only) so that only ids, not whole rows, go through the
 shuffle: a runner that holds a shuffle in memory (Beam's local FnApiRunner does) then needs a few dozen
 bytes per row instead of the row itself, and the rows stream from the file to the stage's steps.
+* Rows read in lists (chunk_rows) group their ids by bucket of ids, a list per bucket and chunk.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import errno
 import json
 import math
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,7 @@ NAMESPACE = "inputs"  # Beam counter namespace: inputs/rows is the row count eve
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 HEAD_BYTES = 1 << 16  # what the launcher reads of each file to check its header
 FILE_BITS = 40  # order key = file index << FILE_BITS | row number: one int per row in the shuffle
+ID_BUCKETS = 64  # with chunk_rows, ids are grouped in this many buckets (see _ids_by_bucket)
 
 
 class InputError(ValueError):
@@ -354,8 +357,28 @@ def _ids_of(element, validate, id_field) -> list:
     return [(rid, order)]
 
 
-def _ids_of_chunk(chunk, validate, id_field) -> list:
-    return [pair for element in chunk for pair in _ids_of(element, validate, id_field)]
+def _ids_by_bucket(chunk, validate, id_field) -> list:
+    """A list of rows -> (bucket, [(id, order), ...]) per bucket its ids fall in. Grouping by bucket
+    instead of by id shuffles a few lists per chunk instead of an element per row (the shuffle was half
+    the duplicate check's cost); a bucket holds 1/ID_BUCKETS of the ids when its group is read."""
+    buckets: dict[int, list] = {}
+    for element in chunk:
+        for rid, order in _ids_of(element, validate, id_field):
+            # crc32, not hash(): the same bucket on every worker (str hashes are salted per process)
+            buckets.setdefault(zlib.crc32(rid.encode("utf-8", "surrogatepass")) % ID_BUCKETS, []).append((rid, order))
+    return list(buckets.items())
+
+
+def _later_in_bucket(group):
+    """A bucket's (id, order) lists -> (order, (id, first order)) of every occurrence after an id's first."""
+    _, lists = group
+    orders: dict[str, list[int]] = {}
+    for pairs in lists:
+        for rid, order in pairs:
+            orders.setdefault(rid, []).append(order)
+    for rid, found in orders.items():
+        if len(found) > 1:
+            yield from _later_occurrences((rid, found))
 
 
 def _later_occurrences(group):
@@ -458,9 +481,9 @@ class ReadInput(beam.PTransform):
             | "FilesForIds" >> beam.Create(files)
             | "ReadIds" >> self._typed(beam.ParDo(ReadFileRows(s.fmt, id_columns, count=False,
                                                               chunk_rows=self.chunk_rows)))
-            | "Ids" >> beam.FlatMap(_ids_of_chunk if self.chunk_rows else _ids_of, self.validate, s.id_field)
+            | "Ids" >> beam.FlatMap(_ids_by_bucket if self.chunk_rows else _ids_of, self.validate, s.id_field)
             | "ById" >> beam.GroupByKey()
-            | "Later" >> beam.FlatMap(_later_occurrences)
+            | "Later" >> beam.FlatMap(_later_in_bucket if self.chunk_rows else _later_occurrences)
         )
         checked = (
             pbegin

@@ -192,3 +192,26 @@ def test_rows_read_in_lists_give_the_same_items_and_errors_as_one_by_one(big_jso
     assert len(errors) == sum(expected.values()) and len(items) + len(errors) == N
     assert listed_items == items and listed_errors == errors
     assert max(sizes) == 7 and len(sizes) > N // 7
+
+
+def test_ids_grouped_by_bucket_find_the_same_later_occurrences():
+    """Chunks group their ids by bucket (crc32, the same on every worker): later occurrences are found
+    across chunks and buckets as grouping by id finds them, odd ids included."""
+    from pipelines.io.read_rows import ID_BUCKETS, _ids_by_bucket, _later_in_bucket, _later_occurrences
+
+    ids = [f"m{i % 700}" for i in range(2000)] + ["\ud800lone", "é", "\ud800lone", "", "é"]
+    rows = [(order, {"source": "f", "row": order}, {"music_id": rid}) for order, rid in enumerate(ids)]
+    chunks = [rows[i:i + 97] for i in range(0, len(rows), 97)]
+    grouped: dict[int, list] = {}
+    for chunk in chunks:
+        for bucket, pairs in _ids_by_bucket(chunk, None, "music_id"):
+            assert 0 <= bucket < ID_BUCKETS
+            grouped.setdefault(bucket, []).append(pairs)
+    by_bucket = sorted(x for group in grouped.items() for x in _later_in_bucket(group))
+    by_id: dict[str, list[int]] = {}
+    for order, rid in enumerate(ids):
+        if rid:
+            by_id.setdefault(rid, []).append(order)
+    expected = sorted(x for group in by_id.items() for x in _later_occurrences(group))
+    assert by_bucket == expected and len(expected) == 2000 - 700 + 2
+    assert len(grouped) > ID_BUCKETS // 2  # the ids spread over the buckets

@@ -320,14 +320,17 @@ class TagMatcher:
 
     def input_tag(self, tag_text: str) -> tuple[list[str] | None, bool, frozenset[str]]:
         """What an input tag denotes: (vocabulary names it is exactly, or None; all_of; the vocabulary
-        tags its non-negated mentions support). Cached: the same tag strings come back on every row,
-        and this was a third of the `tags` method's time."""
+        tags it supports: those names, the tags its non-negated mentions name, and their parents).
+        Cached: the same tag strings come back on every row, and this was a third of the `tags`
+        method's time."""
         cached = self._input_cache.get(tag_text)
         if cached is None:
             tag = self.vocabulary.get(tag_text)
             exact = ([tag.name], True) if tag is not None else self.exact_form(tag_text)
             names, all_of = (list(exact[0]), exact[1]) if exact is not None else (None, False)
-            supports = frozenset(t for m in self.scan(tag_text) if not m.negated for t in m.tags)
+            supports = {t for m in self.scan(tag_text) if not m.negated for t in m.tags} | set(names or ())
+            # parents per tag, not per row: with_parents of a union is the union of with_parents
+            supports = frozenset(self.with_parents(supports))
             if len(self._input_cache) >= 1 << 16:  # bounded: free-form tags can be endless
                 self._input_cache.clear()
             cached = self._input_cache[tag_text] = (names, all_of, supports)
@@ -418,10 +421,7 @@ def _fidelity(text_toks: list[str], mentions: list[Mention], tags: Sequence[Inpu
     for t in inputs:
         names, all_of, supports = matcher.input_tag(t.tag)
         denotes.append((t, names, all_of))
-        if names is not None:
-            supported.update(names)
         supported |= supports
-    supported = matcher.with_parents(supported)
 
     # What the text names.
     # An ambiguous form ("bass") is read as the supported candidates, else as its most likely reading;

@@ -27,7 +27,7 @@ class PromptTemplate:
     source: str
     system: str | None
 
-    @property
+    @functools.cached_property  # read for every row's metadata
     def id(self) -> str:
         return Path(self.path).name
 

@@ -266,12 +266,13 @@ def iter_jsonl(fh, path: str) -> Iterator[tuple[int, Any]]:
                 yield i, r if isinstance(r, dict) else RowError(f"not an object: {r!r}")
             return
         row += 1
-        problem = _not_utf8(line)
-        if problem:
-            yield row, RowError(f"{path} row {row}: {problem}")
+        try:
+            text = line.decode("utf-8")  # decoded once: json.loads on bytes would detect and decode again
+        except UnicodeDecodeError:
+            yield row, RowError(f"{path} row {row}: {_not_utf8(line)}")
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(text)
             yield row, obj if isinstance(obj, dict) else RowError(f"not a JSON object: {line[:200]!r}")
         except json.JSONDecodeError as exc:
             yield row, RowError(f"invalid JSON ({exc.msg} at column {exc.colno}): {line[:200]!r}")

@@ -107,6 +107,8 @@ def prompt_text(tag: InputTag) -> str:
 
 def superseded(chosen) -> set[str]:
     """Lower-cased texts of tags a chosen measured tempo replaces (a tagger's "slow", "fast")."""
+    if not any(t.value for t in chosen):  # nearly every row: no measured descriptor at all
+        return set()
     tempo = rules()["tempo"]
     if not any(t.value and t.category == tempo["category"] for t in chosen):
         return set()

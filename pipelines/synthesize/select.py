@@ -70,6 +70,14 @@ def select_tags(tags: list[InputTag], selection: TagSelection) -> tuple[list[Inp
     """(selected tags in input order, whether the min_tags fallback was used)."""
     seen: set[str] = set()
     unique = [t for t in tags if not (t.tag.lower() in seen or seen.add(t.tag.lower()))]
+    if all(t.confidence is None for t in unique):
+        # a user's own list (no scores, so no measured descriptors either): the rules below keep all of
+        # it, in order, up to max_tags, with no fallback; said directly, as it is the common input
+        return unique[: selection.max_tags], False
+    return _select_by_rules(unique, selection)
+
+
+def _select_by_rules(unique: list[InputTag], selection: TagSelection) -> tuple[list[InputTag], bool]:
     passing = [t for t in unique if t.confidence is None or t.confidence >= selection.threshold_of(t.category)]
     # categories with a threshold of their own (measured tempo, key) never fill up the fallback: a tempo
     # too uncertain to state stays unstated however few tags the tagger gave. (Membership by identity:

@@ -431,8 +431,9 @@ def _fidelity(text_toks: list[str], mentions: list[Mention], tags: Sequence[Inpu
     negated_tags: set[str] = set()
     for m in mentions:
         if m.all_of:
-            resolved = list(m.tags)
-            chosen = resolved
+            resolved = chosen = m.tags
+        elif len(m.tags) == 1:  # most forms name one tag: it is the reading, supported or not
+            resolved = chosen = m.tags
         else:
             resolved = [c for c in m.tags if c in supported] or [m.tags[0]]
             chosen = resolved[:1]
@@ -440,7 +441,9 @@ def _fidelity(text_toks: list[str], mentions: list[Mention], tags: Sequence[Inpu
             negated_tags.update(resolved)
             continue
         readings.update(resolved)
-        text_tags.extend(r for r in chosen if r not in text_tags)
+        for r in chosen:
+            if r not in text_tags:
+                text_tags.append(r)
     named = matcher.with_parents(readings)
     hallucinated = [t for t in text_tags if t not in supported]
 

@@ -80,7 +80,7 @@ class ExpandWork(beam.DoFn):
 
 class RunMethod(beam.DoFn):
     """Runs one method on lists of WorkItems; per-item failures go to errors with their reason, the texts
-    of each batch leave together as one Arrow RecordBatch of triplet rows (TRIPLETS_SCHEMA).
+    finished during one call leave together as an Arrow RecordBatch of triplet rows (TRIPLETS_SCHEMA).
 
     A method with a fixed batch size gets each list cut into batches of that size; other methods get
     the lists as they come (BatchElements sized them). A method with `overlap` > 0 keeps that many
@@ -127,6 +127,7 @@ class RunMethod(beam.DoFn):
 
     def process(self, items: list[WorkItem], timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         size = self._batch_size or len(items)
+        texts: dict = {}  # (timestamp, window) -> texts finished during this call
         for i in range(0, len(items), size):
             batch = items[i:i + size]
             started = time.perf_counter()
@@ -137,20 +138,29 @@ class RunMethod(beam.DoFn):
             self.busy_ms.inc(int(1000 * (time.perf_counter() - started)))
             self._open.append((batch, handle, timestamp, window))
             while len(self._open) > self.method.overlap:
-                yield from self._emit(*self._open.popleft())
+                yield from self._emit(*self._open.popleft(), texts)
+        yield from self._texts(texts)
 
     def finish_bundle(self):
+        texts: dict = {}
         while self._open:
-            yield from self._emit(*self._open.popleft())
+            yield from self._emit(*self._open.popleft(), texts)
+        yield from self._texts(texts)
 
-    def _emit(self, batch: list[WorkItem], handle, timestamp, window):
-        """A batch's outputs with the batch's own timestamp and window: they may leave during a later
-        element's process() or in finish_bundle."""
+    def _emit(self, batch: list[WorkItem], handle, timestamp, window, texts: dict):
+        """A batch's errors, with the batch's own timestamp and window (they may leave during a later
+        element's process() or in finish_bundle); its texts join `texts` under the same."""
         for out in self._outputs(batch, handle):
             if isinstance(out, beam.pvalue.TaggedOutput):
                 yield beam.pvalue.TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
             else:
-                yield WindowedValue(out, timestamp, [window])
+                texts.setdefault((timestamp, window), []).extend(out)
+
+    def _texts(self, texts: dict):
+        """One record batch per timestamp and window of the texts a call finished: a batch per method
+        batch (64 rows) spent more on Arrow's per-array overhead than on the rows."""
+        for (timestamp, window), written in texts.items():
+            yield WindowedValue(triplet_batch(written), timestamp, [window])
 
     def _outputs(self, batch: list[WorkItem], handle):
         started = time.perf_counter()
@@ -182,7 +192,7 @@ class RunMethod(beam.DoFn):
             written.append((item, out))
         if written:
             self.written.inc(len(written))
-            yield triplet_batch(written)
+            yield written
 
 
 @dataclass

@@ -251,13 +251,18 @@ class BuiltinRewriter(Rewriter):
         """(text, covered tags) for one role template of `category`, or None."""
         if role == "anaphor" or category == FRAME:
             r = self.bank.render(FRAME, [], rng, role, accept=accept)
+            if r is None or not r.text:
+                return None
+            covered = [t for t in list(tags) + list(rest) if mentions(r.text, t)]
         else:
             if not self.bank.has(self.bank.resolve(category), role):
                 return None
-            r = self.bank.render(category, tags, rng, role, accept=accept, rest=rest)
-        if r is None or not r.text:
-            return None
-        covered = [t for t in list(tags) + list(rest) if mentions(r.text, t)]
+            found = self.bank.render_with_lost(category, tags, rng, role, accept=accept, rest=rest)
+            if found is None or not found[0].text:
+                return None
+            r, lost = found
+            # the tags the text mentions: those the render did not leave out (no second regex search)
+            covered = [t for t in list(tags) + list(rest) if t not in lost]
         if category != FRAME and not covered:
             return None
         used.append((r.template_id, r.template_hash))
@@ -397,10 +402,10 @@ class _FusedSentence:
         frag = self.rw._fragment(category, role, tags, self.rng, self.used, accept=accept, rest=rest)
         if not frag:
             return None
-        text = frag[0]
+        text, covered = frag
         for c in self.cats:
             for t in self.free(c):
-                if (t in tags or t in rest) and mentions(text, t):
+                if t in covered:  # covered: the fragment's tags (of `tags` and `rest`) that `text` mentions
                     self.claimed.setdefault(c, []).append(t)
         return text
 

@@ -117,12 +117,19 @@ def text_hash(text: str, length: int = 12) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+_REPEATED_COMMAS = re.compile(r",(\s*,)+")
+_REPEATED_STOPS = re.compile(r"([.!?])\.+")
+
+
 def tidy(text: str) -> str:
     """Collapse whitespace and fix spacing around punctuation in rendered template text."""
     text = " ".join(str(text).split())
-    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
-    text = re.sub(r",(\s*,)+", ",", text)
-    text = re.sub(r"([.!?])\.+", r"\1", text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    if ",," in text or ", ," in text:  # the only ways _REPEATED_COMMAS can match once spaces are single
+        text = _REPEATED_COMMAS.sub(",", text)
+    if "." in text:  # _REPEATED_STOPS needs a full stop
+        text = _REPEATED_STOPS.sub(r"\1", text)
     return text.strip()
 
 
@@ -175,9 +182,53 @@ def _map_filter(fn):
     return apply
 
 
+@functools.lru_cache(maxsize=256)
+def _regex(rx: str) -> re.Pattern:
+    """The `matching` test's pattern, compiled once (re.search would look it up in re's cache per call)."""
+    return re.compile(rx, re.IGNORECASE)
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The sandbox, with our own tests called directly.
+
+    Jinja's generic way to call a test (look it up, inspect it for pass_context & co., build an argument
+    list) costs more than our tests themselves, and `select`/`reject` call one per item. Our tests are
+    plain functions of (value, *args), so calling them directly gives the same result."""
+
+    plain_tests: dict[str, Callable] = {}
+
+    def call_test(self, name, value, args=None, kwargs=None, context=None, eval_ctx=None):
+        test = self.plain_tests.get(name)
+        if test is None or kwargs:
+            return super().call_test(name, value, args, kwargs, context, eval_ctx)
+        return test(value, *args) if args else test(value)
+
+
+def _selected(value, test: Callable, args: tuple, keep: bool):
+    """Jinja's select_or_reject for one of our tests: lazy, and `value` is tested for truth first, as there."""
+    if value:
+        for item in value:
+            if bool(test(item, *args)) is keep:
+                yield item
+
+
+def _select_filter(jinja_filter: Callable, keep: bool) -> Callable:
+    """`select` (keep=True) or `reject`: our plain tests without Jinja's per-item call chain (four calls
+    deep), anything else (no test, a builtin test, keyword arguments) by Jinja's own filter."""
+
+    @jinja2.pass_context
+    def apply(context, value, *args, **kwargs):
+        test = context.environment.plain_tests.get(args[0]) if args and isinstance(args[0], str) else None
+        if test is None or kwargs:
+            return jinja_filter(context, value, *args, **kwargs)
+        return _selected(value, test, args[1:], keep)
+
+    return apply
+
+
 def make_environment(grammar: Grammar | None = None) -> ImmutableSandboxedEnvironment:
     g = grammar or default_grammar()
-    env = ImmutableSandboxedEnvironment(
+    env = _Environment(
         loader=_Sources(),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -197,14 +248,17 @@ def make_environment(grammar: Grammar | None = None) -> ImmutableSandboxedEnviro
         prefix=lambda items, p: [p + str(i) for i in items] if isinstance(items, (list, tuple)) else p + str(items),
         suffix=lambda items, x: [str(i) + x for i in items] if isinstance(items, (list, tuple)) else str(items) + x,
         there_be=g.there_be,
+        select=_select_filter(env.filters["select"], True),
+        reject=_select_filter(env.filters["reject"], False),
     )
-    env.tests.update(
+    env.plain_tests = dict(
         adjective=lambda t: g.is_adjective(str(t)),
         plural=lambda t: g.is_plural(str(t)),
         mass=lambda t: g.is_mass(str(t)),
         negated=lambda t: g.is_negated(str(t)),
-        matching=lambda t, rx: re.search(rx, str(t), re.IGNORECASE) is not None,
+        matching=lambda t, rx: _regex(rx).search(str(t)) is not None,
     )
+    env.tests.update(env.plain_tests)
     return env
 
 
@@ -370,19 +424,19 @@ class TemplateBank:
         return tidy(out)
 
     def _written(self, template: Template, texts: tuple[str, ...], rest: tuple[str, ...],
-                 role: str) -> tuple[str, str, int]:
-        """(rendered text, finished text, number of tags it leaves out) of one template for these tags.
+                 role: str) -> tuple[str, str, tuple[str, ...]]:
+        """(rendered text, finished text, the tags of `texts + rest` it leaves out) of one template.
 
         Memoized (least recently used out first): rendering is a pure function of the template and its
-        tags (the random choice of a template happens outside), a Jinja macro call costs ~100 us, and
+        tags (the random choice of a template happens outside), a Jinja macro call costs ~20 us, and
         the same (template, tags) pairs come back across rows."""
         return self._written_lru(template.id, texts, rest, role)
 
     def _write(self, template_id: str, texts: tuple[str, ...], rest: tuple[str, ...],
-               role: str) -> tuple[str, str, int]:
+               role: str) -> tuple[str, str, tuple[str, ...]]:
         raw = self.render_template(self._by_id[template_id], texts, rest)
         text = finish_sentence(raw) if raw and role in ("sentence", "also") else raw
-        return raw, text, len(missing(text, list(texts + rest))) if raw else 0
+        return raw, text, tuple(missing(text, texts + rest)) if raw else ()
 
     def render(self, category: str, tags: Sequence[str | InputTag], rng: random.Random,
                role: str = "sentence", accept: Callable[[str], bool] | None = None,
@@ -393,23 +447,31 @@ class TemplateBank:
         that expresses most wins. None if the category has no template for the role (or all render
         empty, or `accept` refuses them all). ``sentence`` results are capitalised and end with a
         full stop."""
-        texts = [t.tag if isinstance(t, InputTag) else str(t) for t in tags]
-        rest = [t.tag if isinstance(t, InputTag) else str(t) for t in rest]
-        candidates = self.templates(self.resolve(category), role)
+        found = self.render_with_lost(category, tags, rng, role, accept, rest)
+        return found[0] if found is not None else None
+
+    def render_with_lost(self, category: str, tags: Sequence[str | InputTag], rng: random.Random,
+                         role: str = "sentence", accept: Callable[[str], bool] | None = None,
+                         rest: Sequence[str] = ()) -> tuple[RenderedSentence, tuple[str, ...]] | None:
+        """``render``, and the tags of `tags + rest` its text leaves out (known from the memo: callers
+        need not search the text for each tag again)."""
+        texts = tuple(t.tag if isinstance(t, InputTag) else str(t) for t in tags)
+        rest = tuple(t.tag if isinstance(t, InputTag) else str(t) for t in rest)
+        candidates = self._index.get((self.resolve(category), role))
         if not candidates:
             return None
         order = list(candidates)
         rng.shuffle(order)
         best = None
         for t in order:
-            raw, text, lost = self._written(t, tuple(texts), tuple(rest), role)
+            raw, text, lost = self._written_lru(t.id, texts, rest, role)
             if not raw or (accept is not None and not accept(raw)):
                 continue
-            if best is None or lost < best[0]:
+            if best is None or len(lost) < len(best[0]):
                 best = (lost, text, t)
-            if lost == 0:
+            if not lost:
                 break
         if best is None:
             return None
-        _, text, t = best
-        return RenderedSentence(text, category, tuple(texts), t.id, t.hash)
+        lost, text, t = best
+        return RenderedSentence(text, category, texts, t.id, t.hash), lost

@@ -206,30 +206,48 @@ def mention_pattern(tag: str) -> re.Pattern:
     return re.compile(rf"(?<![\w]){body}{plural}(?![\w])", re.IGNORECASE)
 
 
-_PATTERNS: dict[str, re.Pattern] = {}
-SHORT_TEXT = 160  # longer texts (whole descriptions) are nearly all unique: not worth remembering
+_PATTERNS: dict[str, tuple[re.Pattern, str]] = {}
+
+
+def _pattern(tag) -> tuple[re.Pattern, str]:
+    """The tag's mention pattern and its first word in lower case (where any match must start)."""
+    found = _PATTERNS.get(tag)
+    if found is None:
+        if len(_PATTERNS) > 50_000:
+            _PATTERNS.clear()
+        ws = str(tag).split()
+        found = _PATTERNS[tag] = (mention_pattern(tag), ws[0].lower() if ws and ws[0].isascii() else "")
+    return found
+
+
+def _found(text: str, lower: str | None, tag) -> bool:
+    """``mentions``, with `lower` = text.lower() when the text is ASCII (else None).
+
+    A regex search tries every position of the text (~25 ns a character, 5 us for a description) since
+    the pattern opens with a lookbehind; in ASCII text a match can only start where the tag's first word
+    is, which str.find finds far faster, so the pattern is only tried there (same answer as a search)."""
+    rx, first = _pattern(tag)
+    if lower is None or not first:
+        return rx.search(text) is not None
+    at = lower.find(first)
+    while at >= 0:
+        if rx.match(text, at):
+            return True
+        at = lower.find(first, at + 1)
+    return False
 
 
 def mentions(text: str, tag: str) -> bool:
-    """True when `tag` appears in `text` (see ``mention_pattern``)."""
-    return _mentions_short(text, tag) if len(text) <= SHORT_TEXT else _mentions(text, tag)
+    """True when `tag` appears in `text` (see ``mention_pattern``).
 
-
-def _mentions(text: str, tag: str) -> bool:
+    Not memoized: the texts asked about are nearly all new (a fresh render, a row's description); a memo
+    here hit 27% of checks."""
     if not str(tag).strip():
         return True
-    rx = _PATTERNS.get(tag)
-    if rx is None:
-        if len(_PATTERNS) > 50_000:
-            _PATTERNS.clear()
-        rx = _PATTERNS[tag] = mention_pattern(tag)
-    return rx.search(text) is not None
-
-
-# (fragment, tag) -> found: the rewriter asks this of the same template fragments row after row
-_mentions_short = lru_cache(maxsize=1 << 15)(_mentions)
+    return _found(text, text.lower() if text.isascii() else None, tag)
 
 
 def missing(text: str, tags) -> list[str]:
     """Tags (in order) whose text does not appear in `text`."""
-    return [t for t in tags if not mentions(text, t)]
+    lower = text.lower() if text.isascii() else None
+    return [t for t in tags if str(t).strip() and not _found(text, lower, t)]

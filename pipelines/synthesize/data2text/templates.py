@@ -117,20 +117,20 @@ def text_hash(text: str, length: int = 12) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+# Written as lookarounds with an empty replacement (not r"\1"): re then replaces literally, without
+# expanding a template on every call; they remove exactly what the group forms did.
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+(?=[,.;:!?])")
 _REPEATED_COMMAS = re.compile(r",(\s*,)+")
-_REPEATED_STOPS = re.compile(r"([.!?])\.+")
+_REPEATED_STOPS = re.compile(r"(?<=[.!?])\.+")
 
 
 def tidy(text: str) -> str:
     """Collapse whitespace and fix spacing around punctuation in rendered template text."""
     text = " ".join(str(text).split())
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    if ",," in text or ", ," in text:  # the only ways _REPEATED_COMMAS can match once spaces are single
+    text = _SPACE_BEFORE_PUNCT.sub("", text)
+    if ",," in text:  # once spaces before commas are gone, the only way _REPEATED_COMMAS can match
         text = _REPEATED_COMMAS.sub(",", text)
-    if "." in text:  # _REPEATED_STOPS needs a full stop
-        text = _REPEATED_STOPS.sub(r"\1", text)
-    return text.strip()
+    return _REPEATED_STOPS.sub("", text).strip()
 
 
 def finish_sentence(text: str) -> str:

@@ -21,7 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pipelines.synthesize.data2text.grammar import join_and, mentions, missing
-from pipelines.synthesize.data2text.templates import FRAME, RenderedSentence, TemplateBank, finish_sentence, tidy
+from pipelines.synthesize.data2text.templates import (
+    FRAME,
+    RenderedSentence,
+    TemplateBank,
+    end_sentence,
+    finish_sentence,
+)
 
 
 @dataclass
@@ -48,6 +54,8 @@ def dedupe(tags: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """Drop exact duplicates (case-insensitive) and tags whose text another tag of the list already
     contains ("bass" next to "groovy bass", "male vocal" next to "male vocals"). Returns the kept
     tags in order and {dropped: kept tag that expresses it}. Every input tag stays expressed."""
+    if len(tags) < 2:  # nothing to merge (and no memo entry to spend on it)
+        return list(tags), {}
     kept, merged = _dedupe(tuple(tags))
     return list(kept), dict(merged)
 
@@ -337,13 +345,13 @@ class BuiltinRewriter(Rewriter):
             if frag:
                 take(left, focus, frag[1])
                 stats["also" if role == "also" else "kept"] += 1
-                return finish_sentence(frag[0])
+                return end_sentence(frag[0])  # rendered text is tidy
         # last resort (only reached when templates leave tags out): say them plainly
         frag = self._fragment("other", "sentence", chunk, rng, used)
         stats["last_resort"] += 1
         if frag:
             take(left, focus, frag[1])
-            return finish_sentence(frag[0])
+            return end_sentence(frag[0])
         take(left, focus, chunk)
         return finish_sentence("The song also has " + join_and(chunk))
 
@@ -558,7 +566,7 @@ class _FusedSentence:
         for i, p in enumerate(rest):
             bare = p.startswith(BARE_JOIN_STARTS) or (self.nominal and i == 0)
             text += (" " if bare else ", ") + p
-        return finish_sentence(tidy(text))
+        return finish_sentence(text)
 
 # ------------------------------------------------------------------------------------ seq2seq
 class Seq2SeqRewriter(Rewriter):

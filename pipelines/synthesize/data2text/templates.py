@@ -134,7 +134,11 @@ def tidy(text: str) -> str:
 
 
 def finish_sentence(text: str) -> str:
-    text = tidy(text)
+    return end_sentence(tidy(text))
+
+
+def end_sentence(text: str) -> str:
+    """``finish_sentence`` for text that is already tidy (rendered text: tidying it again changes nothing)."""
     if not text:
         return text
     text = capfirst(text)
@@ -302,6 +306,7 @@ class TemplateBank:
             for t in self._compile(category, filename, source):
                 self._by_id[t.id] = t
         self._index: dict[tuple[str, str], list[Template]] = {}
+        self._resolved: dict[str, str] = {}
         for t in self._by_id.values():
             self._index.setdefault((t.category, t.role), []).append(t)
         digest = hashlib.sha256()
@@ -406,9 +411,15 @@ class TemplateBank:
 
     def resolve(self, category: str) -> str:
         """The category whose templates write `category` (unknown categories use 'other')."""
-        if self.has(category, "sentence") or category == FRAME:
-            return category
-        return FALLBACK_CATEGORY if self.has(FALLBACK_CATEGORY, "sentence") else self.categories[0]
+        found = self._resolved.get(category)
+        if found is None:
+            if self.has(category, "sentence") or category == FRAME:
+                found = category
+            else:
+                found = FALLBACK_CATEGORY if self.has(FALLBACK_CATEGORY, "sentence") else self.categories[0]
+            if len(self._resolved) < 1024:  # a bounded memo: categories are few, but user input may invent some
+                self._resolved[category] = found
+        return found
 
     # ---------------------------------------------------------------- rendering
     def render_template(self, template: Template, tags: Sequence[str], rest: Sequence[str] = ()) -> str:
@@ -435,7 +446,7 @@ class TemplateBank:
     def _write(self, template_id: str, texts: tuple[str, ...], rest: tuple[str, ...],
                role: str) -> tuple[str, str, tuple[str, ...]]:
         raw = self.render_template(self._by_id[template_id], texts, rest)
-        text = finish_sentence(raw) if raw and role in ("sentence", "also") else raw
+        text = end_sentence(raw) if raw and role in ("sentence", "also") else raw
         return raw, text, tuple(missing(text, texts + rest)) if raw else ()
 
     def render(self, category: str, tags: Sequence[str | InputTag], rng: random.Random,
@@ -447,16 +458,17 @@ class TemplateBank:
         that expresses most wins. None if the category has no template for the role (or all render
         empty, or `accept` refuses them all). ``sentence`` results are capitalised and end with a
         full stop."""
-        found = self.render_with_lost(category, tags, rng, role, accept, rest)
+        texts = [t.tag if isinstance(t, InputTag) else str(t) for t in tags]
+        rest = [t.tag if isinstance(t, InputTag) else str(t) for t in rest]
+        found = self.render_with_lost(category, texts, rng, role, accept, rest)
         return found[0] if found is not None else None
 
-    def render_with_lost(self, category: str, tags: Sequence[str | InputTag], rng: random.Random,
+    def render_with_lost(self, category: str, tags: Sequence[str], rng: random.Random,
                          role: str = "sentence", accept: Callable[[str], bool] | None = None,
                          rest: Sequence[str] = ()) -> tuple[RenderedSentence, tuple[str, ...]] | None:
-        """``render``, and the tags of `tags + rest` its text leaves out (known from the memo: callers
-        need not search the text for each tag again)."""
-        texts = tuple(t.tag if isinstance(t, InputTag) else str(t) for t in tags)
-        rest = tuple(t.tag if isinstance(t, InputTag) else str(t) for t in rest)
+        """``render`` for tag texts (strings), and the tags of `tags + rest` its text leaves out (known from
+        the memo: callers need not search the text for each tag again)."""
+        texts, rest = tuple(tags), tuple(rest)
         candidates = self._index.get((self.resolve(category), role))
         if not candidates:
             return None

@@ -126,6 +126,7 @@ class Grammar:
             out.append(w.replace(core, rep) if rep and core else w)
         return " ".join(out)
 
+    @memoized  # the `a` filter's work: one lookup instead of two calls
     def with_article(self, tag: str) -> str:
         art = self.article(tag)
         return f"{art} {tag}" if art else tag

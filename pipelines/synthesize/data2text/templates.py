@@ -51,6 +51,7 @@ from pathlib import Path
 import jinja2
 from jinja2 import nodes
 from jinja2.ext import Extension
+from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pipelines.resources import data_dir
@@ -206,6 +207,18 @@ class _Environment(ImmutableSandboxedEnvironment):
         if test is None or kwargs:
             return super().call_test(name, value, args, kwargs, context, eval_ctx)
         return test(value, *args) if args else test(value)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's own signature)
+        """A template's own macro (``genres(tags)`` in genre.j2) called as Context.call would call it,
+        without the sandbox's attribute probes: a Macro is always safe to call."""
+        if type(__obj) is not Macro:
+            return super().call(__context, __obj, *args, **kwargs)
+        kwargs.pop("_loop_vars", None)  # scope hints for pass_context callables, which a Macro is not
+        kwargs.pop("_block_vars", None)
+        try:
+            return __obj(__context.eval_ctx, *args, **kwargs)
+        except StopIteration:
+            return __self.undefined("value was undefined because a callable raised a StopIteration exception")
 
 
 def _selected(value, test: Callable, args: tuple, keep: bool):
@@ -426,7 +439,7 @@ class TemplateBank:
         tags = [self.grammar.display(t) for t in tags]
         rest = [self.grammar.display(t) for t in rest]
         try:
-            out = template.macro(tags=tags, category=template.category, n=len(tags), rest=rest)
+            out = template.macro(tags, template.category, len(tags), rest)  # positional: Jinja binds them fastest
         except Exception as exc:
             jt = self.env.get_template(template.jinja_name)
             raise TemplateError(str(getattr(exc, "message", None) or exc), file=template.file,

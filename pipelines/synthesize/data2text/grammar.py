@@ -85,8 +85,7 @@ class Grammar:
             return True
         return tail.endswith("ing") and len(tail) > 4 and tail not in self.nominal_ing
 
-    @memoized
-    def article(self, tag: str) -> str:
+    def article(self, tag: str) -> str:  # not memoized: with_article, its caller, is
         """'a', 'an' or '' (plural, mass noun, adjective, negation, phrase with its own determiner)."""
         ws = words_of(tag)
         if not ws or ws[0] in self.determiners or self.is_negated(tag):

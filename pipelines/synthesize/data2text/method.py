@@ -38,29 +38,28 @@ def group_by_category(tags: Sequence[InputTag]) -> tuple[dict[str, list[str]], d
 
 
 class TagWords:
-    """A tag's category (``categorize``) and surface forms (``surface_forms``), remembered per tag.
+    """A tag categorized (``categorize``) and its surface forms (``surface_forms``), remembered per tag.
 
-    Both are pure in the tag's text and given category for one vocabulary and lexicon (neither changes
-    once loaded), and the same few thousand tags come back on every row; the tables are emptied when
-    full, so a stream of free-form tags cannot grow them without bound."""
+    Both are pure in the tag for one vocabulary and lexicon (neither changes once loaded), and the same
+    few thousand tags come back on every row; the tables are emptied when full, so a stream of free-form
+    tags cannot grow them without bound."""
 
     def __init__(self, vocabulary=None, lexicon: Lexicon | None = None):
         self.vocabulary, self.lexicon = vocabulary, lexicon
-        self._categories: dict[tuple[str, str | None], str | None] = {}
+        self._categories: dict[tuple, InputTag] = {}
         self._forms: dict[tuple[str, str | None], tuple[str, ...]] = {}
 
     def categorized(self, tags: Sequence[InputTag]) -> list[InputTag]:
-        """``categorize(tags, vocabulary, lexicon)``."""
+        """``categorize(tags, vocabulary, lexicon)``: the same (frozen) InputTag objects for the same tags."""
         out = []
         for t in tags:
-            key = (t.tag, t.category)
-            category = self._categories.get(key, _UNKNOWN)
-            if category is _UNKNOWN:
+            key = (t.tag, t.category, t.confidence, t.value)
+            found = self._categories.get(key)
+            if found is None:
                 if len(self._categories) >= MAX_ENTRIES:
                     self._categories.clear()
-                category = self._categories[key] = categorize(
-                    [InputTag(t.tag, t.category)], self.vocabulary, self.lexicon)[0].category
-            out.append(t if category == t.category else InputTag(t.tag, category, t.confidence, t.value))
+                found = self._categories[key] = categorize([t], self.vocabulary, self.lexicon)[0]
+            out.append(found)
         return out
 
     def forms(self, tag: InputTag) -> tuple[str, ...]:
@@ -73,7 +72,6 @@ class TagWords:
         return found
 
 
-_UNKNOWN = object()
 _TAG_WORDS: list[TagWords] = []  # the last few (vocabulary, lexicon) pairs' memos
 
 

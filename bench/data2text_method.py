@@ -59,22 +59,24 @@ def fresh_memos() -> None:
 
 
 def timed(items: list, with_fidelity: bool):
-    """(CPU seconds, the method) for all items in batches of 64, from cold memos."""
+    """(CPU seconds, the method, the texts) for all items in batches of 64, from cold memos."""
     from pipelines.synthesize.data2text.method import data2text_many
     from pipelines.synthesize.methods import Data2TextMethod
 
     fresh_memos()
     method = Data2TextMethod()
     method.setup()
+    texts = []
     started = time.process_time()
     for i in range(0, len(items), 64):
         batch = items[i:i + 64]
         if with_fidelity:
-            method.generate(batch)
+            texts.extend(out.text for out in method.generate(batch))
         else:  # the method's own work: templates and rewriter, no fidelity, no metadata JSON
-            data2text_many([list(b.selected) for b in batch], [b.rng() for b in batch], method._bank,
-                           method._rewriter, method._vocabulary)
-    return time.process_time() - started, method
+            texts.extend(text for text, _ in data2text_many(
+                [list(b.selected) for b in batch], [b.rng() for b in batch], method._bank, method._rewriter,
+                method._vocabulary))
+    return time.process_time() - started, method, texts
 
 
 def main() -> None:
@@ -84,14 +86,20 @@ def main() -> None:
     from pipelines.synthesize.data2text import rewriter
 
     items = work_items(args.rows)
-    cpu, method = timed(items, with_fidelity=True)
+    cpu, method, texts = timed(items, with_fidelity=True)
     print(f"{args.rows} rows: {1e6 * cpu / args.rows:.0f} us CPU per row (Data2TextMethod.generate: templates, "
           f"rewriter, fidelity, metadata JSON)")
     renders, dedupes = method._bank._written_lru.cache_info(), rewriter._dedupe.cache_info()
     print(f"template renders memoized: {renders.hits / (renders.hits + renders.misses):.0%} hits "
           f"({renders.currsize} kept); tag-list dedupes: {dedupes.hits / max(dedupes.hits + dedupes.misses, 1):.0%}")
-    cpu, _ = timed(items, with_fidelity=False)
+    cpu, _, _ = timed(items, with_fidelity=False)
     print(f"without fidelity and metadata JSON (data2text_many): {1e6 * cpu / args.rows:.0f} us CPU per row")
+    started = time.process_time()
+    for item, text in zip(items, texts, strict=True):
+        method.fidelity(text, item.selected)
+    cpu = time.process_time() - started
+    print(f"fidelity alone on those texts (mean {sum(map(len, texts)) / len(texts):.0f} characters): "
+          f"{1e6 * cpu / args.rows:.0f} us CPU per row")
 
     # again from empty memos, under tracemalloc (which slows everything several times: not timed)
     fresh_memos()

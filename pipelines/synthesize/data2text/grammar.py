@@ -16,6 +16,7 @@ from pipelines.synthesize.memo import memoized
 _IRREGULAR_PLURALS = frozenset({"people", "children", "men", "women", "feet", "teeth", "mice", "geese", "folks"})
 _VOWELS = "aeiou"
 _LETTER_NAMES_WITH_VOWEL_SOUND = "aefhilmnorsx"
+_GENERIC_HEADS = frozenset({"music", "song", "songs", "track", "piece", "tune", "ballad", "anthem", "hymn", "lullaby"})
 
 
 class Grammar:
@@ -96,12 +97,10 @@ class Grammar:
 
     def _vowel_sound(self, word: str) -> bool:
         w = word.lower()
-        for p in self.an_before:
-            if w.startswith(p):
-                return True
-        for p in self.a_before:
-            if w.startswith(p):
-                return False
+        if w.startswith(self.an_before):  # any of the prefixes (str.startswith takes a tuple)
+            return True
+        if w.startswith(self.a_before):
+            return False
         if not w:
             return False
         letters = re.sub(r"[^a-z0-9]", "", w)
@@ -147,8 +146,7 @@ class Grammar:
         if not ws:
             return tag
         last = ws[-1]
-        generic = {"music", "song", "songs", "track", "piece", "tune", "ballad", "anthem", "hymn", "lullaby"}
-        if last.endswith(head) or head in ws or last in generic or last in keep:
+        if last.endswith(head) or head in ws or last in _GENERIC_HEADS or last in keep:
             return tag
         return f"{tag} {head}"
 

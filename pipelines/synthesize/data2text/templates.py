@@ -267,6 +267,7 @@ def make_environment(grammar: Grammar | None = None) -> ImmutableSandboxedEnviro
         there_be=g.there_be,
         select=_select_filter(env.filters["select"], True),
         reject=_select_filter(env.filters["reject"], False),
+        list=list,  # Jinja's `list` is list() behind an async-mode check; this environment is never async
     )
     env.plain_tests = dict(
         adjective=lambda t: g.is_adjective(str(t)),
@@ -447,17 +448,13 @@ class TemplateBank:
                                 kind=_error_kind(exc)) from exc
         return tidy(out)
 
-    def _written(self, template: Template, texts: tuple[str, ...], rest: tuple[str, ...],
-                 role: str) -> tuple[str, str, tuple[str, ...]]:
-        """(rendered text, finished text, the tags of `texts + rest` it leaves out) of one template.
-
-        Memoized (least recently used out first): rendering is a pure function of the template and its
-        tags (the random choice of a template happens outside), a Jinja macro call costs ~20 us, and
-        the same (template, tags) pairs come back across rows."""
-        return self._written_lru(template.id, texts, rest, role)
-
     def _write(self, template_id: str, texts: tuple[str, ...], rest: tuple[str, ...],
                role: str) -> tuple[str, str, tuple[str, ...]]:
+        """(rendered text, finished text, the tags of `texts + rest` it leaves out) of one template.
+
+        Called through ``_written_lru`` (least recently used out first): rendering is a pure function of
+        the template and its tags (the random choice of a template happens outside), a Jinja macro call
+        costs ~10 us, and the same (template, tags) pairs come back across rows."""
         raw = self.render_template(self._by_id[template_id], texts, rest)
         text = end_sentence(raw) if raw and role in ("sentence", "also") else raw
         return raw, text, tuple(missing(text, texts + rest)) if raw else ()

@@ -399,7 +399,9 @@ class _FusedSentence:
     # ------------------------------------------------------------------ bookkeeping
     def free(self, category: str) -> list[str]:
         """Tags of `category` neither written before nor claimed by this sentence."""
-        return [t for t in self.left.get(category, []) if t not in self.claimed.get(category, ())]
+        claimed = self.claimed.get(category)
+        left = self.left.get(category, [])
+        return [t for t in left if t not in claimed] if claimed else list(left)
 
     def fits(self, n_tags: int) -> bool:
         """Would `n_tags` more tags keep the sentence within max_sentence_tags?"""

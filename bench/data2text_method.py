@@ -6,9 +6,10 @@ written in batches of 64 by `Data2TextMethod.generate` (templates, built-in rewr
     .venv/bin/python bench/data2text_method.py [--rows 50000]
 
 Prints CPU microseconds per row, the render and dedupe memos' hit rates, the same rows again without
-fidelity and metadata JSON (`data2text_many` alone: the difference is what fidelity costs), and, from a
-third run under tracemalloc, the memory the method still holds afterwards (its memos, which are bounded).
-Each run starts from empty memos.
+fidelity and metadata JSON (`data2text_many` alone), fidelity alone on the texts, and, from a third run
+under tracemalloc, the memory the method still holds afterwards (its memos, which are bounded). Each run
+starts from empty memos (so the memory figure includes the grammar's and lexicon's, unlike this script's
+figures before the method's speed work); CPU figures move by 10-20% between runs on a shared machine.
 """
 from __future__ import annotations
 

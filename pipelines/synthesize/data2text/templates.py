@@ -208,7 +208,7 @@ class _Environment(ImmutableSandboxedEnvironment):
             return super().call_test(name, value, args, kwargs, context, eval_ctx)
         return test(value, *args) if args else test(value)
 
-    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's own signature)
+    def call(__self, __context, __obj, *args, **kwargs):  # the sandbox's own signature
         """A template's own macro (``genres(tags)`` in genre.j2) called as Context.call would call it,
         without the sandbox's attribute probes: a Macro is always safe to call."""
         if type(__obj) is not Macro:

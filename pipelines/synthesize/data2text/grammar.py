@@ -16,6 +16,7 @@ from pipelines.synthesize.memo import memoized
 _IRREGULAR_PLURALS = frozenset({"people", "children", "men", "women", "feet", "teeth", "mice", "geese", "folks"})
 _VOWELS = "aeiou"
 _LETTER_NAMES_WITH_VOWEL_SOUND = "aefhilmnorsx"
+_GENERIC_HEADS = frozenset({"music", "song", "songs", "track", "piece", "tune", "ballad", "anthem", "hymn", "lullaby"})
 
 
 class Grammar:
@@ -85,8 +86,7 @@ class Grammar:
             return True
         return tail.endswith("ing") and len(tail) > 4 and tail not in self.nominal_ing
 
-    @memoized
-    def article(self, tag: str) -> str:
+    def article(self, tag: str) -> str:  # not memoized: with_article, its caller, is
         """'a', 'an' or '' (plural, mass noun, adjective, negation, phrase with its own determiner)."""
         ws = words_of(tag)
         if not ws or ws[0] in self.determiners or self.is_negated(tag):
@@ -97,12 +97,10 @@ class Grammar:
 
     def _vowel_sound(self, word: str) -> bool:
         w = word.lower()
-        for p in self.an_before:
-            if w.startswith(p):
-                return True
-        for p in self.a_before:
-            if w.startswith(p):
-                return False
+        if w.startswith(self.an_before):  # any of the prefixes (str.startswith takes a tuple)
+            return True
+        if w.startswith(self.a_before):
+            return False
         if not w:
             return False
         letters = re.sub(r"[^a-z0-9]", "", w)
@@ -126,6 +124,7 @@ class Grammar:
             out.append(w.replace(core, rep) if rep and core else w)
         return " ".join(out)
 
+    @memoized  # the `a` filter's work: one lookup instead of two calls
     def with_article(self, tag: str) -> str:
         art = self.article(tag)
         return f"{art} {tag}" if art else tag
@@ -147,8 +146,7 @@ class Grammar:
         if not ws:
             return tag
         last = ws[-1]
-        generic = {"music", "song", "songs", "track", "piece", "tune", "ballad", "anthem", "hymn", "lullaby"}
-        if last.endswith(head) or head in ws or last in generic or last in keep:
+        if last.endswith(head) or head in ws or last in _GENERIC_HEADS or last in keep:
             return tag
         return f"{tag} {head}"
 
@@ -206,30 +204,48 @@ def mention_pattern(tag: str) -> re.Pattern:
     return re.compile(rf"(?<![\w]){body}{plural}(?![\w])", re.IGNORECASE)
 
 
-_PATTERNS: dict[str, re.Pattern] = {}
-SHORT_TEXT = 160  # longer texts (whole descriptions) are nearly all unique: not worth remembering
+_PATTERNS: dict[str, tuple[re.Pattern, str]] = {}
+
+
+def _pattern(tag) -> tuple[re.Pattern, str]:
+    """The tag's mention pattern and its first word in lower case (where any match must start)."""
+    found = _PATTERNS.get(tag)
+    if found is None:
+        if len(_PATTERNS) > 50_000:
+            _PATTERNS.clear()
+        ws = str(tag).split()
+        found = _PATTERNS[tag] = (mention_pattern(tag), ws[0].lower() if ws and ws[0].isascii() else "")
+    return found
+
+
+def _found(text: str, lower: str | None, tag) -> bool:
+    """``mentions``, with `lower` = text.lower() when the text is ASCII (else None).
+
+    A regex search tries every position of the text (~25 ns a character, 5 us for a description) since
+    the pattern opens with a lookbehind; in ASCII text a match can only start where the tag's first word
+    is, which str.find finds far faster, so the pattern is only tried there (same answer as a search)."""
+    rx, first = _pattern(tag)
+    if lower is None or not first:
+        return rx.search(text) is not None
+    at = lower.find(first)
+    while at >= 0:
+        if rx.match(text, at):
+            return True
+        at = lower.find(first, at + 1)
+    return False
 
 
 def mentions(text: str, tag: str) -> bool:
-    """True when `tag` appears in `text` (see ``mention_pattern``)."""
-    return _mentions_short(text, tag) if len(text) <= SHORT_TEXT else _mentions(text, tag)
+    """True when `tag` appears in `text` (see ``mention_pattern``).
 
-
-def _mentions(text: str, tag: str) -> bool:
+    Not memoized: the texts asked about are nearly all new (a fresh render, a row's description); a memo
+    here hit 27% of checks."""
     if not str(tag).strip():
         return True
-    rx = _PATTERNS.get(tag)
-    if rx is None:
-        if len(_PATTERNS) > 50_000:
-            _PATTERNS.clear()
-        rx = _PATTERNS[tag] = mention_pattern(tag)
-    return rx.search(text) is not None
-
-
-# (fragment, tag) -> found: the rewriter asks this of the same template fragments row after row
-_mentions_short = lru_cache(maxsize=1 << 15)(_mentions)
+    return _found(text, text.lower() if text.isascii() else None, tag)
 
 
 def missing(text: str, tags) -> list[str]:
     """Tags (in order) whose text does not appear in `text`."""
-    return [t for t in tags if not mentions(text, t)]
+    lower = text.lower() if text.isascii() else None
+    return [t for t in tags if str(t).strip() and not _found(text, lower, t)]

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pipelines.synthesize.categorize import Lexicon, categorize
 from pipelines.synthesize.data2text.rewriter import Rewriter, RewriteResult, dedupe
 from pipelines.synthesize.data2text.templates import RenderedSentence, TemplateBank
-from pipelines.synthesize.surface import with_surface
+from pipelines.synthesize.memo import MAX_ENTRIES
+from pipelines.synthesize.surface import surface_forms, with_surface
 from pipelines.synthesize.tagset import InputTag
 
 METHOD = "data2text"
@@ -36,12 +37,62 @@ def group_by_category(tags: Sequence[InputTag]) -> tuple[dict[str, list[str]], d
     return groups, merged
 
 
+class TagWords:
+    """A tag categorized (``categorize``) and its surface forms (``surface_forms``), remembered per tag.
+
+    Both are pure in the tag for one vocabulary and lexicon (neither changes once loaded), and the same
+    few thousand tags come back on every row; the tables are emptied when full, so a stream of free-form
+    tags cannot grow them without bound."""
+
+    def __init__(self, vocabulary=None, lexicon: Lexicon | None = None):
+        self.vocabulary, self.lexicon = vocabulary, lexicon
+        self._categories: dict[tuple, InputTag] = {}
+        self._forms: dict[tuple[str, str | None], tuple[str, ...]] = {}
+
+    def categorized(self, tags: Sequence[InputTag]) -> list[InputTag]:
+        """``categorize(tags, vocabulary, lexicon)``: the same (frozen) InputTag objects for the same tags."""
+        out = []
+        for t in tags:
+            key = (t.tag, t.category, t.confidence, t.value)
+            found = self._categories.get(key)
+            if found is None:
+                if len(self._categories) >= MAX_ENTRIES:
+                    self._categories.clear()
+                found = self._categories[key] = categorize([t], self.vocabulary, self.lexicon)[0]
+            out.append(found)
+        return out
+
+    def forms(self, tag: InputTag) -> tuple[str, ...]:
+        key = (tag.tag, tag.category)
+        found = self._forms.get(key)
+        if found is None:
+            if len(self._forms) >= MAX_ENTRIES:
+                self._forms.clear()
+            found = self._forms[key] = surface_forms(tag, self.vocabulary)
+        return found
+
+
+_TAG_WORDS: list[TagWords] = []  # the last few (vocabulary, lexicon) pairs' memos
+
+
+def tag_words(vocabulary=None, lexicon: Lexicon | None = None) -> TagWords:
+    """The memo for this vocabulary and lexicon (by identity: a method keeps the ones it loaded)."""
+    for memo in _TAG_WORDS:
+        if memo.vocabulary is vocabulary and memo.lexicon is lexicon:
+            return memo
+    if len(_TAG_WORDS) >= 4:
+        _TAG_WORDS.pop(0)
+    _TAG_WORDS.append(TagWords(vocabulary, lexicon))
+    return _TAG_WORDS[-1]
+
+
 def plan(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, vocabulary=None,
          lexicon: Lexicon | None = None) -> tuple[list[RenderedSentence], dict]:
     """Stage 1 of the method (no rewriting): one templated sentence per category, plus metadata."""
-    tagged = categorize(list(tags), vocabulary, lexicon)
+    words = tag_words(vocabulary, lexicon)
+    tagged = words.categorized(tags)
     # natural words for tags ("drums" for acoustic drumset, "a medium tempo of 92 BPM"); ids stay in meta
-    worded = with_surface(tagged, rng, vocabulary)
+    worded = with_surface(tagged, rng, vocabulary, words.forms)
     groups, merged = group_by_category(worded)
     sentences = []
     for category, texts in groups.items():

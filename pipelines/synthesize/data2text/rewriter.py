@@ -21,7 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pipelines.synthesize.data2text.grammar import join_and, mentions, missing
-from pipelines.synthesize.data2text.templates import FRAME, RenderedSentence, TemplateBank, finish_sentence, tidy
+from pipelines.synthesize.data2text.templates import (
+    FRAME,
+    RenderedSentence,
+    TemplateBank,
+    end_sentence,
+    finish_sentence,
+)
 
 
 @dataclass
@@ -48,6 +54,8 @@ def dedupe(tags: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """Drop exact duplicates (case-insensitive) and tags whose text another tag of the list already
     contains ("bass" next to "groovy bass", "male vocal" next to "male vocals"). Returns the kept
     tags in order and {dropped: kept tag that expresses it}. Every input tag stays expressed."""
+    if len(tags) < 2:  # nothing to merge (and no memo entry to spend on it)
+        return list(tags), {}
     kept, merged = _dedupe(tuple(tags))
     return list(kept), dict(merged)
 
@@ -251,13 +259,18 @@ class BuiltinRewriter(Rewriter):
         """(text, covered tags) for one role template of `category`, or None."""
         if role == "anaphor" or category == FRAME:
             r = self.bank.render(FRAME, [], rng, role, accept=accept)
+            if r is None or not r.text:
+                return None
+            covered = [t for t in list(tags) + list(rest) if mentions(r.text, t)]
         else:
             if not self.bank.has(self.bank.resolve(category), role):
                 return None
-            r = self.bank.render(category, tags, rng, role, accept=accept, rest=rest)
-        if r is None or not r.text:
-            return None
-        covered = [t for t in list(tags) + list(rest) if mentions(r.text, t)]
+            found = self.bank.render_with_lost(category, tags, rng, role, accept=accept, rest=rest)
+            if found is None or not found[0].text:
+                return None
+            r, lost = found
+            # the tags the text mentions: those the render did not leave out (no second regex search)
+            covered = [t for t in list(tags) + list(rest) if t not in lost]
         if category != FRAME and not covered:
             return None
         used.append((r.template_id, r.template_hash))
@@ -332,13 +345,13 @@ class BuiltinRewriter(Rewriter):
             if frag:
                 take(left, focus, frag[1])
                 stats["also" if role == "also" else "kept"] += 1
-                return finish_sentence(frag[0])
+                return end_sentence(frag[0])  # rendered text is tidy
         # last resort (only reached when templates leave tags out): say them plainly
         frag = self._fragment("other", "sentence", chunk, rng, used)
         stats["last_resort"] += 1
         if frag:
             take(left, focus, frag[1])
-            return finish_sentence(frag[0])
+            return end_sentence(frag[0])
         take(left, focus, chunk)
         return finish_sentence("The song also has " + join_and(chunk))
 
@@ -386,7 +399,9 @@ class _FusedSentence:
     # ------------------------------------------------------------------ bookkeeping
     def free(self, category: str) -> list[str]:
         """Tags of `category` neither written before nor claimed by this sentence."""
-        return [t for t in self.left.get(category, []) if t not in self.claimed.get(category, ())]
+        claimed = self.claimed.get(category)
+        left = self.left.get(category, [])
+        return [t for t in left if t not in claimed] if claimed else list(left)
 
     def fits(self, n_tags: int) -> bool:
         """Would `n_tags` more tags keep the sentence within max_sentence_tags?"""
@@ -397,10 +412,10 @@ class _FusedSentence:
         frag = self.rw._fragment(category, role, tags, self.rng, self.used, accept=accept, rest=rest)
         if not frag:
             return None
-        text = frag[0]
+        text, covered = frag
         for c in self.cats:
             for t in self.free(c):
-                if (t in tags or t in rest) and mentions(text, t):
+                if t in covered:  # covered: the fragment's tags (of `tags` and `rest`) that `text` mentions
                     self.claimed.setdefault(c, []).append(t)
         return text
 
@@ -553,7 +568,7 @@ class _FusedSentence:
         for i, p in enumerate(rest):
             bare = p.startswith(BARE_JOIN_STARTS) or (self.nominal and i == 0)
             text += (" " if bare else ", ") + p
-        return finish_sentence(tidy(text))
+        return finish_sentence(text)
 
 # ------------------------------------------------------------------------------------ seq2seq
 class Seq2SeqRewriter(Rewriter):

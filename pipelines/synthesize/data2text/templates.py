@@ -51,6 +51,7 @@ from pathlib import Path
 import jinja2
 from jinja2 import nodes
 from jinja2.ext import Extension
+from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pipelines.resources import data_dir
@@ -117,17 +118,28 @@ def text_hash(text: str, length: int = 12) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
+# Written as lookarounds with an empty replacement (not r"\1"): re then replaces literally, without
+# expanding a template on every call; they remove exactly what the group forms did.
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+(?=[,.;:!?])")
+_REPEATED_COMMAS = re.compile(r",(\s*,)+")
+_REPEATED_STOPS = re.compile(r"(?<=[.!?])\.+")
+
+
 def tidy(text: str) -> str:
     """Collapse whitespace and fix spacing around punctuation in rendered template text."""
     text = " ".join(str(text).split())
-    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
-    text = re.sub(r",(\s*,)+", ",", text)
-    text = re.sub(r"([.!?])\.+", r"\1", text)
-    return text.strip()
+    text = _SPACE_BEFORE_PUNCT.sub("", text)
+    if ",," in text:  # once spaces before commas are gone, the only way _REPEATED_COMMAS can match
+        text = _REPEATED_COMMAS.sub(",", text)
+    return _REPEATED_STOPS.sub("", text).strip()
 
 
 def finish_sentence(text: str) -> str:
-    text = tidy(text)
+    return end_sentence(tidy(text))
+
+
+def end_sentence(text: str) -> str:
+    """``finish_sentence`` for text that is already tidy (rendered text: tidying it again changes nothing)."""
     if not text:
         return text
     text = capfirst(text)
@@ -175,9 +187,65 @@ def _map_filter(fn):
     return apply
 
 
+@functools.lru_cache(maxsize=256)
+def _regex(rx: str) -> re.Pattern:
+    """The `matching` test's pattern, compiled once (re.search would look it up in re's cache per call)."""
+    return re.compile(rx, re.IGNORECASE)
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The sandbox, with our own tests called directly.
+
+    Jinja's generic way to call a test (look it up, inspect it for pass_context & co., build an argument
+    list) costs more than our tests themselves, and `select`/`reject` call one per item. Our tests are
+    plain functions of (value, *args), so calling them directly gives the same result."""
+
+    plain_tests: dict[str, Callable] = {}
+
+    def call_test(self, name, value, args=None, kwargs=None, context=None, eval_ctx=None):
+        test = self.plain_tests.get(name)
+        if test is None or kwargs:
+            return super().call_test(name, value, args, kwargs, context, eval_ctx)
+        return test(value, *args) if args else test(value)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # the sandbox's own signature
+        """A template's own macro (``genres(tags)`` in genre.j2) called as Context.call would call it,
+        without the sandbox's attribute probes: a Macro is always safe to call."""
+        if type(__obj) is not Macro:
+            return super().call(__context, __obj, *args, **kwargs)
+        kwargs.pop("_loop_vars", None)  # scope hints for pass_context callables, which a Macro is not
+        kwargs.pop("_block_vars", None)
+        try:
+            return __obj(__context.eval_ctx, *args, **kwargs)
+        except StopIteration:
+            return __self.undefined("value was undefined because a callable raised a StopIteration exception")
+
+
+def _selected(value, test: Callable, args: tuple, keep: bool):
+    """Jinja's select_or_reject for one of our tests: lazy, and `value` is tested for truth first, as there."""
+    if value:
+        for item in value:
+            if bool(test(item, *args)) is keep:
+                yield item
+
+
+def _select_filter(jinja_filter: Callable, keep: bool) -> Callable:
+    """`select` (keep=True) or `reject`: our plain tests without Jinja's per-item call chain (four calls
+    deep), anything else (no test, a builtin test, keyword arguments) by Jinja's own filter."""
+
+    @jinja2.pass_context
+    def apply(context, value, *args, **kwargs):
+        test = context.environment.plain_tests.get(args[0]) if args and isinstance(args[0], str) else None
+        if test is None or kwargs:
+            return jinja_filter(context, value, *args, **kwargs)
+        return _selected(value, test, args[1:], keep)
+
+    return apply
+
+
 def make_environment(grammar: Grammar | None = None) -> ImmutableSandboxedEnvironment:
     g = grammar or default_grammar()
-    env = ImmutableSandboxedEnvironment(
+    env = _Environment(
         loader=_Sources(),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -197,14 +265,18 @@ def make_environment(grammar: Grammar | None = None) -> ImmutableSandboxedEnviro
         prefix=lambda items, p: [p + str(i) for i in items] if isinstance(items, (list, tuple)) else p + str(items),
         suffix=lambda items, x: [str(i) + x for i in items] if isinstance(items, (list, tuple)) else str(items) + x,
         there_be=g.there_be,
+        select=_select_filter(env.filters["select"], True),
+        reject=_select_filter(env.filters["reject"], False),
+        list=list,  # Jinja's `list` is list() behind an async-mode check; this environment is never async
     )
-    env.tests.update(
+    env.plain_tests = dict(
         adjective=lambda t: g.is_adjective(str(t)),
         plural=lambda t: g.is_plural(str(t)),
         mass=lambda t: g.is_mass(str(t)),
         negated=lambda t: g.is_negated(str(t)),
-        matching=lambda t, rx: re.search(rx, str(t), re.IGNORECASE) is not None,
+        matching=lambda t, rx: _regex(rx).search(str(t)) is not None,
     )
+    env.tests.update(env.plain_tests)
     return env
 
 
@@ -248,6 +320,7 @@ class TemplateBank:
             for t in self._compile(category, filename, source):
                 self._by_id[t.id] = t
         self._index: dict[tuple[str, str], list[Template]] = {}
+        self._resolved: dict[str, str] = {}
         for t in self._by_id.values():
             self._index.setdefault((t.category, t.role), []).append(t)
         digest = hashlib.sha256()
@@ -352,16 +425,22 @@ class TemplateBank:
 
     def resolve(self, category: str) -> str:
         """The category whose templates write `category` (unknown categories use 'other')."""
-        if self.has(category, "sentence") or category == FRAME:
-            return category
-        return FALLBACK_CATEGORY if self.has(FALLBACK_CATEGORY, "sentence") else self.categories[0]
+        found = self._resolved.get(category)
+        if found is None:
+            if self.has(category, "sentence") or category == FRAME:
+                found = category
+            else:
+                found = FALLBACK_CATEGORY if self.has(FALLBACK_CATEGORY, "sentence") else self.categories[0]
+            if len(self._resolved) < 1024:  # a bounded memo: categories are few, but user input may invent some
+                self._resolved[category] = found
+        return found
 
     # ---------------------------------------------------------------- rendering
     def render_template(self, template: Template, tags: Sequence[str], rest: Sequence[str] = ()) -> str:
         tags = [self.grammar.display(t) for t in tags]
         rest = [self.grammar.display(t) for t in rest]
         try:
-            out = template.macro(tags=tags, category=template.category, n=len(tags), rest=rest)
+            out = template.macro(tags, template.category, len(tags), rest)  # positional: Jinja binds them fastest
         except Exception as exc:
             jt = self.env.get_template(template.jinja_name)
             raise TemplateError(str(getattr(exc, "message", None) or exc), file=template.file,
@@ -369,20 +448,16 @@ class TemplateBank:
                                 kind=_error_kind(exc)) from exc
         return tidy(out)
 
-    def _written(self, template: Template, texts: tuple[str, ...], rest: tuple[str, ...],
-                 role: str) -> tuple[str, str, int]:
-        """(rendered text, finished text, number of tags it leaves out) of one template for these tags.
-
-        Memoized (least recently used out first): rendering is a pure function of the template and its
-        tags (the random choice of a template happens outside), a Jinja macro call costs ~100 us, and
-        the same (template, tags) pairs come back across rows."""
-        return self._written_lru(template.id, texts, rest, role)
-
     def _write(self, template_id: str, texts: tuple[str, ...], rest: tuple[str, ...],
-               role: str) -> tuple[str, str, int]:
+               role: str) -> tuple[str, str, tuple[str, ...]]:
+        """(rendered text, finished text, the tags of `texts + rest` it leaves out) of one template.
+
+        Called through ``_written_lru`` (least recently used out first): rendering is a pure function of
+        the template and its tags (the random choice of a template happens outside), a Jinja macro call
+        costs ~10 us, and the same (template, tags) pairs come back across rows."""
         raw = self.render_template(self._by_id[template_id], texts, rest)
-        text = finish_sentence(raw) if raw and role in ("sentence", "also") else raw
-        return raw, text, len(missing(text, list(texts + rest))) if raw else 0
+        text = end_sentence(raw) if raw and role in ("sentence", "also") else raw
+        return raw, text, tuple(missing(text, texts + rest)) if raw else ()
 
     def render(self, category: str, tags: Sequence[str | InputTag], rng: random.Random,
                role: str = "sentence", accept: Callable[[str], bool] | None = None,
@@ -395,21 +470,30 @@ class TemplateBank:
         full stop."""
         texts = [t.tag if isinstance(t, InputTag) else str(t) for t in tags]
         rest = [t.tag if isinstance(t, InputTag) else str(t) for t in rest]
-        candidates = self.templates(self.resolve(category), role)
+        found = self.render_with_lost(category, texts, rng, role, accept, rest)
+        return found[0] if found is not None else None
+
+    def render_with_lost(self, category: str, tags: Sequence[str], rng: random.Random,
+                         role: str = "sentence", accept: Callable[[str], bool] | None = None,
+                         rest: Sequence[str] = ()) -> tuple[RenderedSentence, tuple[str, ...]] | None:
+        """``render`` for tag texts (strings), and the tags of `tags + rest` its text leaves out (known from
+        the memo: callers need not search the text for each tag again)."""
+        texts, rest = tuple(tags), tuple(rest)
+        candidates = self._index.get((self.resolve(category), role))
         if not candidates:
             return None
         order = list(candidates)
         rng.shuffle(order)
         best = None
         for t in order:
-            raw, text, lost = self._written(t, tuple(texts), tuple(rest), role)
+            raw, text, lost = self._written_lru(t.id, texts, rest, role)
             if not raw or (accept is not None and not accept(raw)):
                 continue
-            if best is None or lost < best[0]:
+            if best is None or len(lost) < len(best[0]):
                 best = (lost, text, t)
-            if lost == 0:
+            if not lost:
                 break
         if best is None:
             return None
-        _, text, t = best
-        return RenderedSentence(text, category, tuple(texts), t.id, t.hash)
+        lost, text, t = best
+        return RenderedSentence(text, category, texts, t.id, t.hash), lost

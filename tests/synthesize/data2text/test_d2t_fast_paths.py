@@ -1,0 +1,103 @@
+"""The data2text fast paths give exactly what the general code they shortcut gives.
+
+The template environment calls our tests, select/reject and template macros directly; tidy replaces
+literally; mention checks search from the tag's first word. Each is compared here with the general path:
+Jinja's own sandbox with the same filters and tests, the regex forms tidy used, a plain regex search.
+"""
+import random
+import re
+
+import jinja2
+import pytest
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from pipelines.synthesize.data2text.grammar import mention_pattern, mentions, missing
+from pipelines.synthesize.data2text.templates import make_environment, tidy
+
+
+def jinja_reference(env) -> ImmutableSandboxedEnvironment:
+    """Jinja's own sandbox with our filters and tests, but Jinja's select, reject and call paths."""
+    ref = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True,
+                                        lstrip_blocks=True)
+    ref.filters.update({k: v for k, v in env.filters.items() if k not in ("select", "reject")})
+    ref.tests.update(env.tests)
+    return ref
+
+
+SOURCES = [
+    # our tests through select/reject, with and without arguments, lazily (a generator is truthy)
+    "{{ tags|select('adjective')|list }} {{ tags|reject('adjective')|join_and }}",
+    "{{ tags|reject('negated')|select('matching', '(music|song)$')|list|length }}",
+    "{% if tags|select('plural') %}gen{% endif %} {{ tags|select('mass')|list }}",
+    # Jinja's own tests and no test at all: the fallback
+    "{{ tags|select('equalto', 'rock')|list }} {{ tags|reject('in', ['piano'])|list }} {{ tags|select|list }}",
+    "{{ tags|select('matching', rx='rock')|list }}",  # keyword arguments: Jinja's path
+    "{{ [0, '', 'x']|select|list }} {{ none|select('adjective')|list }}",
+    # macros: nested, inside a loop (Jinja passes scope hints), with a caller, with keyword arguments
+    "{% macro two(a, b='B') %}{{ a }}-{{ b }}{% endmacro %}{{ two('x') }} {{ two('y', b='z') }}",
+    "{% macro one(t) %}[{{ t|a }}]{% endmacro %}{% for t in tags %}{{ one(t) }}{% endfor %}",
+    "{% macro wrap() %}<{{ caller() }}>{% endmacro %}{% call wrap() %}{{ tags|join_and }}{% endcall %}",
+    "{% macro first_of(xs) %}{{ xs|first }}{% endmacro %}{{ first_of(tags) }}",  # raises on no tags
+]
+TAGS = [[], ["rock"], ["happy", "rock music", "no drums", "claps", "piano"], ["groovy", "sad", "Rock"]]
+
+
+def outcome(env, source: str, tags: list) -> tuple:
+    """The rendered text, or the error it raised (type and message)."""
+    try:
+        return "text", env.from_string(source).render(tags=tags)
+    except Exception as exc:  # compared, not hidden: both environments must fail alike
+        return "error", type(exc).__name__, str(exc)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_our_environment_renders_like_jinjas_own(source):
+    env = make_environment()
+    ref = jinja_reference(env)
+    for tags in TAGS:
+        assert outcome(env, source, tags) == outcome(ref, source, tags), (source, tags)
+
+
+def test_errors_in_our_tests_surface_as_in_jinja():
+    env = make_environment()
+    with pytest.raises(re.error):
+        env.from_string("{{ tags|select('matching', '(')|list }}").render(tags=["rock"])
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ nothing|select('adjective')|list }}").render()
+    with pytest.raises(jinja2.exceptions.SecurityError):  # the sandbox still guards everything else
+        env.from_string("{{ tags.append('x') }}").render(tags=[])
+
+
+def _tidy_with_groups(text: str) -> str:
+    """tidy as first written: the same edits with group references in the replacements."""
+    text = " ".join(str(text).split())
+    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
+    text = re.sub(r",(\s*,)+", ",", text)
+    text = re.sub(r"([.!?])\.+", r"\1", text)
+    return text.strip()
+
+
+def test_tidy_matches_its_group_form_and_is_idempotent():
+    rng = random.Random(0)
+    alphabet = "ab ,.;:!?\t\n\u00a0\u2003"
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert tidy(text) == _tidy_with_groups(text), repr(text)
+        assert tidy(tidy(text)) == tidy(text), repr(text)
+
+
+def test_mention_checks_match_a_plain_regex_search():
+    def searched(text, tag):
+        return not str(tag).strip() or mention_pattern(tag).search(text) is not None
+
+    rng = random.Random(1)
+    # case, plurals, punctuation inside tags, word boundaries, non-ASCII case folding (Kelvin sign, long s)
+    words = ["rock", "Rock", "ROCKS", "pop", "hip", "hop", "hip-hop", "r&b", "R&B", "a", "s", "es", "(live)", ",",
+             ".", "k", "\u212a", "\u017f", "\u00e9", "x_y", "8", "80s"]
+    separators = [" ", "  ", ", ", "-", "", "\t", ". ", "_"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(words) + rng.choice(separators) for _ in range(rng.randint(0, 8)))
+        tag = " ".join(rng.choice(words) for _ in range(rng.randint(0, 3))) + rng.choice(["", " ", "s"])
+        assert mentions(text, tag) == searched(text, tag), (text, tag)
+        tags = [tag, rng.choice(words)]
+        assert missing(text, tags) == [t for t in tags if not searched(text, t)], (text, tags)

@@ -403,10 +403,10 @@ class CheckRow(beam.DoFn):
         """The row's item, or a TaggedOutput(ERRORS, record) saying why it is not used."""
         order, ref, raw = element
         fields = raw.partial if isinstance(raw, RowError) else raw if isinstance(raw, dict) else None
-        input_ref = {**ref, "raw": fields}
         try:
             rid, item = _validated(self.validate, raw, ref, self.id_field)
         except ValueError as exc:
+            input_ref = {**ref, "raw": fields}
             try:
                 rid = row_id(fields, self.id_field) if fields else None
             except ValueError:
@@ -420,6 +420,7 @@ class CheckRow(beam.DoFn):
             _, first_order = first
             first_file, first_row = self.files[first_order >> FILE_BITS], first_order & ((1 << FILE_BITS) - 1)
             where = f"row {first_row}" + ("" if first_file == ref["source"] else f" of {first_file}")
+            input_ref = {**ref, "raw": fields}
             return beam.pvalue.TaggedOutput(ERRORS, error_record(
                 rid, self.stage, "duplicate_id",
                 f"{ref['source']} row {ref['row']}: {self.id_field} '{rid}' was already used by {where}; "

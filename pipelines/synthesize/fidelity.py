@@ -232,8 +232,11 @@ class TagMatcher:
 
     def with_parents(self, tags: Iterable[str]) -> set[str]:
         out = set(tags)
-        for t in list(out):
-            out |= self.parents.get(t, set())
+        parents = self.parents
+        for t in tuple(out):
+            found = parents.get(t)  # most tags have no broader tag: no empty set made for them
+            if found:
+                out |= found
         return out
 
     def _negated_positions(self, toks: Sequence[str]) -> list[bool]:

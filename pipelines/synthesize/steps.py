@@ -10,6 +10,7 @@ import functools
 import gc
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -103,22 +104,18 @@ class RunMethod(beam.DoFn):
     def setup(self):
         self.method.setup()
         self._batch_size = self.method.fixed_batch_size()
-        if self.method.overlap:
-            # Everything alive now (imports, the runner, the client) is kept out of full garbage
-            # collections: each one holds the GIL for ~100 ms on this kind of machine, and the LLM
-            # client's event loop, which shares the process, sends nothing meanwhile. (Collect
-            # first: garbage frozen now would never be freed.)
-            # The freeze is process-wide: every step sharing this worker keeps what it had allocated by
-            # now out of cyclic collection too. That costs nothing but memory held by reference cycles
-            # created before this point (refcounting still frees the rest), and it lasts only until
-            # teardown, which unfreezes.
-            gc.collect()
-            gc.freeze()
-            self._froze = True
+        # Everything alive now (imports, the runner, the method's tables) is kept out of full garbage
+        # collections, which otherwise scan it all again and again: a quarter of the `tags` method's
+        # CPU time went there (bench/synthesize_floor.py), and with an LLM each full collection held
+        # the GIL for ~100 ms while the client's event loop sent nothing. The freeze is process-wide
+        # and costs only memory held by reference cycles made before this point (refcounting still
+        # frees the rest); it lasts until the last RunMethod sharing this process is torn down.
+        _freeze_gc()
+        self._froze = True
 
     def teardown(self):
         if getattr(self, "_froze", False):
-            gc.unfreeze()  # back to ordinary collection once this step is done with the worker
+            _unfreeze_gc()
             self._froze = False
         self.method.teardown()
 
@@ -193,6 +190,26 @@ class RunMethod(beam.DoFn):
         if written:
             self.written.inc(len(written))
             yield written
+
+
+_GC_FROZEN = {"holders": 0}
+_GC_LOCK = threading.Lock()
+
+
+def _freeze_gc() -> None:
+    with _GC_LOCK:
+        gc.collect()  # first: garbage frozen now would never be freed
+        gc.freeze()
+        _GC_FROZEN["holders"] += 1
+
+
+def _unfreeze_gc() -> None:
+    """Back to ordinary collection once no step in this process needs the freeze (several methods'
+    steps share a worker; the first one done must not unfreeze for the others)."""
+    with _GC_LOCK:
+        _GC_FROZEN["holders"] -= 1
+        if _GC_FROZEN["holders"] == 0:
+            gc.unfreeze()
 
 
 @dataclass

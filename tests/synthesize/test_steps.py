@@ -81,6 +81,7 @@ def test_run_method_keeps_one_batch_open_and_finishes_it_with_its_window():
     second = list(step.process(_items("c"), timestamp=7, window=IntervalWindow(5, 15)))
     failed = list(step.process(_items("bad"), timestamp=9, window=IntervalWindow(5, 15)))
     last = list(step.finish_bundle())
+    step.teardown()
     assert first == []  # batch 1 stays open while batch 2 starts
     assert method.calls == [("start", ["a", "b"]), ("start", ["c"]), ("finish", ["a", "b"]),
                             ("start", ["bad"]), ("finish", ["c"])]
@@ -148,6 +149,7 @@ def test_lists_are_cut_into_the_methods_fixed_batches():
     window = IntervalWindow(0, 10)
     out = list(step.process(_items("a", "b", "c", "d", "e"), timestamp=5, window=window))
     out += list(step.finish_bundle())
+    step.teardown()
     assert method.batches == [["a", "b"], ["c", "d"], ["e"]]
     # the texts of one call leave as one record batch
     assert [r.value.column("text").to_pylist() for r in out] == [["a", "b", "c", "d", "e"]]
@@ -159,3 +161,20 @@ def test_a_rows_ref_is_the_json_of_its_ref():
     for ref in ({"source": "/data/tags \u00e9\"q\".jsonl", "row": 12}, {"row": 3, "source": "a"},
                 {"source": "a", "row": 1, "extra": [1]}, {"source": 5, "row": "x"}):
         assert _ref_json(ref) == json.dumps(ref, default=str)
+
+
+def test_run_method_keeps_the_process_objects_out_of_full_collections_until_the_last_step_ends():
+    import gc
+
+    from pipelines.synthesize.steps import _GC_FROZEN
+
+    first, second = RunMethod(make_method("tags")), RunMethod(make_method("tags"))
+    assert _GC_FROZEN["holders"] == 0 and gc.get_freeze_count() == 0  # earlier tests tore their steps down
+    first.setup()
+    frozen = gc.get_freeze_count()
+    assert frozen > 1000  # imports, vocabulary, matcher: not scanned by every full collection
+    second.setup()
+    first.teardown()
+    assert gc.get_freeze_count() >= frozen  # the other step still runs
+    second.teardown()
+    assert gc.get_freeze_count() == 0

@@ -29,6 +29,7 @@ wall time. The input is MusicCaps-style: each row a list of free-text aspects ("
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -238,7 +239,10 @@ def main() -> None:
             server = ServerProcess(0.0).__enter__()
             llm = ["--llm-base-url", f"{server.url}/v1", "--llm-model", "loopback", "--max-concurrency", "64",
                    "--cache-dir", str(work / "llm-cache")]
-            run_synthesize(src, work, "prompt2text", args.seed, None, llm, "prompt2text-first")  # fills the cache
+            # fills the cache, in a process of its own: 50,000 rows' objects would otherwise stay in this one
+            process_timed([sys.executable, "-m", "pipelines.cli", "synthesize", "--log-level", "WARNING", "--input",
+                           str(src), "--seed", str(args.seed), "--out", str(work / "prompt2text-first"),
+                           "--methods", "prompt2text", *llm])
             server.reset()
         try:
             if args.only != "in-process":
@@ -259,10 +263,12 @@ def main() -> None:
 
 def in_process_rows(src: Path, work: Path, args, llm: list[str] | None) -> list[tuple]:
     run_floor(src, work, args.seed)  # warm-up: imports and the first pipeline are not the floor's cost
+    gc.collect()
     rows = [("floor (trivial Beam pipeline)", *timed(lambda: run_floor(src, work, args.seed)), None)]
     runs = [("tags", "2x", ()), ("data2text", "4x", ())] + ([("prompt2text", "= tags", llm)] if llm else [])
     for method, target, extra in runs:
         run_synthesize(src, work, method, args.seed, None, extra, f"{method}-warm")  # the same for each method
+        gc.collect()
         wall = timed(lambda m=method, e=extra: run_synthesize(src, work, m, args.seed, args.profile, e))
         rows.append((f"synthesize --methods {method}" if method != "prompt2text"
                      else "prompt2text rerun, all cached", *wall, target))

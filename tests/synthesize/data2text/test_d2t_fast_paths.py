@@ -1,8 +1,10 @@
 """The data2text fast paths give exactly what the general code they shortcut gives.
 
-The template environment calls our tests, select/reject and template macros directly; tidy replaces
-literally; mention checks search from the tag's first word. Each is compared here with the general path:
-Jinja's own sandbox with the same filters and tests, the regex forms tidy used, a plain regex search.
+The template environment calls our tests, select/reject and template macros directly, and remembers the
+results of a bank's own macros; tidy replaces literally; mention checks search from the tag's first word;
+candidate templates are shuffled without Random.shuffle. Each is compared here with the general path:
+Jinja's own sandbox with the same filters and tests, the regex forms tidy used, a plain regex search,
+Random.shuffle.
 """
 import random
 import re
@@ -12,7 +14,14 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pipelines.synthesize.data2text.grammar import mention_pattern, mentions, missing
-from pipelines.synthesize.data2text.templates import make_environment, tidy
+from pipelines.synthesize.data2text.templates import (
+    MACRO_PREFIX,
+    TemplateBank,
+    _TemplateBlocks,
+    make_environment,
+    shuffle,
+    tidy,
+)
 
 
 def jinja_reference(env) -> ImmutableSandboxedEnvironment:
@@ -101,3 +110,52 @@ def test_mention_checks_match_a_plain_regex_search():
         assert mentions(text, tag) == searched(text, tag), (text, tag)
         tags = [tag, rng.choice(words)]
         assert missing(text, tags) == [t for t in tags if not searched(text, t)], (text, tags)
+
+
+def test_shuffle_draws_and_orders_like_random_shuffle():
+    class Doubled(random.Random):  # a subclass with its own draws: shuffled by its own shuffle
+        def random(self):
+            return super().random() ** 2
+
+    for seed in range(300):
+        for kind in (random.Random, Doubled):
+            ours, theirs = kind(seed), kind(seed)
+            for length in (0, 1, 2, 3, 7, 8, 9, 16, 17, 40):
+                mine, ref = list(range(length)), list(range(length))
+                shuffle(mine, ours)
+                theirs.shuffle(ref)
+                assert mine == ref, (seed, kind, length)
+            assert ours.getstate() == theirs.getstate()
+
+
+# a bank file whose templates call the file's own macros: with lists, tuples, ints, defaults, keywords, a
+# caller, a top-level variable set after the macro, and a macro defined inside a template (a new one per call)
+MACRO_FILE = """
+{% macro genres(tags) %}{{ tags|select('adjective')|list|join_and }}/{{ tags|reject('adjective')|join_and }}{% endmacro %}
+{% macro shown(x, sep='+') %}{{ x }}{{ sep }}{{ suffix }}{{ x is string }}{% endmacro %}
+{% macro framed() %}<{{ caller() }}>{% endmacro %}
+{% macro many() %}{{ varargs|length }}{{ kwargs|length }}{% endmacro %}
+{% set suffix = 'first' %}{{ shown('top') }}{% set suffix = 'final' %}
+{% template sentence.a %}A {{ genres(tags) }} {{ genres(tags) }} {{ shown(tags) }} {{ shown(n) }} {{ shown(n|string) }}.{% endtemplate %}
+{% template sentence.b %}B {{ shown(tags|first, sep='-') }} {{ shown([tags|first]) }} {{ shown((tags|first,)) }}.{% endtemplate %}
+{% template sentence.c %}C {% call framed() %}{{ genres(rest) }}{% endcall %} {{ many(1, 2, k=3) }}.{% endtemplate %}
+{% template sentence.d %}D {% for t in tags %}{% macro one(u) %}[{{ u }}{{ t }}]{% endmacro %}{{ one(n) }}{% endfor %}.{% endtemplate %}
+{% template sentence.e %}E {{ shown('top') }} {{ shown(none) }} {{ shown(tags|map('upper')|list) }} {{ shown(tags|length > 1) }}.{% endtemplate %}
+"""
+
+
+def test_bank_macros_render_as_in_jinjas_own_sandbox(tmp_path):
+    (tmp_path / "mood.j2").write_text(MACRO_FILE)
+    bank = TemplateBank.load(tmp_path)
+    assert {m.name for m in bank.env.memo_macros} == {"genres", "shown", "framed", "many"}
+    ref = jinja_reference(bank.env)
+    ref.add_extension(_TemplateBlocks)
+    module = ref.from_string(MACRO_FILE).module
+    tag_lists = [["happy"], ["happy", "rock music", "sad"], ["drums", "happy"], ["happy"], ["sad", "Rock"]]
+    for _ in range(2):  # the second round reads the memos
+        for t in bank.templates("mood"):
+            for tags in tag_lists:
+                macro = getattr(module, MACRO_PREFIX + t.id.split(".", 1)[1].replace(".", "__"))
+                expected = tidy(macro(list(tags), "mood", len(tags), ["calm", "piano"]))
+                assert bank.render_template(t, tags, ["calm", "piano"]) == expected, (t.id, tags)
+    assert bank.env.macro_memo  # the memo was used

@@ -54,7 +54,6 @@ from jinja2.ext import Extension
 from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing as jinja_missing
-from markupsafe import Markup
 
 from pipelines.resources import data_dir
 from pipelines.synthesize.data2text.grammar import Grammar, capfirst, default_grammar, join_and, missing
@@ -483,8 +482,9 @@ class TemplateBank:
                 raise TemplateError("template blocks must be at the top level of the file", file=filename,
                                     line=line, template_id=f"{category}.{local_id}", kind="syntax error")
             body = m.group("body").strip()
+            direct = macro._func if plain_macro(macro) and macro._argument_count == 4 else None
             out.append(Template(f"{category}.{local_id}", category, role, filename, line, text_hash(body), body,
-                                macro, name, macro._func if plain_macro(macro) and macro._argument_count == 4 else None))
+                                macro, name, direct))
         return out
 
     def _trial_render(self) -> None:

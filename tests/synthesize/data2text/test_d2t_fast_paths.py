@@ -131,16 +131,24 @@ def test_shuffle_draws_and_orders_like_random_shuffle():
 # a bank file whose templates call the file's own macros: with lists, tuples, ints, defaults, keywords, a
 # caller, a top-level variable set after the macro, and a macro defined inside a template (a new one per call)
 MACRO_FILE = """
-{% macro genres(tags) %}{{ tags|select('adjective')|list|join_and }}/{{ tags|reject('adjective')|join_and }}{% endmacro %}
+{% macro genres(tags) %}{{ tags|select('adjective')|list|join_and }}/{{ tags|reject('adjective')|join_and }}
+{% endmacro %}
 {% macro shown(x, sep='+') %}{{ x }}{{ sep }}{{ suffix }}{{ x is string }}{% endmacro %}
 {% macro framed() %}<{{ caller() }}>{% endmacro %}
 {% macro many() %}{{ varargs|length }}{{ kwargs|length }}{% endmacro %}
 {% set suffix = 'first' %}{{ shown('top') }}{% set suffix = 'final' %}
-{% template sentence.a %}A {{ genres(tags) }} {{ genres(tags) }} {{ shown(tags) }} {{ shown(n) }} {{ shown(n|string) }}.{% endtemplate %}
-{% template sentence.b %}B {{ shown(tags|first, sep='-') }} {{ shown([tags|first]) }} {{ shown((tags|first,)) }}.{% endtemplate %}
+{% template sentence.a %}
+A {{ genres(tags) }} {{ genres(tags) }} {{ shown(tags) }} {{ shown(n) }} {{ shown(n|string) }}.
+{% endtemplate %}
+{% template sentence.b %}B {{ shown(tags|first, sep='-') }} {{ shown([tags|first]) }} {{ shown((tags|first,)) }}.
+{% endtemplate %}
 {% template sentence.c %}C {% call framed() %}{{ genres(rest) }}{% endcall %} {{ many(1, 2, k=3) }}.{% endtemplate %}
-{% template sentence.d %}D {% for t in tags %}{% macro one(u) %}[{{ u }}{{ t }}]{% endmacro %}{{ one(n) }}{% endfor %}.{% endtemplate %}
-{% template sentence.e %}E {{ shown('top') }} {{ shown(none) }} {{ shown(tags|map('upper')|list) }} {{ shown(tags|length > 1) }}.{% endtemplate %}
+{% template sentence.d %}
+D {% for t in tags %}{% macro one(u) %}[{{ u }}{{ t }}]{% endmacro %}{{ one(n) }}{% endfor %}.
+{% endtemplate %}
+{% template sentence.e %}
+E {{ shown('top') }} {{ shown(none) }} {{ shown(tags|map('upper')|list) }} {{ shown(tags|length > 1) }}.
+{% endtemplate %}
 """
 
 

@@ -130,12 +130,19 @@ _REPEATED_STOPS = re.compile(r"(?<=[.!?])\.+")
 
 
 def tidy(text: str) -> str:
-    """Collapse whitespace and fix spacing around punctuation in rendered template text."""
+    """Collapse whitespace and fix spacing around punctuation in rendered template text.
+
+    Each regex runs only on text it can change: once whitespace runs are single spaces (str.split and
+    the regexes' \\s agree on what whitespace is), a space before punctuation or a full stop after one
+    is found by a few substring tests far faster than by a regex scan of every position."""
     text = " ".join(str(text).split())
-    text = _SPACE_BEFORE_PUNCT.sub("", text)
+    if " ," in text or " ." in text or " ;" in text or " :" in text or " !" in text or " ?" in text:
+        text = _SPACE_BEFORE_PUNCT.sub("", text)
     if ",," in text:  # once spaces before commas are gone, the only way _REPEATED_COMMAS can match
         text = _REPEATED_COMMAS.sub(",", text)
-    return _REPEATED_STOPS.sub("", text).strip()
+    if ".." in text or "!." in text or "?." in text:
+        text = _REPEATED_STOPS.sub("", text)
+    return text.strip()
 
 
 def shuffle(items: list, rng: random.Random) -> None:
@@ -404,6 +411,7 @@ class TemplateBank:
         )
         self._index: dict[tuple[str, str], list[Template]] = {}
         self._resolved: dict[str, str] = {}
+        self._candidates: dict[tuple[str, str], tuple[Template, ...]] = {}
         for t in self._by_id.values():
             self._index.setdefault((t.category, t.role), []).append(t)
         digest = hashlib.sha256()
@@ -536,15 +544,28 @@ class TemplateBank:
         return tidy(out)
 
     def _write(self, template_id: str, texts: tuple[str, ...], rest: tuple[str, ...],
-               role: str) -> tuple[str, str, tuple[str, ...]]:
-        """(rendered text, finished text, the tags of `texts + rest` it leaves out) of one template.
+               role: str) -> tuple[str, str, tuple[str, ...], RenderedSentence | None]:
+        """(rendered text, finished text, the tags of `texts + rest` it leaves out, the RenderedSentence
+        of the template's own category) of one template.
 
         Called through ``_written_lru`` (least recently used out first): rendering is a pure function of
         the template and its tags (the random choice of a template happens outside), a Jinja macro call
         costs ~10 us, and the same (template, tags) pairs come back across rows."""
-        raw = self.render_template(self._by_id[template_id], texts, rest)
-        text = end_sentence(raw) if raw and role in ("sentence", "also") else raw
-        return raw, text, tuple(missing(text, texts + rest)) if raw else ()
+        t = self._by_id[template_id]
+        raw = self.render_template(t, texts, rest)
+        if not raw:
+            return raw, raw, (), None
+        text = end_sentence(raw) if role in ("sentence", "also") else raw
+        return raw, text, tuple(missing(text, texts + rest)), RenderedSentence(text, t.category, texts, t.id, t.hash)
+
+    def _candidates_for(self, category: str, role: str) -> tuple[Template, ...]:
+        """The templates that write `category` in `role` (``resolve``d), remembered per (category, role)."""
+        found = self._candidates.get((category, role))
+        if found is None:
+            found = tuple(self._index.get((self.resolve(category), role), ()))
+            if len(self._candidates) < 4096:  # bounded, as resolve's memo
+                self._candidates[(category, role)] = found
+        return found
 
     def render(self, category: str, tags: Sequence[str | InputTag], rng: random.Random,
                role: str = "sentence", accept: Callable[[str], bool] | None = None,
@@ -566,21 +587,24 @@ class TemplateBank:
         """``render`` for tag texts (strings), and the tags of `tags + rest` its text leaves out (known from
         the memo: callers need not search the text for each tag again)."""
         texts, rest = tuple(tags), tuple(rest)
-        candidates = self._index.get((self.resolve(category), role))
+        candidates = self._candidates_for(category, role)
         if not candidates:
             return None
         order = list(candidates)
         shuffle(order, rng)
         best = None
+        written = self._written_lru
         for t in order:
-            raw, text, lost = self._written_lru(t.id, texts, rest, role)
-            if not raw or (accept is not None and not accept(raw)):
+            found = written(t.id, texts, rest, role)
+            if not found[0] or (accept is not None and not accept(found[0])):
                 continue
-            if best is None or len(lost) < len(best[0]):
-                best = (lost, text, t)
-            if not lost:
+            if best is None or len(found[2]) < len(best[2]):
+                best = found
+            if not found[2]:
                 break
         if best is None:
             return None
-        lost, text, t = best
-        return RenderedSentence(text, category, texts, t.id, t.hash), lost
+        _, text, lost, sentence = best
+        if sentence.category != category:  # written by another category's templates (see resolve)
+            sentence = RenderedSentence(text, category, texts, sentence.template_id, sentence.template_hash)
+        return sentence, lost

@@ -14,6 +14,7 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pipelines.synthesize.data2text.grammar import mention_pattern, mentions, missing
+from pipelines.synthesize.data2text.rewriter import _dedupe
 from pipelines.synthesize.data2text.templates import (
     MACRO_PREFIX,
     TemplateBank,
@@ -88,7 +89,7 @@ def _tidy_with_groups(text: str) -> str:
 
 def test_tidy_matches_its_group_form_and_is_idempotent():
     rng = random.Random(0)
-    alphabet = "ab ,.;:!?\t\n\u00a0\u2003"
+    alphabet = "ab ,.;:!?\t\n\u00a0\u2003\x1c\x85\u2028"
     for _ in range(20_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
         assert tidy(text) == _tidy_with_groups(text), repr(text)
@@ -167,3 +168,37 @@ def test_bank_macros_render_as_in_jinjas_own_sandbox(tmp_path):
                 expected = tidy(macro(list(tags), "mood", len(tags), ["calm", "piano"]))
                 assert bank.render_template(t, tags, ["calm", "piano"]) == expected, (t.id, tags)
     assert bank.env.macro_memo  # the memo was used
+
+
+def _dedupe_by_mentions(tags: tuple) -> tuple:
+    """_dedupe as first written: hosts found with mentions() pair by pair."""
+    uniq, seen, merged = [], set(), {}
+    for t in tags:
+        key = " ".join(t.lower().split())
+        if key in seen:
+            first = next(u for u in uniq if " ".join(u.lower().split()) == key)
+            if first != t:
+                merged.setdefault(t, first)
+            continue
+        seen.add(key)
+        uniq.append(t)
+    kept = []
+    for t in uniq:
+        host = next((o for o in uniq if o is not t and len(o) > len(t) and mentions(o, t)), None)
+        if host is None:
+            kept.append(t)
+        else:
+            merged[t] = host
+    for k, v in list(merged.items()):
+        while v in merged and merged[v] != v:
+            v = merged[v]
+        merged[k] = v
+    return tuple(kept), tuple(merged.items())
+
+
+def test_dedupe_merges_as_with_a_mentions_check_per_pair():
+    rng = random.Random(2)
+    words = ["bass", "Bass", "groovy", "male", "vocal", "vocals", "r&b", "\u00e9l\u00e9ctro", "\u212a", "k", " ", ""]
+    for _ in range(5_000):
+        tags = tuple(" ".join(rng.choice(words) for _ in range(rng.randint(0, 3))) for _ in range(rng.randint(2, 6)))
+        assert _dedupe.__wrapped__(tags) == _dedupe_by_mentions(tags), tags

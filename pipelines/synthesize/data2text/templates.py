@@ -544,19 +544,17 @@ class TemplateBank:
         return tidy(out)
 
     def _write(self, template_id: str, texts: tuple[str, ...], rest: tuple[str, ...],
-               role: str) -> tuple[str, str, tuple[str, ...], RenderedSentence | None]:
-        """(rendered text, finished text, the tags of `texts + rest` it leaves out, the RenderedSentence
-        of the template's own category) of one template.
+               role: str) -> tuple[str, str, tuple[str, ...]]:
+        """(rendered text, finished text, the tags of `texts + rest` it leaves out) of one template.
 
         Called through ``_written_lru`` (least recently used out first): rendering is a pure function of
         the template and its tags (the random choice of a template happens outside), a Jinja macro call
-        costs ~10 us, and the same (template, tags) pairs come back across rows."""
-        t = self._by_id[template_id]
-        raw = self.render_template(t, texts, rest)
-        if not raw:
-            return raw, raw, (), None
-        text = end_sentence(raw) if role in ("sentence", "also") else raw
-        return raw, text, tuple(missing(text, texts + rest)), RenderedSentence(text, t.category, texts, t.id, t.hash)
+        costs ~10 us, and the same (template, tags) pairs come back across rows. The entries hold strings
+        only, which the garbage collector stops tracking (a RenderedSentence per entry, saving its
+        construction on a hit, made full collections cost more than it saved)."""
+        raw = self.render_template(self._by_id[template_id], texts, rest)
+        text = end_sentence(raw) if raw and role in ("sentence", "also") else raw
+        return raw, text, tuple(missing(text, texts + rest)) if raw else ()
 
     def _candidates_for(self, category: str, role: str) -> tuple[Template, ...]:
         """The templates that write `category` in `role` (``resolve``d), remembered per (category, role)."""
@@ -595,16 +593,14 @@ class TemplateBank:
         best = None
         written = self._written_lru
         for t in order:
-            found = written(t.id, texts, rest, role)
-            if not found[0] or (accept is not None and not accept(found[0])):
+            raw, text, lost = written(t.id, texts, rest, role)
+            if not raw or (accept is not None and not accept(raw)):
                 continue
-            if best is None or len(found[2]) < len(best[2]):
-                best = found
-            if not found[2]:
+            if best is None or len(lost) < len(best[0]):
+                best = (lost, text, t)
+            if not lost:
                 break
         if best is None:
             return None
-        _, text, lost, sentence = best
-        if sentence.category != category:  # written by another category's templates (see resolve)
-            sentence = RenderedSentence(text, category, texts, sentence.template_id, sentence.template_hash)
-        return sentence, lost
+        lost, text, t = best
+        return RenderedSentence(text, category, texts, t.id, t.hash), lost

@@ -20,7 +20,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipelines.synthesize.data2text.grammar import join_and, mentions, missing
+from pipelines.synthesize.data2text.grammar import found_in, join_and, mentions, missing
 from pipelines.synthesize.data2text.templates import (
     FRAME,
     RenderedSentence,
@@ -74,8 +74,14 @@ def _dedupe(tags: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, st
         seen.add(key)
         uniq.append(t)
     kept = []
+    # mentions(o, t) for every pair, with each host's lower-case form made once rather than once a pair
+    lowered = [(o, o.lower() if o.isascii() else None) for o in uniq]
     for t in uniq:
-        host = next((o for o in uniq if o is not t and len(o) > len(t) and mentions(o, t)), None)
+        blank, size, host = not t.strip(), len(t), None  # mentions() says a blank tag is in every text
+        for o, low in lowered:
+            if len(o) > size and o is not t and (blank or found_in(o, low, t)):
+                host = o
+                break
         if host is None:
             kept.append(t)
         else:
@@ -262,15 +268,15 @@ class BuiltinRewriter(Rewriter):
             if r is None or not r.text:
                 return None
             covered = [t for t in list(tags) + list(rest) if mentions(r.text, t)]
-        else:
-            if not self.bank.has(self.bank.resolve(category), role):
-                return None
+        else:  # None, without a draw from rng, when the category has no template for the role
             found = self.bank.render_with_lost(category, tags, rng, role, accept=accept, rest=rest)
             if found is None or not found[0].text:
                 return None
             r, lost = found
             # the tags the text mentions: those the render did not leave out (no second regex search)
-            covered = [t for t in list(tags) + list(rest) if t not in lost]
+            covered = [*tags, *rest]
+            if lost:
+                covered = [t for t in covered if t not in lost]
         if category != FRAME and not covered:
             return None
         used.append((r.template_id, r.template_hash))
@@ -413,10 +419,12 @@ class _FusedSentence:
         if not frag:
             return None
         text, covered = frag
-        for c in self.cats:
-            for t in self.free(c):
-                if t in covered:  # covered: the fragment's tags (of `tags` and `rest`) that `text` mentions
-                    self.claimed.setdefault(c, []).append(t)
+        claimed = self.claimed
+        for c in self.cats:  # claim the free tags of each category that `covered` holds
+            mine = claimed.get(c)
+            new = [t for t in self.left[c] if t in covered and not (mine and t in mine)]
+            if new:
+                claimed.setdefault(c, []).extend(new)
         return text
 
     def list_tags(self, category: str) -> list[str]:

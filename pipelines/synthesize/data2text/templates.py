@@ -53,6 +53,7 @@ from jinja2 import nodes
 from jinja2.ext import Extension
 from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing as jinja_missing
 
 from pipelines.resources import data_dir
 from pipelines.synthesize.data2text.grammar import Grammar, capfirst, default_grammar, join_and, missing
@@ -60,6 +61,7 @@ from pipelines.synthesize.tagset import InputTag
 
 MACRO_PREFIX = "tpl__"
 WRITTEN_CACHE = 1 << 15  # rendered (template, tags) pairs kept per bank
+MACRO_CACHE = 1 << 14  # results of a file's own macros (genres(tags)) kept per bank, emptied when full
 FRAME = "frame"
 FALLBACK_CATEGORY = "other"
 ROLES = ("sentence", "also", "subject", "clause", "np", "predicate", "modifier", "over", "with_over", "anaphor")
@@ -101,6 +103,8 @@ class Template:
     source: str = field(repr=False)
     macro: Callable = field(repr=False, compare=False)
     jinja_name: str = field(repr=False, compare=False, default="")
+    # the macro's own function when calling it is what Macro.__call__ does with four positional arguments
+    call: Callable | None = field(repr=False, compare=False, default=None)
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,38 @@ _REPEATED_STOPS = re.compile(r"(?<=[.!?])\.+")
 
 
 def tidy(text: str) -> str:
-    """Collapse whitespace and fix spacing around punctuation in rendered template text."""
+    """Collapse whitespace and fix spacing around punctuation in rendered template text.
+
+    Each regex runs only on text it can change: once whitespace runs are single spaces (str.split and
+    the regexes' \\s agree on what whitespace is), a space before punctuation or a full stop after one
+    is found by a few substring tests far faster than by a regex scan of every position."""
     text = " ".join(str(text).split())
-    text = _SPACE_BEFORE_PUNCT.sub("", text)
+    if " ," in text or " ." in text or " ;" in text or " :" in text or " !" in text or " ?" in text:
+        text = _SPACE_BEFORE_PUNCT.sub("", text)
     if ",," in text:  # once spaces before commas are gone, the only way _REPEATED_COMMAS can match
         text = _REPEATED_COMMAS.sub(",", text)
-    return _REPEATED_STOPS.sub("", text).strip()
+    if ".." in text or "!." in text or "?." in text:
+        text = _REPEATED_STOPS.sub("", text)
+    return text.strip()
+
+
+def shuffle(items: list, rng: random.Random) -> None:
+    """``rng.shuffle(items)``: the same draws from `rng` and the same order.
+
+    Random.shuffle calls Random._randbelow (a Python method) once per item; a bank shuffles its candidate
+    templates ~8 times a row. For a plain ``random.Random`` this is its shuffle with _randbelow's loop
+    written inline (tests compare both); subclasses, which may draw differently, use their own."""
+    if type(rng) is not random.Random:
+        rng.shuffle(items)
+        return
+    getrandbits = rng.getrandbits
+    for i in range(len(items) - 1, 0, -1):
+        n = i + 1
+        k = n.bit_length()
+        j = getrandbits(k)
+        while j >= n:
+            j = getrandbits(k)
+        items[i], items[j] = items[j], items[i]
 
 
 def finish_sentence(text: str) -> str:
@@ -193,14 +223,50 @@ def _regex(rx: str) -> re.Pattern:
     return re.compile(rx, re.IGNORECASE)
 
 
+def plain_macro(macro) -> bool:
+    """True when Macro.__call__ with all its arguments given by position, no keywords and no autoescape
+    only calls the macro's function: no ``caller``, ``varargs`` or ``kwargs`` to add, no Markup to wrap."""
+    return (type(macro) is Macro and not (macro.caller or macro.catch_kwargs or macro.catch_varargs)
+            and not macro._default_autoescape and not macro._environment.is_async)
+
+
+def _macro_key(args: tuple) -> tuple | None:
+    """A memo key for a macro's arguments when each is a string, an int or a list/tuple of strings (with its
+    type: a macro writes a list and a tuple differently); None for anything else."""
+    key = []
+    for a in args:
+        t = type(a)
+        if t is str:
+            key.append(a)
+        elif t is list or t is tuple:
+            for x in a:
+                if type(x) is not str:
+                    return None
+            key.append((t, tuple(a)))
+        elif t is int:
+            key.append((t, a))
+        else:
+            return None
+    return tuple(key)
+
+
 class _Environment(ImmutableSandboxedEnvironment):
-    """The sandbox, with our own tests called directly.
+    """The sandbox, with our own tests called directly, and a bank's own macros called directly and
+    remembered.
 
     Jinja's generic way to call a test (look it up, inspect it for pass_context & co., build an argument
     list) costs more than our tests themselves, and `select`/`reject` call one per item. Our tests are
-    plain functions of (value, *args), so calling them directly gives the same result."""
+    plain functions of (value, *args), so calling them directly gives the same result.
+
+    ``memo_macros``: the macros a bank's files define at their top level (``genres(tags)`` in genre.j2),
+    collected once the files are loaded. Like the bank's memo of rendered templates, calls to them are
+    remembered by argument: a template file's code is a pure function of its arguments (the bank's
+    renders are memoized on the same assumption), and the same few tag lists come back through many of a
+    file's templates."""
 
     plain_tests: dict[str, Callable] = {}
+    memo_macros: frozenset = frozenset()
+    macro_memo: dict | None = None
 
     def call_test(self, name, value, args=None, kwargs=None, context=None, eval_ctx=None):
         test = self.plain_tests.get(name)
@@ -216,7 +282,24 @@ class _Environment(ImmutableSandboxedEnvironment):
         kwargs.pop("_loop_vars", None)  # scope hints for pass_context callables, which a Macro is not
         kwargs.pop("_block_vars", None)
         try:
-            return __obj(__context.eval_ctx, *args, **kwargs)
+            unset = __obj._argument_count - len(args)
+            if kwargs or unset < 0 or __context.eval_ctx.autoescape or not plain_macro(__obj):
+                return __obj(__context.eval_ctx, *args, **kwargs)
+            # what Macro.__call__ ends up calling: arguments not given are `missing` (the macro's defaults)
+            given = args + (jinja_missing,) * unset if unset else args
+            if __obj not in __self.memo_macros:
+                return __obj._func(*given)
+            key = _macro_key(args)
+            if key is None:
+                return __obj._func(*given)
+            key = (__obj, key)
+            memo = __self.macro_memo
+            found = memo.get(key)
+            if found is None:
+                if len(memo) >= MACRO_CACHE:
+                    memo.clear()
+                found = memo[key] = __obj._func(*given)
+            return found
         except StopIteration:
             return __self.undefined("value was undefined because a callable raised a StopIteration exception")
 
@@ -277,6 +360,7 @@ def make_environment(grammar: Grammar | None = None) -> ImmutableSandboxedEnviro
         matching=lambda t, rx: _regex(rx).search(str(t)) is not None,
     )
     env.tests.update(env.plain_tests)
+    env.macro_memo = {}
     return env
 
 
@@ -319,8 +403,15 @@ class TemplateBank:
         for category, filename, source in self._files:
             for t in self._compile(category, filename, source):
                 self._by_id[t.id] = t
+        # the files' top-level macros, their modules built: from now on a call's result depends only on
+        # its arguments (a module's top-level variables no longer change)
+        self.env.memo_macros = frozenset(
+            m for name in self.env.loader.files for m in vars(self.env.get_template(name).module).values()
+            if type(m) is Macro and not m.name.startswith(MACRO_PREFIX)
+        )
         self._index: dict[tuple[str, str], list[Template]] = {}
         self._resolved: dict[str, str] = {}
+        self._candidates: dict[tuple[str, str], tuple[Template, ...]] = {}
         for t in self._by_id.values():
             self._index.setdefault((t.category, t.role), []).append(t)
         digest = hashlib.sha256()
@@ -399,8 +490,9 @@ class TemplateBank:
                 raise TemplateError("template blocks must be at the top level of the file", file=filename,
                                     line=line, template_id=f"{category}.{local_id}", kind="syntax error")
             body = m.group("body").strip()
+            direct = macro._func if plain_macro(macro) and macro._argument_count == 4 else None
             out.append(Template(f"{category}.{local_id}", category, role, filename, line, text_hash(body), body,
-                                macro, name))
+                                macro, name, direct))
         return out
 
     def _trial_render(self) -> None:
@@ -440,7 +532,10 @@ class TemplateBank:
         tags = [self.grammar.display(t) for t in tags]
         rest = [self.grammar.display(t) for t in rest]
         try:
-            out = template.macro(tags, template.category, len(tags), rest)  # positional: Jinja binds them fastest
+            if template.call is not None:
+                out = template.call(tags, template.category, len(tags), rest)  # what the Macro would call
+            else:
+                out = template.macro(tags, template.category, len(tags), rest)  # positional: Jinja binds them fastest
         except Exception as exc:
             jt = self.env.get_template(template.jinja_name)
             raise TemplateError(str(getattr(exc, "message", None) or exc), file=template.file,
@@ -454,10 +549,21 @@ class TemplateBank:
 
         Called through ``_written_lru`` (least recently used out first): rendering is a pure function of
         the template and its tags (the random choice of a template happens outside), a Jinja macro call
-        costs ~10 us, and the same (template, tags) pairs come back across rows."""
+        costs ~10 us, and the same (template, tags) pairs come back across rows. The entries hold strings
+        only, which the garbage collector stops tracking (a RenderedSentence per entry, saving its
+        construction on a hit, made full collections cost more than it saved)."""
         raw = self.render_template(self._by_id[template_id], texts, rest)
         text = end_sentence(raw) if raw and role in ("sentence", "also") else raw
         return raw, text, tuple(missing(text, texts + rest)) if raw else ()
+
+    def _candidates_for(self, category: str, role: str) -> tuple[Template, ...]:
+        """The templates that write `category` in `role` (``resolve``d), remembered per (category, role)."""
+        found = self._candidates.get((category, role))
+        if found is None:
+            found = tuple(self._index.get((self.resolve(category), role), ()))
+            if len(self._candidates) < 4096:  # bounded, as resolve's memo
+                self._candidates[(category, role)] = found
+        return found
 
     def render(self, category: str, tags: Sequence[str | InputTag], rng: random.Random,
                role: str = "sentence", accept: Callable[[str], bool] | None = None,
@@ -479,14 +585,15 @@ class TemplateBank:
         """``render`` for tag texts (strings), and the tags of `tags + rest` its text leaves out (known from
         the memo: callers need not search the text for each tag again)."""
         texts, rest = tuple(tags), tuple(rest)
-        candidates = self._index.get((self.resolve(category), role))
+        candidates = self._candidates_for(category, role)
         if not candidates:
             return None
         order = list(candidates)
-        rng.shuffle(order)
+        shuffle(order, rng)
         best = None
+        written = self._written_lru
         for t in order:
-            raw, text, lost = self._written_lru(t.id, texts, rest, role)
+            raw, text, lost = written(t.id, texts, rest, role)
             if not raw or (accept is not None and not accept(raw)):
                 continue
             if best is None or len(lost) < len(best[0]):

@@ -1,8 +1,10 @@
 """The data2text fast paths give exactly what the general code they shortcut gives.
 
-The template environment calls our tests, select/reject and template macros directly; tidy replaces
-literally; mention checks search from the tag's first word. Each is compared here with the general path:
-Jinja's own sandbox with the same filters and tests, the regex forms tidy used, a plain regex search.
+The template environment calls our tests, select/reject and template macros directly, and remembers the
+results of a bank's own macros; tidy replaces literally; mention checks search from the tag's first word;
+candidate templates are shuffled without Random.shuffle. Each is compared here with the general path:
+Jinja's own sandbox with the same filters and tests, the regex forms tidy used, a plain regex search,
+Random.shuffle.
 """
 import random
 import re
@@ -12,7 +14,15 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from pipelines.synthesize.data2text.grammar import mention_pattern, mentions, missing
-from pipelines.synthesize.data2text.templates import make_environment, tidy
+from pipelines.synthesize.data2text.rewriter import _dedupe
+from pipelines.synthesize.data2text.templates import (
+    MACRO_PREFIX,
+    TemplateBank,
+    _TemplateBlocks,
+    make_environment,
+    shuffle,
+    tidy,
+)
 
 
 def jinja_reference(env) -> ImmutableSandboxedEnvironment:
@@ -79,7 +89,7 @@ def _tidy_with_groups(text: str) -> str:
 
 def test_tidy_matches_its_group_form_and_is_idempotent():
     rng = random.Random(0)
-    alphabet = "ab ,.;:!?\t\n\u00a0\u2003"
+    alphabet = "ab ,.;:!?\t\n\u00a0\u2003\x1c\x85\u2028"
     for _ in range(20_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
         assert tidy(text) == _tidy_with_groups(text), repr(text)
@@ -101,3 +111,94 @@ def test_mention_checks_match_a_plain_regex_search():
         assert mentions(text, tag) == searched(text, tag), (text, tag)
         tags = [tag, rng.choice(words)]
         assert missing(text, tags) == [t for t in tags if not searched(text, t)], (text, tags)
+
+
+def test_shuffle_draws_and_orders_like_random_shuffle():
+    class Doubled(random.Random):  # a subclass with its own draws: shuffled by its own shuffle
+        def random(self):
+            return super().random() ** 2
+
+    for seed in range(300):
+        for kind in (random.Random, Doubled):
+            ours, theirs = kind(seed), kind(seed)
+            for length in (0, 1, 2, 3, 7, 8, 9, 16, 17, 40):
+                mine, ref = list(range(length)), list(range(length))
+                shuffle(mine, ours)
+                theirs.shuffle(ref)
+                assert mine == ref, (seed, kind, length)
+            assert ours.getstate() == theirs.getstate()
+
+
+# a bank file whose templates call the file's own macros: with lists, tuples, ints, defaults, keywords, a
+# caller, a top-level variable set after the macro, and a macro defined inside a template (a new one per call)
+MACRO_FILE = """
+{% macro genres(tags) %}{{ tags|select('adjective')|list|join_and }}/{{ tags|reject('adjective')|join_and }}
+{% endmacro %}
+{% macro shown(x, sep='+') %}{{ x }}{{ sep }}{{ suffix }}{{ x is string }}{% endmacro %}
+{% macro framed() %}<{{ caller() }}>{% endmacro %}
+{% macro many() %}{{ varargs|length }}{{ kwargs|length }}{% endmacro %}
+{% set suffix = 'first' %}{{ shown('top') }}{% set suffix = 'final' %}
+{% template sentence.a %}
+A {{ genres(tags) }} {{ genres(tags) }} {{ shown(tags) }} {{ shown(n) }} {{ shown(n|string) }}.
+{% endtemplate %}
+{% template sentence.b %}B {{ shown(tags|first, sep='-') }} {{ shown([tags|first]) }} {{ shown((tags|first,)) }}.
+{% endtemplate %}
+{% template sentence.c %}C {% call framed() %}{{ genres(rest) }}{% endcall %} {{ many(1, 2, k=3) }}.{% endtemplate %}
+{% template sentence.d %}
+D {% for t in tags %}{% macro one(u) %}[{{ u }}{{ t }}]{% endmacro %}{{ one(n) }}{% endfor %}.
+{% endtemplate %}
+{% template sentence.e %}
+E {{ shown('top') }} {{ shown(none) }} {{ shown(tags|map('upper')|list) }} {{ shown(tags|length > 1) }}.
+{% endtemplate %}
+"""
+
+
+def test_bank_macros_render_as_in_jinjas_own_sandbox(tmp_path):
+    (tmp_path / "mood.j2").write_text(MACRO_FILE)
+    bank = TemplateBank.load(tmp_path)
+    assert {m.name for m in bank.env.memo_macros} == {"genres", "shown", "framed", "many"}
+    ref = jinja_reference(bank.env)
+    ref.add_extension(_TemplateBlocks)
+    module = ref.from_string(MACRO_FILE).module
+    tag_lists = [["happy"], ["happy", "rock music", "sad"], ["drums", "happy"], ["happy"], ["sad", "Rock"]]
+    for _ in range(2):  # the second round reads the memos
+        for t in bank.templates("mood"):
+            for tags in tag_lists:
+                macro = getattr(module, MACRO_PREFIX + t.id.split(".", 1)[1].replace(".", "__"))
+                expected = tidy(macro(list(tags), "mood", len(tags), ["calm", "piano"]))
+                assert bank.render_template(t, tags, ["calm", "piano"]) == expected, (t.id, tags)
+    assert bank.env.macro_memo  # the memo was used
+
+
+def _dedupe_by_mentions(tags: tuple) -> tuple:
+    """_dedupe as first written: hosts found with mentions() pair by pair."""
+    uniq, seen, merged = [], set(), {}
+    for t in tags:
+        key = " ".join(t.lower().split())
+        if key in seen:
+            first = next(u for u in uniq if " ".join(u.lower().split()) == key)
+            if first != t:
+                merged.setdefault(t, first)
+            continue
+        seen.add(key)
+        uniq.append(t)
+    kept = []
+    for t in uniq:
+        host = next((o for o in uniq if o is not t and len(o) > len(t) and mentions(o, t)), None)
+        if host is None:
+            kept.append(t)
+        else:
+            merged[t] = host
+    for k, v in list(merged.items()):
+        while v in merged and merged[v] != v:
+            v = merged[v]
+        merged[k] = v
+    return tuple(kept), tuple(merged.items())
+
+
+def test_dedupe_merges_as_with_a_mentions_check_per_pair():
+    rng = random.Random(2)
+    words = ["bass", "Bass", "groovy", "male", "vocal", "vocals", "r&b", "\u00e9l\u00e9ctro", "\u212a", "k", " ", ""]
+    for _ in range(5_000):
+        tags = tuple(" ".join(rng.choice(words) for _ in range(rng.randint(0, 3))) for _ in range(rng.randint(2, 6)))
+        assert _dedupe.__wrapped__(tags) == _dedupe_by_mentions(tags), tags

@@ -16,6 +16,9 @@ class ArrowCoder(beam.coders.Coder):
     encoding them (every one of the first ten, then about ten in every N); its default coder would
     pickle each; here the size is read off the buffers instead."""
 
+    def __init__(self, table: bool = False):
+        self._table = table
+
     def encode(self, value) -> bytes:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, value.schema) as writer:
@@ -25,9 +28,6 @@ class ArrowCoder(beam.coders.Coder):
     def decode(self, encoded: bytes):
         reader = pa.ipc.open_stream(encoded)
         return reader.read_all() if self._table else reader.read_next_batch()
-
-    def __init__(self, table: bool = False):
-        self._table = table
 
     def is_deterministic(self) -> bool:
         return False

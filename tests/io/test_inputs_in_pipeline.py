@@ -215,3 +215,19 @@ def test_ids_grouped_by_bucket_find_the_same_later_occurrences():
     expected = sorted(x for group in by_id.items() for x in _later_occurrences(group))
     assert by_bucket == expected and len(expected) == 2000 - 700 + 2
     assert len(grouped) > ID_BUCKETS // 2  # the ids spread over the buckets
+
+
+def test_two_worker_processes_write_what_one_writes(big_jsonl, tmp_path):
+    """With --workers 2 the lists of rows and the record batches cross between processes (their own
+    coders): the same texts, errors and counts as one worker."""
+    path, _ = big_jsonl
+    runs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}"
+        assert _synthesize("--input", str(path), "--out", str(out), "--workers", workers) == EXIT_OK
+        texts = sorted((r["music_id"], r["text"], json.dumps(r["metadata"], sort_keys=True))
+                       for r in _rows(out, "triplets"))
+        errors = sorted((e["id"], e["error_type"], e["message"]) for e in _rows(out, "errors"))
+        counts = json.loads((out / "summary.json").read_text())["counts"]
+        runs[workers] = (texts, errors, counts)
+    assert runs["1"] == runs["2"] and len(runs["1"][0]) > 2000

@@ -32,3 +32,25 @@ def test_written_file_has_every_row_once_in_few_row_groups(tmp_path):
     parquet = pq.ParquetFile(path)
     assert sorted(parquet.read().column("n").to_pylist()) == list(range(4000))
     assert parquet.metadata.num_row_groups <= 5  # not one per record batch (40)
+
+
+def test_arrow_and_chunk_coders_round_trip_and_estimate_without_encoding():
+    """What crosses between workers (a shuffle, --workers N) comes back whole; sizes are estimated from
+    buffers and lengths (Beam samples them for its metrics)."""
+    from apache_beam.coders.typecoders import registry
+
+    from pipelines.io.chunks import EST_BYTES_PER_ITEM, Chunk
+    from pipelines.synthesize.tagset import InputTag
+
+    batch = _batch(0, 50)
+    table = pa.Table.from_batches([batch, _batch(50, 25)])
+    for value, kind in ((batch, pa.RecordBatch), (table, pa.Table)):
+        coder = registry.get_coder(kind)
+        decoded = coder.decode(coder.encode(value))
+        assert type(decoded) is kind and decoded.equals(value)
+        assert coder.estimate_size(value) == value.nbytes
+    chunk = Chunk([({"source": "f", "row": 1}, {"tags": [InputTag("rock", "genre", 0.5)]})] * 3)
+    coder = registry.get_coder(Chunk)
+    decoded = coder.decode(coder.encode(chunk))
+    assert type(decoded) is Chunk and decoded == chunk
+    assert coder.estimate_size(chunk) == 3 * EST_BYTES_PER_ITEM

@@ -116,3 +116,23 @@ def test_empty_rows_and_pickling(tiny_bart):
     assert rw.rewrite([], random.Random(0)).text == ""
     again = pickle.loads(pickle.dumps(rw))
     assert again._model is None and again.model_name == rw.model_name
+
+
+def test_the_pipeline_batches_a_model_rewriter_adaptively_and_accounts_for_every_row(tiny_bart, tmp_path):
+    """A seq2seq rewriter has no fixed batch size: its rows leave their lists for Beam's BatchElements.
+    Every row ends as a text (the model's, or the built-in fallback's) in the triplets."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pipelines.cli import EXIT_OK, main
+
+    src = tmp_path / "tags.jsonl"
+    src.write_text("".join(json.dumps({"music_id": f"m{i}", "tags": ROWS[i % len(ROWS)]}) + "\n" for i in range(40)))
+    out = tmp_path / "out"
+    assert main(["synthesize", "--log-level", "WARNING", "--input", str(src), "--out", str(out), "--methods",
+                 "data2text", "--rewriter", f"hf:{tiny_bart}"]) == EXIT_OK
+    summary = json.loads((out / "summary.json").read_text())
+    texts = [r for f in summary["_commit"]["files"]["triplets"] for r in pq.read_table(out / f).to_pylist()]
+    assert sorted(r["music_id"] for r in texts) == sorted(f"m{i}" for i in range(40))
+    assert summary["counts"]["texts"] == 40 and summary["counts"]["adds_up"]

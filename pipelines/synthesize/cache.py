@@ -10,6 +10,7 @@ bucket - can read and fill it at the same time. Any Beam filesystem works (local
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -36,8 +37,18 @@ def cache_key(prompt: Any, model: str, params: Any, sample: int) -> str:
 def _fields(params) -> dict:
     """A dataclass's fields as a dict, as `asdict` gives them; shallow when no field holds a dataclass
     (asdict deep-copies every value: a tenth of a cached prompt2text rerun's time went there)."""
-    values = {f.name: getattr(params, f.name) for f in fields(params)}
-    return asdict(params) if any(is_dataclass(v) for v in values.values()) else values
+    values = {name: getattr(params, name) for name in _field_names(type(params))}
+    return asdict(params) if any(is_dataclass(v) for v in values.values() if not _plain(v)) else values
+
+
+@functools.cache
+def _field_names(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))  # dataclasses.fields() cost more than the rest of a key
+
+
+def _plain(value) -> bool:
+    """A value that is surely not a dataclass (the generation parameters' own types)."""
+    return value is None or type(value) in (int, float, str, bool, tuple, list)
 
 
 class ResponseCache:

@@ -175,10 +175,15 @@ def process_timed(argv: list[str]) -> tuple[float, float]:
     return wall, children_cpu_s() - cpu
 
 
+def synthesize_argv(src: Path, seed: int) -> list[str]:
+    """`viml-synth synthesize` on `src` as a process of its own (add --out, --methods and the rest)."""
+    return [sys.executable, "-m", "pipelines.cli", "synthesize", "--log-level", "WARNING", "--input", str(src),
+            "--seed", str(seed)]
+
+
 def whole_process_rows(src: Path, work: Path, seed: int, llm: list[str] | None) -> list[tuple]:
     """The floor, tags, data2text (and the cached prompt2text rerun) each in a process of its own."""
-    cli = [sys.executable, "-m", "pipelines.cli", "synthesize", "--log-level", "WARNING", "--input", str(src),
-           "--seed", str(seed)]
+    cli = synthesize_argv(src, seed)
     rows = [("floor (trivial Beam pipeline)", *process_timed(
         [sys.executable, __file__, "--floor-only", str(src), str(work / "floor-process"), "--seed", str(seed)]), None)]
     for method, target in (("tags", "2x"), ("data2text", "4x")):
@@ -240,9 +245,8 @@ def main() -> None:
             llm = ["--llm-base-url", f"{server.url}/v1", "--llm-model", "loopback", "--max-concurrency", "64",
                    "--cache-dir", str(work / "llm-cache")]
             # fills the cache, in a process of its own: 50,000 rows' objects would otherwise stay in this one
-            process_timed([sys.executable, "-m", "pipelines.cli", "synthesize", "--log-level", "WARNING", "--input",
-                           str(src), "--seed", str(args.seed), "--out", str(work / "prompt2text-first"),
-                           "--methods", "prompt2text", *llm])
+            process_timed(synthesize_argv(src, args.seed) + ["--out", str(work / "prompt2text-first"),
+                                                             "--methods", "prompt2text", *llm])
             server.reset()
         try:
             if args.only != "in-process":

@@ -245,11 +245,16 @@ def track(p: beam.Pipeline, label: str, done, failed=(), total: int | None = Non
     os.makedirs(folder)
     state.trackers.append(Tracker(label, unit, total, folder, failed_before))
     step = f"Progress_{label.replace(' ', '_')}"
-    done, done_weight = done if isinstance(done, tuple) else (done, 1)
-    done | f"{step}_done" >> beam.ParDo(_CountTo(folder, "done", done_weight))
+    pcoll, weight = _weighted(done)
+    pcoll | f"{step}_done" >> beam.ParDo(_CountTo(folder, "done", weight))
     for i, item in enumerate(failed if isinstance(failed, (list, tuple)) else [failed]):
-        pcoll, weight = item if isinstance(item, tuple) else (item, 1)
+        pcoll, weight = _weighted(item)
         pcoll | f"{step}_failed{i}" >> beam.ParDo(_CountTo(folder, "failed", weight))
+
+
+def _weighted(item) -> tuple:
+    """(PCollection, weight) of a `track` argument given as either."""
+    return item if isinstance(item, tuple) else (item, 1)
 
 
 def parquet_rows(pattern: str) -> int | None:

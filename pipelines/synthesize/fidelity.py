@@ -200,7 +200,6 @@ class TagMatcher:
         self.not_tags = frozenset(_form(str(f)) for f in data.get("not_tags") or ())
         self.negation_cues = frozenset(_form(" ".join(map(str, data.get("negation_cues") or ()))))
         self.negation_breaks = frozenset(_form(" ".join(map(str, data.get("negation_breaks") or ()))))
-        self.max_len = max(len(f) for f in list(self.forms) + list(self.compounds) + list(self.not_tags))
         # For the scan: first word -> the lengths of the forms starting with it, longest first (most words
         # of a text start no form and are skipped at once), and form -> what it names, in the order the
         # scan must try (a phrase that is no tag, then a compound, then a tag's form): one lookup a form.

@@ -40,9 +40,21 @@ class WorkItem:
 
 
 def row_seed(run_seed: int, music_id: str, video_id: str | None, method: str, sample: int) -> int:
-    """A row's own seed: stable across runs, workers and row order, distinct per text."""
-    key = json.dumps([run_seed, music_id, video_id, method, sample])
+    """A row's own seed: stable across runs, workers and row order, distinct per text.
+
+    The hash of json.dumps([run_seed, music_id, video_id, method, sample]); the common case (int, str,
+    str or None, str, int) is written by hand with json's own string encoder, which is the same text
+    at half the cost of json.dumps (tests compare them)."""
+    if type(run_seed) is int and type(sample) is int and type(music_id) is str and type(method) is str \
+            and (video_id is None or type(video_id) is str):
+        video = "null" if video_id is None else _json_string(video_id)
+        key = f"[{run_seed}, {_json_string(music_id)}, {video}, {_json_string(method)}, {sample}]"
+    else:
+        key = json.dumps([run_seed, music_id, video_id, method, sample])
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big")
+
+
+_json_string = json.encoder.encode_basestring_ascii  # what json.dumps writes a str as (ensure_ascii)
 
 
 class TrackRowError(ValueError):

@@ -114,6 +114,7 @@ class Data2TextMethod(Method):
         else:
             raise ValueError(f"unknown rewriter '{self.rewriter}': use builtin or hf:<model id or path>")
         self._rewriter_json = json.dumps(self._rewriter.describe(), sort_keys=True, default=str)  # same every row
+        self._details = JsonWithConstant("rewriter", self._rewriter.describe(), self._rewriter_json)
 
     def fixed_batch_size(self) -> int | None:
         return CPU_BATCH if self.rewriter == "builtin" else None  # a seq2seq model: adaptive batches
@@ -131,7 +132,7 @@ class Data2TextMethod(Method):
                 "template_ids": templates, "template_version": meta.get("bank_version"),
                 "rewriter": self._rewriter_json,
                 "fidelity": self.fidelity(text, item.selected),
-                "details": json.dumps(details, sort_keys=True, default=str)}))
+                "details": self._details.dumps(details)}))
         return outs
 
     def describe(self) -> dict:
@@ -356,6 +357,30 @@ class Prompt2TextMethod(Method):
         if hasattr(self, "_backend"):
             d["backend_info"] = self._backend.describe()
         return d
+
+
+class JsonWithConstant:
+    """json.dumps(d, sort_keys=True, default=str) for dicts whose `key` holds the same value on every row,
+    with that value's JSON written once: the data2text rewriter's parameters (floats, slow to format)
+    were half the cost of a row's details JSON. A row whose value differs gets the plain json.dumps."""
+
+    def __init__(self, key: str, value, value_json: str):
+        self.key, self.value, self.value_json = key, value, value_json
+
+    def dumps(self, d: dict) -> str:
+        if d.get(self.key, _ABSENT) != self.value:
+            return json.dumps(d, sort_keys=True, default=str)
+        key = self.key
+        before = {k: v for k, v in d.items() if k < key}
+        after = {k: v for k, v in d.items() if k > key}
+        parts = [json.dumps(before, sort_keys=True, default=str)[1:-1]] if before else []
+        parts.append(f"{json.dumps(key)}: {self.value_json}")
+        if after:
+            parts.append(json.dumps(after, sort_keys=True, default=str)[1:-1])
+        return "{" + ", ".join(parts) + "}"
+
+
+_ABSENT = object()
 
 
 def _fidelity_record(f) -> dict:

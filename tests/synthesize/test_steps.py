@@ -178,3 +178,21 @@ def test_run_method_keeps_the_process_objects_out_of_full_collections_until_the_
     assert gc.get_freeze_count() >= frozen  # the other step still runs
     second.teardown()
     assert gc.get_freeze_count() == 0
+
+
+def test_json_with_constant_is_json_dumps():
+    from pipelines.synthesize.methods import JsonWithConstant
+
+    value = {"name": "builtin", "p_fuse": 0.3, "max_list": 7, "nested": {"b": [1.5, None], "a": "x"}}
+    encoder = JsonWithConstant("rewriter", value, json.dumps(value, sort_keys=True, default=str))
+    rows = [
+        {"rewriter": value},
+        {"categories": {"b": "x", "a": "y"}, "rewriter": value, "words": {}, "templated_text": "A \"q\" é."},
+        {"a": 1, "rewriter": value},
+        {"zz": [1, 2], "rewriter": value},
+        {"rewriter": {**value, "p_fuse": 0.5}, "a": 1},  # not the constant: the plain path
+        {"a": 1, "b": "x"},  # no such key at all
+        {"rewriter": value, "when": object},  # default=str still applies around the constant
+    ]
+    for row in rows:
+        assert encoder.dumps(row) == json.dumps(row, sort_keys=True, default=str)

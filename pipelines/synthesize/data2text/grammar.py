@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 
 from pipelines.synthesize.categorize import Lexicon, default_lexicon, normalize, words_of
-from pipelines.synthesize.memo import memoized
+from pipelines.synthesize.memo import MAX_ENTRIES, memoized
 
 _IRREGULAR_PLURALS = frozenset({"people", "children", "men", "women", "feet", "teeth", "mice", "geese", "folks"})
 _VOWELS = "aeiou"
@@ -37,6 +37,7 @@ class Grammar:
         self.a_before = tuple(sorted(s("a_before"), key=len, reverse=True))
         self.an_before = tuple(sorted(s("an_before"), key=len, reverse=True))
         self.display_case = {normalize(str(k)): str(v) for k, v in (g.get("display_case") or {}).items()}
+        self._articles: dict[tuple, str] = {}  # see article
 
     # ------------------------------------------------------------------ analysis
     @memoized  # pure in `tag`: the same tag strings come back on every row
@@ -86,8 +87,26 @@ class Grammar:
             return True
         return tail.endswith("ing") and len(tail) > 4 and tail not in self.nominal_ing
 
-    def article(self, tag: str) -> str:  # not memoized: with_article, its caller, is
-        """'a', 'an' or '' (plural, mass noun, adjective, negation, phrase with its own determiner)."""
+    def article(self, tag: str) -> str:
+        """'a', 'an' or '' (plural, mass noun, adjective, negation, phrase with its own determiner).
+
+        Remembered by what decides it: the first word (determiner, negation, vowel sound) and the last two
+        head words (adjective, plural, mass noun; see ``head``). Templates ask about phrases they built
+        ("rock, jazz and pop song"): a new string on most rows, which cost a pass through every test below,
+        each leaving an entry in its memo; now most are one lookup (tests compare with ``_article``)."""
+        ws = words_of(tag)
+        if not ws:
+            return ""
+        key = (ws[0], tuple(self.lexicon.head_words(tag)[-2:]))
+        table = self._articles
+        found = table.get(key)
+        if found is None:
+            if len(table) >= MAX_ENTRIES:
+                table.clear()
+            found = table[key] = self._article(tag)
+        return found
+
+    def _article(self, tag: str) -> str:
         ws = words_of(tag)
         if not ws or ws[0] in self.determiners or self.is_negated(tag):
             return ""

@@ -202,3 +202,26 @@ def test_dedupe_merges_as_with_a_mentions_check_per_pair():
     for _ in range(5_000):
         tags = tuple(" ".join(rng.choice(words) for _ in range(rng.randint(0, 3))) for _ in range(rng.randint(2, 6)))
         assert _dedupe.__wrapped__(tags) == _dedupe_by_mentions(tags), tags
+
+
+def test_articles_remembered_by_first_and_head_words_are_the_full_decision():
+    """Grammar.article remembers its answer by (first word, last two head words); the full decision
+    (`_article`, on a grammar that has seen nothing) must agree for every phrase, including the phrases
+    templates build from lists, after many other phrases with the same key were asked first."""
+    from pipelines.synthesize.data2text.grammar import Grammar, join_and
+    from pipelines.tag.vocabulary import Vocabulary
+
+    words = [t.name for t in Vocabulary.load().tags] + [
+        "no drums", "without vocals", "an orchestra", "the drums", "hour-long jam", "8-bit synth", "MC", "DJ",
+        "heart-touching", "relaxing", "male voice singing", "people", "choir singing", "melody on a flute",
+        "euphoric", "unique sound", "university choir", "honky tonk piano", "percussion", "R&B", "strings"]
+    rng = random.Random(3)
+    phrases = list(words)
+    for _ in range(3000):
+        items = rng.sample(words, rng.randint(1, 4))
+        phrase = join_and(items) + rng.choice(["", " song", " music piece", " feel", " vibes", " sound"])
+        phrases.append(rng.choice(["", "the ", "no ", "a "]) + phrase)
+    seen = Grammar()
+    for phrase in phrases:
+        assert seen.article(phrase) == Grammar()._article(phrase), phrase
+        assert seen.with_article(phrase) == Grammar().with_article(phrase), phrase

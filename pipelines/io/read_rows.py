@@ -4,14 +4,15 @@ The launcher only checks that each input file exists and that its header (CSV/TS
 or schema (Parquet) is usable: those problems exit 2 naming the file before the pipeline starts. Rows
 are read, validated and de-duplicated inside the pipeline:
 
-  files ─┬─ ReadIds: valid rows' ids ── GroupByKey(id)* ── later occurrences ─┐ (side input: few)
-         └─ ReadRows (counts inputs) ── CheckRow: malformed / duplicate_id ───┴─> errors
+  files ─┬─ ReadIds: valid rows' ids ── GroupByKey(bucket)* ── later occurrences ─┐ (side input: few)
+         └─ ReadRows (counts inputs) ── CheckRows: malformed / duplicate_id ───────┴─> errors
                                               └─> first occurrence of each id ─> (Reshuffle) ─> stage
 
 The rows are read twice (once for their ids only) so that only ids, not whole rows, go through the
 shuffle: a runner that holds a shuffle in memory (Beam's local FnApiRunner does) then needs a few dozen
 bytes per row instead of the row itself, and the rows stream from the file to the stage's steps.
-* Rows read in lists (chunk_rows) group their ids by bucket of ids, a list per bucket and chunk.
+Rows travel in lists (Chunks of READ_ROWS) from the file to the check, whose ids are grouped by bucket
+of ids, a list per bucket and chunk; a stage gets the lists (`chunk_rows`) or the rows one by one.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ NAMESPACE = "inputs"  # Beam counter namespace: inputs/rows is the row count eve
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 HEAD_BYTES = 1 << 16  # what the launcher reads of each file to check its header
 FILE_BITS = 40  # order key = file index << FILE_BITS | row number: one int per row in the shuffle
-ID_BUCKETS = 64  # with chunk_rows, ids are grouped in this many buckets (see _ids_by_bucket)
+ID_BUCKETS = 64  # ids are grouped in this many buckets (see _ids_by_bucket)
+READ_ROWS = 1024  # rows per list between the file and the check, when the stage does not choose
 
 
 class InputError(ValueError):
@@ -308,19 +310,16 @@ def iter_file(path: str, fmt: str, columns: list[str] | None = None) -> Iterator
 
 
 class ReadFileRows(beam.DoFn):
-    """(file index, path) -> (order, ref, raw) for each row, or lists of up to `chunk_rows` of them;
-    counts rows when `count` is set."""
+    """(file index, path) -> lists of up to `chunk_rows` (order, ref, raw) rows; counts rows when `count`
+    is set."""
 
     def __init__(self, fmt: str, columns: list[str] | None = None, count: bool = True, counter: str = "rows",
-                 chunk_rows: int | None = None):
+                 chunk_rows: int = READ_ROWS):
         self.fmt, self.columns, self.count, self.chunk_rows = fmt, columns, count, chunk_rows
         self.rows = Metrics.counter(NAMESPACE, counter)
 
     def process(self, element):
         rows = self._rows(*element)
-        if not self.chunk_rows:
-            yield from rows
-            return
         chunk = Chunk()
         for row in rows:
             chunk.append(row)
@@ -389,15 +388,31 @@ def _later_occurrences(group):
         yield later, (rid, orders[0])
 
 
-class CheckRow(beam.DoFn):
-    """A row -> its validated item, or an error: malformed_row, or duplicate_id for every occurrence of
-    an id after the first (in file order, then row order)."""
+class CheckRows(beam.DoFn):
+    """A list of rows -> the usable ones' items as one list, each error on its own: malformed_row, or
+    duplicate_id for every occurrence of an id after the first (in file order, then row order).
 
-    def __init__(self, validate: Callable | None, id_field: str, stage: str, purpose: str, files: tuple[str, ...]):
+    `then(item)`, when given, turns each usable item into the stage's own (or a TaggedOutput(ERRORS, record)
+    saying why it cannot be used). Its errors then share this step's error output: each error output
+    costs the pipeline a Parquet writer, four stages on the local runner."""
+
+    def __init__(self, validate: Callable | None, id_field: str, stage: str, purpose: str, files: tuple[str, ...],
+                 then: Callable | None = None):
         self.validate, self.id_field, self.stage, self.purpose, self.files = validate, id_field, stage, purpose, files
+        self.then = then
 
-    def process(self, element, duplicates):
-        yield self.check(element, duplicates)
+    def process(self, chunk, duplicates):
+        items = Chunk()
+        for element in chunk:
+            out = self.check(element, duplicates)
+            if self.then is not None and not isinstance(out, beam.pvalue.TaggedOutput):
+                out = self.then(out)
+            if isinstance(out, beam.pvalue.TaggedOutput):
+                yield out
+            else:
+                items.append(out)
+        if items:
+            yield items
 
     def check(self, element, duplicates):
         """The row's item, or a TaggedOutput(ERRORS, record) saying why it is not used."""
@@ -428,31 +443,6 @@ class CheckRow(beam.DoFn):
         return item
 
 
-class CheckRows(CheckRow):
-    """CheckRow on a list of rows: the usable ones leave as one list, each error on its own.
-
-    `then(item)`, when given, turns each usable item into the stage's own (or a TaggedOutput(ERRORS, record)
-    saying why it cannot be used). Its errors then share this step's error output: each error output
-    costs the pipeline a Parquet writer, four stages on the local runner."""
-
-    def __init__(self, *args, then: Callable | None = None):
-        super().__init__(*args)
-        self.then = then
-
-    def process(self, chunk, duplicates):
-        items = Chunk()
-        for element in chunk:
-            out = self.check(element, duplicates)
-            if self.then is not None and not isinstance(out, beam.pvalue.TaggedOutput):
-                out = self.then(out)
-            if isinstance(out, beam.pvalue.TaggedOutput):
-                yield out
-            else:
-                items.append(out)
-        if items:
-            yield items
-
-
 class ReadInput(beam.PTransform):
     """The rows of an InputSource: main output = validated items (first occurrence of each id), ERRORS =
     error records. `validate(raw, ref)` builds a stage's item (default: the (ref, raw) pair) and raises
@@ -460,7 +450,8 @@ class ReadInput(beam.PTransform):
 
     With `chunk_rows` the main output's elements are lists of up to that many items: a stage whose
     per-row work takes microseconds would otherwise spend most of its time in Beam's per-element
-    dispatch between steps (bench/synthesize_floor.py). `then` (with chunk_rows): see CheckRows."""
+    dispatch between steps (bench/synthesize_floor.py). Without, items leave one by one (a stage whose
+    rows each take seconds, spread over workers row by row). `then`: see CheckRows."""
 
     def __init__(self, source: InputSource, stage: str, purpose: str, validate: Callable | None = None,
                  spread: bool = True, counter: str = "rows", chunk_rows: int | None = None,
@@ -468,8 +459,6 @@ class ReadInput(beam.PTransform):
         super().__init__()
         self.source, self.stage, self.purpose, self.validate, self.spread = source, stage, purpose, validate, spread
         self.counter, self.chunk_rows, self.then = counter, chunk_rows, then
-        if then is not None and not chunk_rows:
-            raise ValueError("ReadInput: `then` needs chunk_rows")
 
     def expand(self, pbegin):
         s = self.source
@@ -478,33 +467,31 @@ class ReadInput(beam.PTransform):
         # Two Creates, not one shared: Beam's local runner fuses steps that share a producer, and a
         # stage feeding the side input cannot also hold its consumer, so a shared one would make the
         # runner buffer every row between ReadRows and Check.
+        read_rows = self.chunk_rows or READ_ROWS
+        # Lists of rows are Chunks for Beam (see chunks.py: their coder is what makes them cheap).
         duplicates = (
             pbegin
             | "FilesForIds" >> beam.Create(files)
-            | "ReadIds" >> self._typed(beam.ParDo(ReadFileRows(s.fmt, id_columns, count=False,
-                                                              chunk_rows=self.chunk_rows)))
-            | "Ids" >> beam.FlatMap(_ids_by_bucket if self.chunk_rows else _ids_of, self.validate, s.id_field)
-            | "ById" >> beam.GroupByKey()
-            | "Later" >> beam.FlatMap(_later_in_bucket if self.chunk_rows else _later_occurrences)
+            | "ReadIds" >> beam.ParDo(ReadFileRows(s.fmt, id_columns, count=False, chunk_rows=read_rows))
+            .with_output_types(Chunk)
+            | "Ids" >> beam.FlatMap(_ids_by_bucket, self.validate, s.id_field)
+            | "ByBucket" >> beam.GroupByKey()
+            | "Later" >> beam.FlatMap(_later_in_bucket)
         )
         checked = (
             pbegin
             | "FilesForRows" >> beam.Create(files)
             # a file per worker; a large file is read by one worker while its rows stream onwards
-            | "ReadRows" >> self._typed(beam.ParDo(ReadFileRows(s.fmt, counter=self.counter,
-                                                                chunk_rows=self.chunk_rows)))
-            | "Check" >> self._typed(beam.ParDo(
-                CheckRows(self.validate, s.id_field, self.stage, self.purpose, s.files, then=self.then)
-                if self.chunk_rows else CheckRow(self.validate, s.id_field, self.stage, self.purpose, s.files),
-                duplicates=beam.pvalue.AsDict(duplicates))).with_outputs(ERRORS, main="ok")
+            | "ReadRows" >> beam.ParDo(ReadFileRows(s.fmt, counter=self.counter, chunk_rows=read_rows))
+            .with_output_types(Chunk)
+            | "Check" >> beam.ParDo(
+                CheckRows(self.validate, s.id_field, self.stage, self.purpose, s.files, then=self.then),
+                duplicates=beam.pvalue.AsDict(duplicates)).with_outputs(ERRORS, main="ok")
         )
-        ok = checked.ok | "Spread" >> beam.Reshuffle().with_output_types(
-            Chunk if self.chunk_rows else Any) if self.spread else checked.ok
+        ok = checked.ok if self.chunk_rows else checked.ok | "Rows" >> beam.FlatMap(iter)
+        if self.spread:
+            ok = ok | "Spread" >> beam.Reshuffle().with_output_types(Chunk if self.chunk_rows else Any)
         return {"ok": ok, ERRORS: checked[ERRORS]}
-
-    def _typed(self, pardo):
-        """Lists of rows are Chunks for Beam (see chunks.py: their coder is what makes them cheap)."""
-        return pardo.with_output_types(Chunk) if self.chunk_rows else pardo
 
 
 def spread_rows(runner: str, workers: int) -> bool:
@@ -536,9 +523,9 @@ def read_all(source: InputSource, validate: Callable | None, stage: str, purpose
             groups.setdefault(rid, []).append(order)
     duplicates = dict(x for g in groups.items() for x in _later_occurrences(g))
     items, errors = [], []
-    check = CheckRow(validate, source.id_field, stage, purpose, source.files)
+    check = CheckRows(validate, source.id_field, stage, purpose, source.files)
     for element in rows:
-        for out in check.process(element, duplicates):
-            (errors.append(out.value) if isinstance(out, beam.pvalue.TaggedOutput) else items.append(out))
+        out = check.check(element, duplicates)
+        (errors.append(out.value) if isinstance(out, beam.pvalue.TaggedOutput) else items.append(out))
     return items, errors, len(rows)
 

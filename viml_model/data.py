@@ -55,10 +55,6 @@ class NonFiniteFeaturesError(FeaturesError):
                          f"{shown}{more}; fix the features, or skip them explicitly (--skip-nonfinite)")
 
 
-def describe_missing(modality: str, missing: list[str], where: str) -> str:
-    return str(MissingFeaturesError(modality, missing, where))
-
-
 def _files(features_dir: Path, modality: str) -> list[Path]:
     from pipelines.io.commit_marker import committed_local
 

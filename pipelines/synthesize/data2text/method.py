@@ -22,12 +22,20 @@ from pipelines.synthesize.tagset import InputTag
 METHOD = "data2text"
 
 
+_SINGLE_SPACED: dict = {}  # tag text -> its words joined by single spaces (the same tags on every row)
+
+
 def group_by_category(tags: Sequence[InputTag]) -> tuple[dict[str, list[str]], dict[str, str]]:
     """{category: [tag texts]} in order of first appearance, with duplicates and near-duplicates
     merged (see ``rewriter.dedupe``); also returns {merged tag: tag that expresses it}."""
     groups: dict[str, list[str]] = {}
+    spaced = _SINGLE_SPACED
     for t in tags:
-        text = " ".join(str(t.tag).split())
+        text = spaced.get(t.tag)
+        if text is None:
+            if len(spaced) >= MAX_ENTRIES:  # bounded: free-form tags can be endless
+                spaced.clear()
+            text = spaced[t.tag] = " ".join(str(t.tag).split())
         if text:
             groups.setdefault(t.category or "other", []).append(text)
     merged: dict[str, str] = {}
@@ -112,7 +120,9 @@ def plan(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, vocab
 
 
 def finish(sentences: Sequence[RenderedSentence], meta: dict, result: RewriteResult,
-           rewriter: Rewriter) -> tuple[str, dict]:
+           rewriter: Rewriter, described: dict | None = None) -> tuple[str, dict]:
+    """The text and its metadata; `described` is ``rewriter.describe()`` when the caller made it already
+    (a batch makes it once, not once a row)."""
     rewrite_meta = dict(result.meta)
     if rewrite_meta.get("lost_tags"):  # reported as tag ids, whatever words the text was to use
         rewrite_meta["lost_tags"] = [meta["words"].get(t, t) for t in rewrite_meta["lost_tags"]]
@@ -126,7 +136,7 @@ def finish(sentences: Sequence[RenderedSentence], meta: dict, result: RewriteRes
     out.update(
         templates=templates,
         templated_text=" ".join(s.text for s in sentences),
-        rewriter=rewriter.describe(),
+        rewriter=described if described is not None else rewriter.describe(),
         rewrite=rewrite_meta,
     )
     return result.text, out
@@ -144,4 +154,5 @@ def data2text_many(rows: Sequence[Sequence[InputTag]], rngs: Sequence[random.Ran
     """``data2text`` for a batch; model rewriters generate the whole batch at once."""
     planned = [plan(tags, rng, bank, vocabulary, lexicon) for tags, rng in zip(rows, rngs, strict=True)]
     results = rewriter.rewrite_many([p[0] for p in planned], list(rngs))
-    return [finish(s, m, r, rewriter) for (s, m), r in zip(planned, results, strict=True)]
+    described = rewriter.describe()
+    return [finish(s, m, r, rewriter, described) for (s, m), r in zip(planned, results, strict=True)]

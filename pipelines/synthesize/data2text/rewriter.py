@@ -409,6 +409,14 @@ class _FusedSentence:
         left = self.left.get(category, [])
         return [t for t in left if t not in claimed] if claimed else list(left)
 
+    def has_free(self, category: str) -> bool:
+        """bool(free(category)) without building the list (most calls only ask whether it is empty)."""
+        left = self.left.get(category)
+        if not left:
+            return False
+        claimed = self.claimed.get(category)
+        return not claimed or any(t not in claimed for t in left)
+
     def fits(self, n_tags: int) -> bool:
         """Would `n_tags` more tags keep the sentence within max_sentence_tags?"""
         return sum(len(v) for v in self.claimed.values()) + n_tags <= self.rw.max_sentence_tags
@@ -470,7 +478,7 @@ class _FusedSentence:
     def open_with_recording(self) -> None:
         """"The low quality recording features ...", "This live performance ..."."""
         for c in RECORDING_SUBJECT_CATEGORIES:
-            if c in self.cats and self.free(c) and self.open_with_subject(c):
+            if c in self.cats and self.has_free(c) and self.open_with_subject(c):
                 break
 
     def open_with_clause(self) -> None:
@@ -511,7 +519,7 @@ class _FusedSentence:
         preds: list[str] = []
         pred_cats: list[str] = []
         for c in self.cats:
-            if c not in allowed or c == self.subject_cat or not self.free(c):
+            if c not in allowed or c == self.subject_cat or not self.has_free(c):
                 continue
             if preds and (len(preds) >= MAX_PREDICATES or self.rng.random() >= self.rw.p_coordinate):
                 break
@@ -544,7 +552,7 @@ class _FusedSentence:
             firsts.add("with")
         mods = 0
         for c in self.cats:
-            if mods >= MAX_MODIFIERS or c not in self.rw.modifiers or not self.free(c):
+            if mods >= MAX_MODIFIERS or c not in self.rw.modifiers or not self.has_free(c):
                 continue
             tags = self.list_tags(c)
             if not tags or not self.fits(len(tags)):

@@ -151,7 +151,8 @@ def data2text(tags: Sequence[InputTag], rng: random.Random, bank: TemplateBank, 
 
 def data2text_many(rows: Sequence[Sequence[InputTag]], rngs: Sequence[random.Random], bank: TemplateBank,
                    rewriter: Rewriter, vocabulary=None, lexicon: Lexicon | None = None) -> list[tuple[str, dict]]:
-    """``data2text`` for a batch; model rewriters generate the whole batch at once."""
+    """``data2text`` for a batch; model rewriters generate the whole batch at once. The rows' metadata
+    share one ``rewriter`` dict (the rewriter's description, made once): copy it before changing it."""
     planned = [plan(tags, rng, bank, vocabulary, lexicon) for tags, rng in zip(rows, rngs, strict=True)]
     results = rewriter.rewrite_many([p[0] for p in planned], list(rngs))
     described = rewriter.describe()

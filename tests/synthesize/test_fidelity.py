@@ -4,7 +4,7 @@ from importlib import resources
 import pytest
 import yaml
 
-from pipelines.synthesize.fidelity import Fidelity, best_of, fidelity, matcher_for, singular, words
+from pipelines.synthesize.fidelity import Fidelity, TagMatcher, best_of, fidelity, matcher_for, singular, words
 from pipelines.synthesize.tagset import InputTag
 from pipelines.tag.vocabulary import Vocabulary
 
@@ -217,3 +217,46 @@ def test_fidelity_of_a_comma_joined_list_equals_scanning_the_joined_text(vocab):
         expected = fidelity(", ".join(parts), selected, matcher=matcher)
         assert fidelity_of_list(parts, selected, matcher) == expected, parts
     assert 200 < slow_paths < 3800  # both paths were exercised
+
+
+def test_fidelity_of_own_tags_equals_scanning_the_joined_text(vocab, tmp_path):
+    """The `tags` method's text is its own tags shuffled and joined: for 6,000 random tag lists (vocabulary
+    names with their categories, aliases, compounds, phrases that name no tag, free phrases, negations,
+    duplicates in other case or spacing, odd punctuation) the fast path gives what a full scan gives."""
+    import random
+
+    from pipelines.synthesize.fidelity import fidelity_of_own_tags
+
+    aliases = yaml.safe_load(resources.files("pipelines.data").joinpath("tag_aliases.yaml").read_text())
+    pool = [InputTag(t.name, t.category) for t in vocab.tags] + [InputTag(t.display) for t in vocab.tags]
+    texts = [form for forms in aliases["aliases"].values() for form in forms or ()]
+    texts += list(aliases.get("compounds") or ()) + list(aliases.get("not_tags") or ())
+    texts += ["low quality", "mellow piano melody", "no vocals", "without drums", "drums or bass", "isn't loud",
+              "Drums!", "rock.", "r&b", "ROCK'S", "it\u2019s jazz", "!!!", "a;b", "the", "of a", "bass", "Bass",
+              " male  vocals ", "guitar solo but no bass", "ΣΑΣ", "İstanbul pop", "key of A minor", "80s", "x"]
+    pool += [InputTag(t) for t in texts]
+    # ambiguous forms ("bass": electric, double or synth bass) next to their candidates
+    ambiguous = [InputTag(" ".join(form)) for form, names in matcher_for(vocab).forms.items() if len(names) > 1]
+    ambiguous += [InputTag(n) for names in matcher_for(vocab).forms.values() if len(names) > 1 for n in names]
+    # an alias table where "rock" is a phrase that names no tag: the input "rock" does not name itself
+    table = dict(aliases, not_tags=[*(aliases.get("not_tags") or ()), "rock"])
+    path = tmp_path / "aliases.yaml"
+    path.write_text(yaml.safe_dump(table))
+    odd = TagMatcher(vocab, path)
+    assert not odd.own_tag("rock").names_itself
+    rng = random.Random(1)
+    fast = 0
+    for i in range(6000):
+        matcher = odd if i % 3 == 2 else matcher_for(vocab)
+        tags = rng.sample(ambiguous if i % 3 == 1 else pool, rng.randint(1, 12))
+        if i % 3 == 2:
+            tags.append(InputTag("rock", "genre"))
+        parts = [t.tag for t in tags]
+        rng.shuffle(parts)
+        expected = fidelity(", ".join(parts), tags, matcher=matcher)
+        assert fidelity_of_own_tags(parts, tags, matcher) == expected, parts
+        fast += not any(matcher.has_negation_cue(p) for p in parts) and all(
+            matcher.own_tag(t.tag).names_itself for t in tags)
+    assert 2000 < fast < 4500, fast  # both paths were exercised
+    with pytest.raises(ValueError):
+        fidelity_of_own_tags(["rock"], [InputTag("jazz")], matcher)

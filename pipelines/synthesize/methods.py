@@ -76,12 +76,13 @@ class TagsMethod(Method):
         return CPU_BATCH
 
     def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
+        from pipelines.synthesize.draws import shuffle
         from pipelines.synthesize.fidelity import fidelity_of_own_tags
 
         outs: list[TextOut | Exception] = []
         for item in items:
             tags = [t.tag for t in item.selected]
-            item.rng().shuffle(tags)
+            shuffle(tags, item.rng())  # rng.shuffle's draws and order
             # the text is the tags joined: fidelity from each tag's cached scan (same result)
             fidelity = _fidelity_record(fidelity_of_own_tags(tags, item.selected, self._matcher))
             outs.append(TextOut(", ".join(tags), {"fidelity": fidelity}))

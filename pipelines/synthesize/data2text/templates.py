@@ -58,6 +58,7 @@ from jinja2.utils import missing as jinja_missing
 
 from pipelines.resources import data_dir
 from pipelines.synthesize.data2text.grammar import Grammar, capfirst, default_grammar, join_and, missing
+from pipelines.synthesize.draws import shuffle
 from pipelines.synthesize.tagset import InputTag
 
 MACRO_PREFIX = "tpl__"
@@ -146,25 +147,6 @@ def tidy(text: str) -> str:
     if ".." in text or "!." in text or "?." in text:
         text = _REPEATED_STOPS.sub("", text)
     return text.strip()
-
-
-def shuffle(items: list, rng: random.Random) -> None:
-    """``rng.shuffle(items)``: the same draws from `rng` and the same order.
-
-    Random.shuffle calls Random._randbelow (a Python method) once per item; a bank shuffles its candidate
-    templates ~8 times a row. For a plain ``random.Random`` this is its shuffle with _randbelow's loop
-    written inline (tests compare both); subclasses, which may draw differently, use their own."""
-    if type(rng) is not random.Random:
-        rng.shuffle(items)
-        return
-    getrandbits = rng.getrandbits
-    for i in range(len(items) - 1, 0, -1):
-        n = i + 1
-        k = n.bit_length()
-        j = getrandbits(k)
-        while j >= n:
-            j = getrandbits(k)
-        items[i], items[j] = items[j], items[i]
 
 
 def finish_sentence(text: str) -> str:

@@ -20,9 +20,9 @@ from pipelines.synthesize.data2text.templates import (
     TemplateBank,
     _TemplateBlocks,
     make_environment,
-    shuffle,
     tidy,
 )
+from pipelines.synthesize.draws import shuffle
 
 
 def jinja_reference(env) -> ImmutableSandboxedEnvironment:

@@ -5,14 +5,17 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pipelines.io.tags_cell import parse_tags_cell
 from pipelines.synthesize.descriptor_tags import descriptor_tags
 from pipelines.synthesize.tagset import InputTag
 
 
-@dataclass(frozen=True)
-class Track:
+class Track(NamedTuple):
+    """A track to describe. (NamedTuples, this and WorkItem: each row makes two Tracks and a WorkItem per
+    method, and a frozen dataclass's __init__ costs twice as much.)"""
+
     music_id: str
     video_id: str | None
     tags: tuple[InputTag, ...]
@@ -20,8 +23,7 @@ class Track:
     from_tagger: bool = False  # tags written by `viml-synth tag` (a `tagger` column): picks the example pool
 
 
-@dataclass(frozen=True)
-class WorkItem:
+class WorkItem(NamedTuple):
     """One text to write: a track, its selected tags, a method and a sample index."""
 
     track: Track

@@ -72,6 +72,7 @@ class ResponseCache:
         self.root = root
         self.suffix = suffix
         self._local = "://" not in root
+        self._prefix = os.path.join(root, "") if self._local else None  # paths by concatenation: many per row
         self._made: set[str] = set()  # shard folders known to exist (one makedirs each, not one per put)
 
     @property
@@ -80,6 +81,8 @@ class ResponseCache:
         return self._local
 
     def _path(self, key: str) -> str:
+        if self._local:
+            return f"{self._prefix}{key[:2]}{os.sep}{key}{self.suffix}"
         return join_path(self.root, key[:2], f"{key}{self.suffix}")
 
     def get(self, key: str) -> dict | None:
@@ -138,11 +141,13 @@ def _read_local(path: str) -> bytes:
     cached prompt2text rerun ~15 us per file more."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return b"".join(chunks)
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)  # one call when the size is right; one more byte shows a file that grew
+        if len(data) == size:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
+        return b"".join(chunks)
     finally:
         os.close(fd)

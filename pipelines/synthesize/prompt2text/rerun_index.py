@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 import sys
 from dataclasses import fields
 from importlib import metadata as package_metadata
@@ -50,7 +51,8 @@ OPERATIONAL_OPTIONS = frozenset({
     "base_url", "max_concurrency", "requests_per_minute", "max_attempts", "timeout_s", "backoff_base_s",
     "cache_dir", "batch_size", "api_key_env", "http_transport", "examples", "prompt_template", "system_prompt",
 })
-_TAG_FIELDS = tuple(f.name for f in fields(InputTag))  # every field: a new one is part of the key at once
+# every field of a tag: a field added to InputTag is part of the key at once
+_TAG_VALUES = operator.attrgetter(*(f.name for f in fields(InputTag)))
 _PACKAGE = Path(__file__).resolve().parents[2]  # pipelines/
 
 
@@ -91,13 +93,14 @@ class RerunIndex:
         self._responses = responses
         blob = json.dumps([INDEX_FORMAT, code_fingerprint(), context], sort_keys=True, ensure_ascii=False,
                           default=list)
-        self._prefix = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        self._context = hashlib.sha256(hashlib.sha256(blob.encode("utf-8")).digest())  # copied per row
 
     def key(self, item: WorkItem) -> str:
-        row = [item.seed, item.sample, item.track.from_tagger,
-               [[getattr(t, f) for f in _TAG_FIELDS] for t in item.selected]]
-        blob = self._prefix + json.dumps(row, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        # repr of plain values (str, int, float, bool, None) is exact and unambiguous, and quicker than JSON
+        row = repr((item.seed, item.sample, item.track.from_tagger, [_TAG_VALUES(t) for t in item.selected]))
+        digest = self._context.copy()
+        digest.update(row.encode("utf-8"))
+        return digest.hexdigest()
 
     def get(self, key: str) -> TextOut | None:
         """The row's stored output if its entry is sound and every response it came from is unchanged."""

@@ -174,6 +174,17 @@ class _StartedBatch:
     pending: object  # a Future of the LLM requests, or None when the cache answered everything
     writes: list  # (cache key, Future of its cache write) of the answers that have landed
     stored: dict[str, bytes] = field(default_factory=dict)  # cache key -> its cache file's bytes (for the index)
+    index: _BatchIndex | None = None
+
+
+@dataclass
+class _BatchIndex:
+    """The batch's rows in the rerun index: their keys, entries (None: none yet) and which came from the
+    batch's pack."""
+
+    keys: list[str]
+    entries: list[dict | None]
+    packed: list[bool]
 
 
 @dataclass
@@ -266,26 +277,26 @@ class Prompt2TextMethod(Method):
                                   params, item.sample * o.candidates + c))
         return {"examples": examples, "prompt": prompt, "requests": requests, "keys": keys, "pool": pool}
 
-    def _lookup(self, items: list[WorkItem]) -> list[tuple[str | None, TextOut | None]]:
-        """Per item: its rerun-index key and its stored output (None: not in the index, or not sound)."""
+    def _lookup(self, items: list[WorkItem]) -> tuple[list[TextOut | None], _BatchIndex | None]:
+        """Per item its stored output (None: not in the rerun index, or not sound), and the batch's index state."""
         if self._index is None:
-            return [(None, None)] * len(items)
+            return [None] * len(items), None
         keys = [self._index.key(item) for item in items]
-        if self._cache.is_local:
-            return [(k, self._index.get(k)) for k in keys]
-        # a bucket answers each read in tens of ms: read the batch's entries side by side
-        return list(zip(keys, self._cache_writer.map(self._index.get, keys), strict=True))
+        # a bucket answers each read in tens of ms: there, the batch's rows are read side by side
+        found = self._index.lookup(keys, map if self._cache.is_local else self._cache_writer.map)
+        return [f.out for f in found], _BatchIndex(keys, [f.entry for f in found], [f.packed for f in found])
 
     def start(self, items: list[WorkItem]) -> _StartedBatch:
         """Plans every row, answers what the cache can, and sends the rest without waiting."""
         plans = []
-        for item, (index_key, stored) in zip(items, self._lookup(items), strict=True):
-            if stored is not None:
-                plans.append(stored)
+        stored, index = self._lookup(items)
+        for position, (item, out) in enumerate(zip(items, stored, strict=True)):
+            if out is not None:
+                plans.append(out)
                 continue
             try:
                 plan = self._plan(item)
-                plan["index_key"] = index_key
+                plan["position"] = position
                 plans.append(plan)
             except Exception as exc:  # a broken template fails its rows, with the template's file and line
                 plans.append(exc)
@@ -315,7 +326,7 @@ class Prompt2TextMethod(Method):
             found[key] = dict(value, cache_hit=False)
 
         pending = self._backend.submit_many([r for _, r in todo], on_result=record) if todo else None
-        return _StartedBatch(items, plans, found, pending, writes, stored_bytes)
+        return _StartedBatch(items, plans, found, pending, writes, stored_bytes, index)
 
     def _cached(self, key: str, stored_bytes: dict[str, bytes]) -> dict | None:
         """The cached completion for `key` (None: a miss); its file's bytes go to `stored_bytes`."""
@@ -344,8 +355,12 @@ class Prompt2TextMethod(Method):
                 continue
             out = self._choose(item, plan, started.found, cut_completion, check_completion, RejectedCompletion)
             outs.append(out)
-            if self._index is not None and isinstance(out, TextOut):
+            if started.index is not None and isinstance(out, TextOut):
                 self._index_row(item, plan, out, started, (cut_completion, check_completion, RejectedCompletion))
+        index = started.index
+        if index is not None and any(e is not None and not p for e, p in zip(index.entries, index.packed)):
+            # some row's entry is not in the batch's pack yet: write the pack the next such batch reads
+            self._index_write(self._index.put_pack, index.keys, list(index.entries))
         return outs
 
     def _index_row(self, item: WorkItem, plan: dict, out: TextOut, started: _StartedBatch, post) -> None:
@@ -359,8 +374,12 @@ class Prompt2TextMethod(Method):
                                *post)
             if not isinstance(out, TextOut):
                 return
-        future = self._cache_writer.submit(self._index.put, plan["index_key"], responses, out)
-        future.add_done_callback(self._index_written)
+        position = plan["position"]
+        entry = started.index.entries[position] = self._index.entry(started.index.keys[position], responses, out)
+        self._index_write(self._index.put, entry)
+
+    def _index_write(self, fn, *args) -> None:
+        self._cache_writer.submit(fn, *args).add_done_callback(self._index_written)
 
     def _index_written(self, future) -> None:
         """A failed index write costs a rerun the full path for that row, never the row: logged once."""

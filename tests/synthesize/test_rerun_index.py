@@ -10,7 +10,7 @@ import pytest
 from pipelines.synthesize.methods import Prompt2TextMethod, Prompt2TextOptions
 from pipelines.synthesize.prompt2text import rerun_index
 from pipelines.synthesize.prompt2text.prompt import PromptTemplate
-from pipelines.synthesize.prompt2text.rerun_index import INDEX_FOLDER, INDEX_SUFFIX, RerunIndex
+from pipelines.synthesize.prompt2text.rerun_index import INDEX_FOLDER, INDEX_SUFFIX, PACK_SUFFIX, RerunIndex
 from pipelines.synthesize.work import TextOut, Track, WorkItem, row_seed, track_from_row
 from pipelines.testing.llm_server import LLMServer
 
@@ -78,15 +78,15 @@ def _run(options, items, vocabulary=None) -> list:
 @pytest.fixture
 def served(monkeypatch):
     """Counts the rows the index served; `served.off()` makes every lookup a miss (the full path)."""
-    original = RerunIndex.get
+    original = RerunIndex.verified
     state = {"n": 0, "on": True}
 
-    def get(self, key):
-        out = original(self, key) if state["on"] else None
+    def verified(self, key, entry):
+        out = original(self, key, entry) if state["on"] else None
         state["n"] += out is not None
         return out
 
-    monkeypatch.setattr(RerunIndex, "get", get)
+    monkeypatch.setattr(RerunIndex, "verified", verified)
 
     class Served:
         @property
@@ -122,8 +122,12 @@ def _same(a: list, b: list, hits_only: bool = False) -> None:
         assert (x.text, meta) == (y.text, y.metadata)
 
 
-def _entries(files) -> list[Path]:
-    return sorted((files["cache"] / INDEX_FOLDER).rglob(f"*{INDEX_SUFFIX}"))
+def _entries(files, suffix=INDEX_SUFFIX) -> list[Path]:
+    return sorted((files["cache"] / INDEX_FOLDER).rglob(f"*{suffix}"))
+
+
+def _packs(files) -> list[Path]:
+    return _entries(files, PACK_SUFFIX)
 
 
 @pytest.mark.parametrize("variant", [{}, {"candidates": 2}, {"api": "chat"}, {"example_selection": "similar"}])
@@ -269,26 +273,73 @@ def test_a_replaced_or_deleted_response_is_read_again_not_served_from_the_index(
 def test_a_damaged_or_foreign_entry_is_a_miss(server, files, served, damage):
     options, items = _options(server, files), _items(4, 1)
     first = _run(options, items)
+    for pack in _packs(files):  # the rows' own entries are read when the batch has no pack
+        pack.unlink()
     entries = _entries(files)
     target, other = entries[0], entries[1]
+    _damage(target, other, damage)
+    served.reset()
+    rerun = _run(options, items)
+    assert served.n == len(items) - 1
+    assert [o.text for o in rerun] == [o.text for o in first]
+    # the full path wrote the entry again (and the batches' packs)
+    for pack in _packs(files):
+        pack.unlink()
+    served.reset()
+    _run(options, items)
+    assert served.n == len(items)
+
+
+def _damage(target: Path, other: Path, damage: str) -> None:
     if damage == "garbage":
         target.write_bytes(b"\xff\x00 not json")
     elif damage == "truncated":
         target.write_bytes(target.read_bytes()[:40])
-    elif damage == "wrong key":  # another row's entry under this row's name
+    elif damage == "wrong key":  # another row's (batch's) entry under this one's name
         target.write_bytes(other.read_bytes())
     elif damage == "other format":
         target.write_text(json.dumps(dict(json.loads(target.read_text()), format=99)))
     else:
         target.write_text("[1, 2]")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong key", "other format", "not a dict",
+                                    "rows reordered", "a row's entry changed"])
+def test_a_damaged_or_foreign_pack_falls_back_to_the_rows_entries(server, files, served, damage):
+    options, items = _options(server, files), _items(10, 1)  # two batches: two packs
+    first = _run(options, items)
+    packs = _packs(files)
+    assert len(packs) == 2 and len(_entries(files)) == len(items)
+    target = packs[0]
+    if damage == "rows reordered":
+        pack = json.loads(target.read_text())
+        target.write_text(json.dumps(dict(pack, rows=pack["rows"][::-1])))
+    elif damage == "a row's entry changed":  # a text the row's responses never gave
+        pack = json.loads(target.read_text())
+        pack["rows"][0]["responses"][0][1] = "0" * 64
+        pack["rows"][0]["text"] = "a stale text"
+        target.write_text(json.dumps(pack))
+    else:
+        _damage(target, packs[1], damage)
     served.reset()
     rerun = _run(options, items)
-    assert served.n == len(items) - 1
-    assert [o.text for o in rerun] == [o.text for o in first]
-    # the full path wrote the entry again
-    served.reset()
+    assert [o.text for o in rerun] == [o.text for o in first] and all(o.metadata["cache_hit"] for o in rerun)
+    _same(rerun, _full_path(served, options, items))
+    if damage == "a row's entry changed":
+        assert served.n == len(items) - 1  # that row went the full path
+    else:
+        assert served.n == len(items)  # from the rows' own entries
+
+
+def test_a_batch_of_other_rows_reads_the_rows_entries_and_writes_its_pack(server, files, served):
+    options, items = _options(server, files), _items(10, 1)
     _run(options, items)
+    served.reset()
+    shifted = items[1:] + items[:1]  # other batches: no pack matches
+    out = _run(options, shifted)
     assert served.n == len(items)
+    _same(out, _full_path(served, options, shifted))
+    assert len(_packs(files)) == 4
 
 
 def test_rows_whose_answer_could_not_be_cached_are_not_indexed(server, files, monkeypatch):

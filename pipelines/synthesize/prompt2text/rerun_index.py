@@ -37,6 +37,7 @@ import sys
 from dataclasses import fields
 from importlib import metadata as package_metadata
 from pathlib import Path
+from typing import NamedTuple
 
 from pipelines.synthesize.cache import ResponseCache, join_path
 from pipelines.synthesize.tagset import InputTag
@@ -45,6 +46,7 @@ from pipelines.synthesize.work import TextOut, WorkItem
 INDEX_FORMAT = 1
 INDEX_FOLDER = f"rows-v{INDEX_FORMAT}"
 INDEX_SUFFIX = ".row"  # not .json: the response files are the cache's only *.json
+PACK_SUFFIX = ".pack"
 # Options that change how answers are fetched, never what a row says once its answers are cached (paths
 # whose content is hashed into the context instead are here too, so machines with other paths agree).
 OPERATIONAL_OPTIONS = frozenset({
@@ -89,7 +91,9 @@ def method_context(options, model: str, template, pools, vocabulary) -> dict:
 
 class RerunIndex:
     def __init__(self, cache_root: str, responses: ResponseCache, context: dict):
-        self._entries = ResponseCache(join_path(cache_root, INDEX_FOLDER), suffix=INDEX_SUFFIX)
+        folder = join_path(cache_root, INDEX_FOLDER)
+        self._entries = ResponseCache(folder, suffix=INDEX_SUFFIX)
+        self._packs = ResponseCache(folder, suffix=PACK_SUFFIX)
         self._responses = responses
         blob = json.dumps([INDEX_FORMAT, code_fingerprint(), context], sort_keys=True, ensure_ascii=False,
                           default=list)
@@ -102,10 +106,32 @@ class RerunIndex:
         digest.update(row.encode("utf-8"))
         return digest.hexdigest()
 
-    def get(self, key: str) -> TextOut | None:
-        """The row's stored output if its entry is sound and every response it came from is unchanged."""
-        entry = self._entries.get(key)
-        if entry is None or entry.get("format") != INDEX_FORMAT or entry.get("index_key") != key:
+    @staticmethod
+    def pack_key(keys: list[str]) -> str:
+        return hashlib.sha256(("pack\0" + "\0".join(keys)).encode()).hexdigest()
+
+    def lookup(self, keys: list[str], map_fn=map) -> list[Found]:
+        """Per row key, in order: its stored output if sound. The batch's pack (one file for the same rows
+        in the same order) is read first; a row it lacks is looked up in its own entry. `map_fn` may read
+        the rows side by side (e.g. a thread pool's map: a bucket answers each read in tens of ms)."""
+        pack_key = self.pack_key(keys)
+        pack = self._packs.get(pack_key)
+        rows = pack.get("rows") if pack is not None else None
+        if (pack is None or pack.get("format") != INDEX_FORMAT or pack.get("pack_key") != pack_key
+                or not isinstance(rows, list) or len(rows) != len(keys)):
+            rows = [None] * len(keys)
+
+        def one(i: int) -> Found:
+            packed = rows[i] if isinstance(rows[i], dict) and rows[i].get("index_key") == keys[i] else None
+            entry = packed if packed is not None else self._entries.get(keys[i])
+            out = self.verified(keys[i], entry) if entry is not None else None
+            return Found(out, entry if out is not None else None, out is not None and packed is not None)
+
+        return list(map_fn(one, range(len(keys))))
+
+    def verified(self, key: str, entry: dict) -> TextOut | None:
+        """The entry's output if it is the row's sound entry and every response it came from is unchanged."""
+        if entry.get("format") != INDEX_FORMAT or entry.get("index_key") != key:
             return None
         try:
             responses, text, meta = entry["responses"], entry["text"], entry["metadata"]
@@ -119,9 +145,24 @@ class RerunIndex:
             return None  # a foreign or damaged entry
         return TextOut(text, meta)
 
-    def put(self, key: str, responses: list[tuple[str, bytes]], out: TextOut) -> None:
-        """Stores `out`, the output the full path computed from exactly these (response key, file bytes)."""
-        entry = {"format": INDEX_FORMAT, "index_key": key,
-                 "responses": [[k, hashlib.sha256(data).hexdigest()] for k, data in responses],
-                 "text": out.text, "metadata": out.metadata}
-        self._entries.put(key, entry)
+    @staticmethod
+    def entry(key: str, responses: list[tuple[str, bytes]], out: TextOut) -> dict:
+        """The entry of `out`, the output the full path computed from exactly these (response key, file bytes)."""
+        return {"format": INDEX_FORMAT, "index_key": key,
+                "responses": [[k, hashlib.sha256(data).hexdigest()] for k, data in responses],
+                "text": out.text, "metadata": out.metadata}
+
+    def put(self, entry: dict) -> None:
+        self._entries.put(entry["index_key"], entry)
+
+    def put_pack(self, keys: list[str], entries: list[dict | None]) -> None:
+        """One file with the entries of a batch's rows (None: a row without one), read by a rerun whose
+        batch holds the same rows in the same order (the same input): one read instead of one per row."""
+        pack_key = self.pack_key(keys)
+        self._packs.put(pack_key, {"format": INDEX_FORMAT, "pack_key": pack_key, "rows": entries})
+
+
+class Found(NamedTuple):
+    out: TextOut | None  # the row's stored output, or None: not in the index, or not sound
+    entry: dict | None  # its entry
+    packed: bool  # found in the batch's pack

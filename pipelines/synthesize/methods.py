@@ -358,7 +358,7 @@ class Prompt2TextMethod(Method):
             if started.index is not None and isinstance(out, TextOut):
                 self._index_row(item, plan, out, started, (cut_completion, check_completion, RejectedCompletion))
         index = started.index
-        if index is not None and any(e is not None and not p for e, p in zip(index.entries, index.packed)):
+        if index is not None and any(e is not None and not p for e, p in zip(index.entries, index.packed, strict=True)):
             # some row's entry is not in the batch's pack yet: write the pack the next such batch reads
             self._index_write(self._index.put_pack, index.keys, list(index.entries))
         return outs

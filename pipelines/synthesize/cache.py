@@ -7,6 +7,8 @@ the rows whose prompt changed, and a killed run resumes where it stopped.
 One small JSON file per key under `<root>/<k[:2]>/<k>.json`, written atomically (temp file + rename
 locally; object stores write whole objects), so several worker processes - or machines sharing a
 bucket - can read and fill it at the same time. Any Beam filesystem works (local, gs://, s3://).
+The same root also holds prompt2text's rerun index (`rows-v1/`, files *.row and *.pack; see
+prompt2text/rerun_index.py), which is derived from these responses and safe to delete.
 """
 from __future__ import annotations
 

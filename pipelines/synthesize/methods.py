@@ -228,7 +228,7 @@ class Prompt2TextMethod(Method):
             from pipelines.synthesize.prompt2text.rerun_index import RerunIndex, method_context
 
             # a rerun finds each row's finished output by what determines it, without rebuilding the prompt
-            self._index = RerunIndex(o.cache_dir, self._cache, method_context(
+            self._index = RerunIndex.open(o.cache_dir, self._cache, method_context(
                 o, self._backend.model or "", self._template, (self._pool, self._tagger_pool),
                 self._matcher.vocabulary))
         self._index_failures = 0

@@ -463,3 +463,16 @@ def test_a_pipeline_rerun_from_the_index_writes_the_same_triplets_as_the_full_pa
     assert served.n == len(rerun) == 2 * len(ROWS) * 3
     served.off()
     assert rerun == run("full")
+
+
+def test_without_readable_sources_there_is_no_index_and_rows_are_still_written(server, files, monkeypatch):
+    monkeypatch.setattr(rerun_index, "_PACKAGE", Path("/nonexistent/pipelines"))
+    rerun_index.code_fingerprint.cache_clear()
+    try:
+        options, items = _options(server, files), _items(4, 1)
+        first = _run(options, items)
+        assert _entries(files) == []
+        rerun = _run(options, items)
+        assert [o.text for o in rerun] == [o.text for o in first] and all(o.metadata["cache_hit"] for o in rerun)
+    finally:
+        rerun_index.code_fingerprint.cache_clear()

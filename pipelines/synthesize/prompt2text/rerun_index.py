@@ -59,13 +59,17 @@ _PACKAGE = Path(__file__).resolve().parents[2]  # pipelines/
 
 
 @functools.cache
-def code_fingerprint() -> str:
-    """A hash of the code and packaged data a prompt2text row depends on (read once per process)."""
+def code_fingerprint() -> str | None:
+    """A hash of the code and packaged data a prompt2text row depends on (read once per process); None when
+    the sources cannot be read (e.g. a zipped install): then there is no index, only the full path."""
     digest = hashlib.sha256()
     files = sorted([*(_PACKAGE / "synthesize").rglob("*.py"), _PACKAGE / "tag" / "vocabulary.py",
                     *(p for p in (_PACKAGE / "data").rglob("*") if p.is_file() and "__pycache__" not in p.parts)])
-    for path in files:
-        digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    try:
+        for path in files:
+            digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:
+        return None
     versions = [sys.version, *(_version(p) for p in ("jinja2", "PyStemmer", "PyYAML"))]
     digest.update(json.dumps(versions).encode())
     return digest.hexdigest()
@@ -90,6 +94,11 @@ def method_context(options, model: str, template, pools, vocabulary) -> dict:
 
 
 class RerunIndex:
+    @classmethod
+    def open(cls, cache_root: str, responses: ResponseCache, context: dict) -> RerunIndex | None:
+        """The index in this cache, or None when this install cannot fingerprint its code."""
+        return cls(cache_root, responses, context) if code_fingerprint() is not None else None
+
     def __init__(self, cache_root: str, responses: ResponseCache, context: dict):
         folder = join_path(cache_root, INDEX_FOLDER)
         self._entries = ResponseCache(folder, suffix=INDEX_SUFFIX)

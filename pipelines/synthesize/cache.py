@@ -7,6 +7,8 @@ the rows whose prompt changed, and a killed run resumes where it stopped.
 One small JSON file per key under `<root>/<k[:2]>/<k>.json`, written atomically (temp file + rename
 locally; object stores write whole objects), so several worker processes - or machines sharing a
 bucket - can read and fill it at the same time. Any Beam filesystem works (local, gs://, s3://).
+The same root also holds prompt2text's rerun index (`rows-v1/`, files *.row and *.pack; see
+prompt2text/rerun_index.py), which is derived from these responses and safe to delete.
 """
 from __future__ import annotations
 
@@ -51,38 +53,73 @@ def _plain(value) -> bool:
     return value is None or type(value) in (int, float, str, bool, tuple, list)
 
 
+def join_path(root: str, *parts: str) -> str:
+    """`root`/parts..., for a local folder or any Beam filesystem URI."""
+    if "://" not in root:
+        return os.path.join(root, *parts)
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.join(root, *parts)
+
+
+def encode_value(value: dict) -> bytes:
+    """The bytes a cached value is stored as (what `put` writes)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
 class ResponseCache:
-    def __init__(self, root: str):
+    """Files named by key under `root`; `suffix` tells kinds of files apart when they share a root."""
+
+    def __init__(self, root: str, suffix: str = ".json"):
         self.root = root
+        self.suffix = suffix
         self._local = "://" not in root
+        self._prefix = os.path.join(root, "") if self._local else None  # paths by concatenation: many per row
         self._made: set[str] = set()  # shard folders known to exist (one makedirs each, not one per put)
+
+    @property
+    def is_local(self) -> bool:
+        """A folder on this machine (else a Beam filesystem URI, whose reads take tens of ms each)."""
+        return self._local
 
     def _path(self, key: str) -> str:
         if self._local:
-            return os.path.join(self.root, key[:2], f"{key}.json")
-        from apache_beam.io.filesystems import FileSystems
-
-        return FileSystems.join(self.root, key[:2], f"{key}.json")
+            return f"{self._prefix}{key[:2]}{os.sep}{key}{self.suffix}"
+        return join_path(self.root, key[:2], f"{key}{self.suffix}")
 
     def get(self, key: str) -> dict | None:
+        data = self.get_bytes(key)
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None  # a torn or foreign file is a miss; the next put overwrites it
+        return value if isinstance(value, dict) else None
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """The stored file's bytes, or None when there is none."""
         path = self._path(key)
         try:
             if self._local:
-                with open(path, encoding="utf-8") as fh:
-                    return json.load(fh)
+                return _read_local(path)
             from apache_beam.io.filesystems import FileSystems
 
             if not FileSystems.exists(path):
                 return None
             with FileSystems.open(path) as fh:
-                return json.loads(fh.read().decode("utf-8"))
+                return fh.read()
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None  # a torn or foreign file is a miss; the next put overwrites it
 
-    def put(self, key: str, value: dict) -> None:
-        data = json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    def put(self, key: str, value: dict) -> bytes:
+        """Stores `value`; returns the bytes written (what a later `get_bytes` reads unless another writer
+        replaced them)."""
+        data = encode_value(value)
+        self.put_bytes(key, data)
+        return data
+
+    def put_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
         if self._local:
             folder = os.path.dirname(path)
@@ -99,3 +136,23 @@ class ResponseCache:
 
         with FileSystems.create(path) as fh:
             fh.write(data)
+
+
+def _read_local(path: str) -> bytes:
+    """A whole small file through the OS calls: open() with its buffered text layer and json.load cost a
+    cached prompt2text rerun ~15 us per file more. One read gets a file smaller than its buffer (a
+    regular file reads short only at its end); a bigger one is read on to the end."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, _READ_SIZE)
+        if len(data) < _READ_SIZE:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, _READ_SIZE):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+_READ_SIZE = 1 << 16  # responses and index entries are about a kilobyte

@@ -171,10 +171,22 @@ class Prompt2TextOptions:
 @dataclass
 class _StartedBatch:
     items: list[WorkItem]
-    plans: list  # per item: its plan, or the exception that stopped it
+    plans: list  # per item: its plan, its finished output (from the rerun index), or the exception that stopped it
     found: dict[str, dict]  # cache key -> completion (filled in by the backend as answers land)
     pending: object  # a Future of the LLM requests, or None when the cache answered everything
-    writes: list  # Futures of the cache writes of the answers that have landed
+    writes: list  # (cache key, Future of its cache write) of the answers that have landed
+    stored: dict[str, bytes] = field(default_factory=dict)  # cache key -> its cache file's bytes (for the index)
+    index: _BatchIndex | None = None
+
+
+@dataclass
+class _BatchIndex:
+    """The batch's rows in the rerun index: their keys, entries (None: none yet) and which came from the
+    batch's pack."""
+
+    keys: list[str]
+    entries: list[dict | None]
+    packed: list[bool]
 
 
 @dataclass
@@ -213,6 +225,15 @@ class Prompt2TextMethod(Method):
                                      **({"max_tokens_field": o.max_tokens_field} if o.backend == "openai" else {}),
                                      **({"api_key_env": o.api_key_env, "http_transport": o.http_transport}
                                         if o.backend in ("openai", "tgi", "hf-inference") else {}))
+        self._index = None
+        if self._cache is not None:
+            from pipelines.synthesize.prompt2text.rerun_index import RerunIndex, method_context
+
+            # a rerun finds each row's finished output by what determines it, without rebuilding the prompt
+            self._index = RerunIndex.open(o.cache_dir, self._cache, method_context(
+                o, self._backend.model or "", self._template, (self._pool, self._tagger_pool),
+                self._matcher.vocabulary))
+        self._index_failures = 0
 
     def teardown(self) -> None:
         backend = getattr(self, "_backend", None)
@@ -258,21 +279,37 @@ class Prompt2TextMethod(Method):
                                   params, item.sample * o.candidates + c))
         return {"examples": examples, "prompt": prompt, "requests": requests, "keys": keys, "pool": pool}
 
+    def _lookup(self, items: list[WorkItem]) -> tuple[list[TextOut | None], _BatchIndex | None]:
+        """Per item its stored output (None: not in the rerun index, or not sound), and the batch's index state."""
+        if self._index is None:
+            return [None] * len(items), None
+        keys = [self._index.key(item) for item in items]
+        # a bucket answers each read in tens of ms: there, the batch's rows are read side by side
+        found = self._index.lookup(keys, map if self._cache.is_local else self._cache_writer.map)
+        return [f.out for f in found], _BatchIndex(keys, [f.entry for f in found], [f.packed for f in found])
+
     def start(self, items: list[WorkItem]) -> _StartedBatch:
         """Plans every row, answers what the cache can, and sends the rest without waiting."""
         plans = []
-        for item in items:
+        stored, index = self._lookup(items)
+        for position, (item, out) in enumerate(zip(items, stored, strict=True)):
+            if out is not None:
+                plans.append(out)
+                continue
             try:
-                plans.append(self._plan(item))
+                plan = self._plan(item)
+                plan["position"] = position
+                plans.append(plan)
             except Exception as exc:  # a broken template fails its rows, with the template's file and line
                 plans.append(exc)
         found: dict[str, dict] = {}
+        stored_bytes: dict[str, bytes] = {}
         todo, queued, writes = [], set(), []
         for plan in plans:
-            if isinstance(plan, Exception):
+            if not isinstance(plan, dict):
                 continue
             for key, request in zip(plan["keys"], plan["requests"], strict=True):
-                hit = self._cache.get(key) if self._cache else None
+                hit = self._cached(key, stored_bytes) if self._cache else None
                 if hit is not None:
                     found[key] = dict(hit, cache_hit=True)
                 elif key not in found and key not in queued:
@@ -287,38 +324,92 @@ class Prompt2TextMethod(Method):
             value = {"text": result.text, "model": result.model, "attempts": result.attempts,
                      "latency_s": result.latency_s, "finish_reason": result.finish_reason, "created": time.time()}
             if self._cache:
-                writes.append(self._cache_writer.submit(self._cache.put, key, value))
+                writes.append((key, self._cache_writer.submit(self._cache.put, key, value)))
             found[key] = dict(value, cache_hit=False)
 
         pending = self._backend.submit_many([r for _, r in todo], on_result=record) if todo else None
-        return _StartedBatch(items, plans, found, pending, writes)
+        return _StartedBatch(items, plans, found, pending, writes, stored_bytes, index)
+
+    def _cached(self, key: str, stored_bytes: dict[str, bytes]) -> dict | None:
+        """The cached completion for `key` (None: a miss); its file's bytes go to `stored_bytes`."""
+        data = self._cache.get_bytes(key)
+        if data is None:
+            return None
+        try:
+            hit = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None  # a torn or foreign file is a miss; the next put overwrites it
+        if not isinstance(hit, dict):
+            return None
+        stored_bytes[key] = data
+        return hit
 
     def finish(self, started: _StartedBatch) -> list[TextOut | Exception]:
         from pipelines.synthesize.prompt2text.postprocess import RejectedCompletion, check_completion, cut_completion
 
         if started.pending is not None:
             started.pending.result()  # `found` is complete once every request has been recorded
-        self._wait_for_cache(started.writes)
+        started.stored.update(self._wait_for_cache(started.writes))
         outs = []
         for item, plan in zip(started.items, started.plans, strict=True):
-            if isinstance(plan, Exception):
+            if not isinstance(plan, dict):  # an exception, or an output the rerun index had
                 outs.append(plan)
                 continue
-            outs.append(self._choose(item, plan, started.found, cut_completion, check_completion,
-                                     RejectedCompletion))
+            out = self._choose(item, plan, started.found, cut_completion, check_completion, RejectedCompletion)
+            outs.append(out)
+            if started.index is not None and isinstance(out, TextOut):
+                self._index_row(item, plan, out, started, (cut_completion, check_completion, RejectedCompletion))
+        index = started.index
+        if index is not None and any(e is not None and not p for e, p in zip(index.entries, index.packed, strict=True)):
+            # some row's entry is not in the batch's pack yet: write the pack the next such batch reads
+            self._index_write(self._index.put_pack, index.keys, list(index.entries))
         return outs
+
+    def _index_row(self, item: WorkItem, plan: dict, out: TextOut, started: _StartedBatch, post) -> None:
+        """Stores the row's output in the rerun index as a rerun would compute it from the cache: only when
+        every candidate's answer is in the cache, and from the very bytes there (cache_hit true)."""
+        responses = [(key, started.stored.get(key)) for key in plan["keys"]]
+        if any(data is None for _, data in responses):
+            return  # an answer that failed or could not be cached: a rerun asks again, nothing to store
+        if not all(started.found[key]["cache_hit"] for key in plan["keys"]):
+            out = self._choose(item, plan, {k: dict(json.loads(data), cache_hit=True) for k, data in responses},
+                               *post)
+            if not isinstance(out, TextOut):
+                return
+        position = plan["position"]
+        entry = started.index.entries[position] = self._index.entry(started.index.keys[position], responses, out)
+        self._index_write(self._index.put, entry)
+
+    def _index_write(self, fn, *args) -> None:
+        self._cache_writer.submit(fn, *args).add_done_callback(self._index_written)
+
+    def _index_written(self, future) -> None:
+        """A failed index write costs a rerun the full path for that row, never the row: logged once."""
+        exc = future.exception()
+        if exc is not None:
+            self._index_failures += 1
+            if self._index_failures == 1:
+                log.warning("a rerun index entry could not be written (%s: %s); reruns recompute such rows",
+                            type(exc).__name__, exc)
 
     def generate(self, items: list[WorkItem]) -> list[TextOut | Exception]:
         return self.finish(self.start(items))
 
     @staticmethod
-    def _wait_for_cache(writes: list) -> None:
+    def _wait_for_cache(writes: list) -> dict[str, bytes]:
         """The batch's cache writes are done before its texts leave; a failed write costs a rerun
-        that request again, not the text, so it is logged, not raised."""
-        failed = [exc for exc in (w.exception() for w in writes) if exc is not None]
+        that request again, not the text, so it is logged, not raised. Returns key -> the bytes written."""
+        failed, written = [], {}
+        for key, w in writes:
+            exc = w.exception()
+            if exc is not None:
+                failed.append(exc)
+            elif isinstance(w.result(), bytes):
+                written[key] = w.result()
         if failed:
             log.warning("%d of %d responses could not be cached (first: %s: %s)", len(failed), len(writes),
                         type(failed[0]).__name__, failed[0])
+        return written
 
     def _choose(self, item, plan, completions, cut, check, rejected_type) -> TextOut | Exception:
         """Post-process every candidate; keep the most faithful valid one, else report why none was."""

@@ -58,3 +58,28 @@ def test_cache_keys_are_stable_across_versions():
 
     key = cache_key("Tags: rock\nDescription:", "loopback", GenerationParams(stop=("\n\n", "Tags:"), seed=7), 2)
     assert key == "1ae7b607b4a4c3f353ecb7ae161312e1fa8287484d84d463597efe0b48a8b7c9"
+
+
+def test_get_bytes_returns_what_put_wrote_whatever_its_size(tmp_path):
+    cache = ResponseCache(str(tmp_path / "c"))
+    for i, text in enumerate(["", "short", "x" * (1 << 16), "y" * ((1 << 16) - 20), "z" * 300_000]):
+        key = cache_key("p", "m", {}, i)
+        assert cache.get_bytes(key) is None
+        data = cache.put(key, {"text": text})
+        assert cache.get_bytes(key) == data and cache.get(key) == {"text": text}
+
+
+def test_a_foreign_json_value_is_a_miss(tmp_path):
+    cache = ResponseCache(str(tmp_path / "c"))
+    key = cache_key("p", "m", {}, 0)
+    cache.put_bytes(key, b"[1, 2]")
+    assert cache.get(key) is None and cache.get_bytes(key) == b"[1, 2]"
+
+
+def test_a_suffix_keeps_kinds_of_files_apart(tmp_path):
+    responses, rows = ResponseCache(str(tmp_path)), ResponseCache(str(tmp_path), suffix=".row")
+    key = cache_key("p", "m", {}, 0)
+    responses.put(key, {"text": "answer"})
+    assert rows.get(key) is None
+    rows.put(key, {"text": "row"})
+    assert responses.get(key) == {"text": "answer"} and rows.get(key) == {"text": "row"}

@@ -1,0 +1,85 @@
+"""The prompt2text method alone, outside Beam: CPU per row of a rerun whose every answer is cached.
+
+Rows are bench/synthesize_floor.py's MusicCaps-style inputs, selected as the pipeline selects them. A
+first pass fills a response cache from the loopback LLM server (a process of its own); the timed passes
+then run `Prompt2TextMethod.generate` in batches of 64 on a fresh method (as a new worker would) with
+every answer in the cache, and, for scale, `TagsMethod.generate` on the same rows.
+
+    .venv/bin/python bench/prompt2text_method.py [--rows 20000] [--profile FILE]
+
+Prints CPU microseconds per row for both methods and their ratio; --profile writes a cProfile of the
+cached rerun (read it with `python -m pstats FILE`).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+BATCH = 64
+
+
+def run(method, items: list) -> tuple[float, list]:
+    """(CPU seconds, outputs) of `method.generate` over all items in batches, with the garbage collector
+    frozen as RunMethod freezes it (else full collections over the rows' objects dominate)."""
+    gc.collect()
+    gc.freeze()
+    outs = []
+    started = time.process_time()
+    for i in range(0, len(items), BATCH):
+        outs.extend(method.generate(items[i:i + BATCH]))
+    cpu = time.process_time() - started
+    gc.unfreeze()
+    return cpu, outs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the cached rerun here")
+    args = parser.parse_args()
+    from data2text_method import work_items
+
+    from pipelines.synthesize.methods import Prompt2TextMethod, Prompt2TextOptions, TagsMethod
+    from pipelines.testing.llm_server import ServerProcess
+
+    items = work_items(args.rows)
+    with tempfile.TemporaryDirectory(prefix="bench-p2t-") as tmp, ServerProcess(0.0) as server:
+        options = Prompt2TextOptions(base_url=f"{server.url}/v1", model="loopback", max_concurrency=64,
+                                     cache_dir=str(Path(tmp) / "cache"))
+        first = Prompt2TextMethod(options)
+        first.setup()
+        run(first, items)
+        first.teardown()
+        server.reset()
+
+        method = Prompt2TextMethod(options)
+        method.setup()
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            cpu, outs = profiler.runcall(run, method, items)
+            profiler.dump_stats(str(args.profile))
+        else:
+            cpu, outs = run(method, items)
+        method.teardown()
+        assert server.stats()["posts"] == 0, "a cached rerun sent requests"
+        assert all(not isinstance(o, Exception) and o.metadata["cache_hit"] for o in outs)
+
+    tags = TagsMethod()
+    tags.setup()
+    tags_cpu, _ = run(tags, items)
+    n = len(items)
+    print(f"{n} rows, CPU per row: prompt2text cached rerun {1e6 * cpu / n:.0f} us, tags {1e6 * tags_cpu / n:.0f} us "
+          f"(ratio {cpu / tags_cpu:.1f}x, difference {1e6 * (cpu - tags_cpu) / n:.0f} us)")
+
+
+if __name__ == "__main__":
+    main()

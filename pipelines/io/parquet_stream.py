@@ -3,8 +3,8 @@
 pyarrow's ParquetFile pre-buffers by default: one `iter_batches` over a file reads its column chunks in
 coalesced ranges (up to 32 MB each) into a cache that lives as long as that reader and is never
 trimmed, so by the end of the file the reader holds every byte it has read. On a tagger's output
-(89 tag structs per track) that was ~440 bytes per input track, the whole of the synthesize stage's
-memory growth in issue 9 (tests/io/test_parquet_stream.py; bench/synthesize.py --only memory).
+(89 tag structs per track) that was ~440 bytes per input track, the synthesize stage's steady memory
+growth in issue 9 (tests/io/test_parquet_stream.py; bench/synthesize.py --only memory).
 A reader per row group keeps pre-buffering's coalesced reads (fewer requests on remote files) and
 frees each row group's ranges when the next one starts.
 """

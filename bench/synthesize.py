@@ -6,7 +6,8 @@
   3. a cached rerun of the same prompt2text rows: LLM requests made (must be 0) and rows/s
   4. peak memory (VmHWM) of `tags`+`data2text` runs at several sizes, each in a fresh process, and
      RSS sampled every second through each run: bounded means the larger run's peak is not
-     proportionally larger and RSS stops rising once the run is under way
+     proportionally larger and RSS stops rising once the run is under way; printed as bytes retained
+     per track (peak growth between the sizes, and RSS's rise through each run's second half)
 
 The LLM server runs in a separate process (pipelines.testing.llm_server.ServerProcess), as a real
 one would; steady state is measured from the server's first to last request arrival.
@@ -147,6 +148,7 @@ def peak_rss_child(tags: str, out: str) -> None:
 
 
 def bench_memory(work: Path, sizes: list[int]) -> None:
+    peaks, late_rise = {}, {}
     for n in sizes:
         tags = work / f"mem-{n}.parquet"
         write_tags(tags, n, seed=2)
@@ -156,10 +158,26 @@ def bench_memory(work: Path, sizes: list[int]) -> None:
         report = json.loads(result.stdout.strip().splitlines()[-1])
         print(f"tags+data2text {n:8d} tracks ({2 * n} texts): peak RSS {report['peak_rss_mb']:7.0f} MB, "
               f"{time.perf_counter() - started:.0f} s")
+        peaks[n] = report["peak_rss_mb"]
         trace = report["trace"]
         if trace:  # RSS at each tenth of the run's duration: flat in the second half = bounded
             marks = [trace[min(len(trace) - 1, int(len(trace) * q / 10))] for q in range(1, 11)]
             print("  RSS over the run (s: MB): " + ", ".join(f"{t:.0f}: {mb:.0f}" for t, mb in marks))
+            # the run's rate is steady once started: about n/2 tracks go by between its 45% and 95% marks
+            late_rise[n] = (trace[int(len(trace) * 0.95)][1] - trace[int(len(trace) * 0.45)][1]) * 2 ** 20 / (n / 2)
+    print_slope(peaks, late_rise)
+
+
+def print_slope(peaks: dict[int, float], late_rise: dict[int, float]) -> None:
+    """Bytes retained per track: the peak's growth between the smallest and largest run, and RSS's rise
+    through the second half of each run per track processed there (~0 when memory is flat)."""
+    if len(peaks) >= 2:
+        small, large = min(peaks), max(peaks)
+        per_track = (peaks[large] - peaks[small]) * 2 ** 20 / (large - small)
+        print(f"retained per track: {per_track:.0f} bytes (peak RSS {peaks[small]:.0f} -> {peaks[large]:.0f} MB "
+              f"from {small} to {large} tracks)")
+    for n, rise in late_rise.items():
+        print(f"  {n} tracks: RSS rise through the run's second half {rise:.0f} bytes per track")
 
 
 def main() -> None:

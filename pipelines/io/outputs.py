@@ -291,22 +291,22 @@ def parquet_rows(paths: list[str]) -> int:
 
 def iter_column(paths: list[str], column: str, batch_rows: int = 65536) -> Iterator:
     """Values of one column of Parquet files opened through FileSystems (local or any Beam URI)."""
-    import pyarrow.parquet as pq
+    from pipelines.io.parquet_stream import iter_batches
 
     for path in paths:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            for batch in pq.ParquetFile(fh).iter_batches(batch_size=batch_rows, columns=[column]):
+            for batch in iter_batches(fh, batch_size=batch_rows, columns=[column]):
                 yield from batch.column(0).to_pylist()
 
 
 def error_digest(paths: list[str]) -> dict[str, dict]:
     """error_type -> {count, example}: what a user needs to see on stderr when nothing succeeded."""
-    import pyarrow.parquet as pq
+    from pipelines.io.parquet_stream import iter_batches
 
     found: dict[str, dict] = {}
     for path in paths:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            for batch in pq.ParquetFile(fh).iter_batches(columns=["error_type", "message"]):
+            for batch in iter_batches(fh, columns=["error_type", "message"]):
                 for kind, message in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
                     entry = found.setdefault(kind, {"count": 0, "example": message})
                     entry["count"] += 1

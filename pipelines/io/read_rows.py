@@ -307,12 +307,15 @@ def iter_jsonl(fh, path: str) -> Iterator[tuple[int, Any]]:
 def iter_parquet(fh, columns: list[str] | None, chunk_rows: int = 1024) -> Iterator[tuple[int, Any]]:
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(fh)
+    from pipelines.io.parquet_stream import iter_batches
+
     if columns:
-        columns = [c for c in columns if c in parquet.schema_arrow.names]
+        names = pq.ParquetFile(fh).schema_arrow.names
+        columns = [c for c in columns if c in names]
     row = 0
-    # a chunk at a time: a whole row group as Python objects can be millions of objects
-    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns or None):
+    # a chunk at a time: a whole row group as Python objects can be millions of objects; and a row group
+    # at a time: one reader over the whole file keeps every byte it has read (parquet_stream.py)
+    for batch in iter_batches(fh, batch_size=chunk_rows, columns=columns or None):
         for raw in batch.to_pylist():
             row += 1
             yield row, raw

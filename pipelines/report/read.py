@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.io.parquet_stream import iter_batches
+
 BATCH_ROWS = 65_536
 KEY_SEP = "\x1f"  # joins music_id and video_id into one track key (a character no id contains)
 
@@ -41,7 +43,7 @@ def batches(paths: Iterable[str], columns: list[str]) -> Iterator[pa.Table]:
     fields, e.g. "metadata.fidelity")."""
     for path in paths:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            for batch in pq.ParquetFile(fh).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+            for batch in iter_batches(fh, batch_size=BATCH_ROWS, columns=columns):
                 yield pa.Table.from_batches([batch])
 
 

@@ -187,11 +187,12 @@ def summarize(job: SynthesizeJob, staged: outputs.StagedRun, counters: dict) -> 
 
 def _error_rows(paths: list[str]):
     """(stage, error_type, message) of error files, read through FileSystems a batch at a time."""
-    import pyarrow.parquet as pq
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
+    from pipelines.io.parquet_stream import iter_batches
+
     for path in paths:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            for batch in pq.ParquetFile(fh).iter_batches(columns=["stage", "error_type", "message"]):
+            for batch in iter_batches(fh, columns=["stage", "error_type", "message"]):
                 yield from zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True)

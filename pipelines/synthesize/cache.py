@@ -88,6 +88,11 @@ class ResponseCache:
         return join_path(self.root, key[:2], f"{key}{self.suffix}")
 
     def get(self, key: str) -> dict | None:
+        found = self.get_with_bytes(key)
+        return found[0] if found is not None else None
+
+    def get_with_bytes(self, key: str) -> tuple[dict, bytes] | None:
+        """The cached value and its file's bytes (what the rerun index hashes), or None for a miss."""
         data = self.get_bytes(key)
         if data is None:
             return None
@@ -95,7 +100,7 @@ class ResponseCache:
             value = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # a torn or foreign file is a miss; the next put overwrites it
-        return value if isinstance(value, dict) else None
+        return (value, data) if isinstance(value, dict) else None
 
     def get_bytes(self, key: str) -> bytes | None:
         """The stored file's bytes, or None when there is none."""

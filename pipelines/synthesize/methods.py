@@ -332,16 +332,10 @@ class Prompt2TextMethod(Method):
 
     def _cached(self, key: str, stored_bytes: dict[str, bytes]) -> dict | None:
         """The cached completion for `key` (None: a miss); its file's bytes go to `stored_bytes`."""
-        data = self._cache.get_bytes(key)
-        if data is None:
+        found = self._cache.get_with_bytes(key)
+        if found is None:
             return None
-        try:
-            hit = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None  # a torn or foreign file is a miss; the next put overwrites it
-        if not isinstance(hit, dict):
-            return None
-        stored_bytes[key] = data
+        hit, stored_bytes[key] = found
         return hit
 
     def finish(self, started: _StartedBatch) -> list[TextOut | Exception]:

@@ -15,11 +15,12 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 
-def iter_batches(fh, batch_size: int = 65536, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+def iter_batches(source, batch_size: int = 65536, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
     """The file's rows in order, as record batches of at most `batch_size` rows (a batch never spans
-    two row groups); `columns` selects columns as ParquetFile.iter_batches does."""
+    two row groups); `columns` selects columns as ParquetFile.iter_batches does. `source`: an open file,
+    or a ParquetFile already made of one (its footer is not read again)."""
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(fh)
+    parquet = source if isinstance(source, pq.ParquetFile) else pq.ParquetFile(source)
     for group in range(parquet.num_row_groups):
         yield from parquet.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns)

@@ -309,13 +309,13 @@ def iter_parquet(fh, columns: list[str] | None, chunk_rows: int = 1024) -> Itera
 
     from pipelines.io.parquet_stream import iter_batches
 
+    parquet = pq.ParquetFile(fh)
     if columns:
-        names = pq.ParquetFile(fh).schema_arrow.names
-        columns = [c for c in columns if c in names]
+        columns = [c for c in columns if c in parquet.schema_arrow.names]
     row = 0
     # a chunk at a time: a whole row group as Python objects can be millions of objects; and a row group
     # at a time: one reader over the whole file keeps every byte it has read (parquet_stream.py)
-    for batch in iter_batches(fh, batch_size=chunk_rows, columns=columns or None):
+    for batch in iter_batches(parquet, batch_size=chunk_rows, columns=columns or None):
         for raw in batch.to_pylist():
             row += 1
             yield row, raw

@@ -35,12 +35,6 @@ POOL = [
 
 
 @pytest.fixture
-def server():
-    with LLMServer() as s:
-        yield s
-
-
-@pytest.fixture
 def files(tmp_path):
     tags = tmp_path / "tags.jsonl"
     tags.write_text("".join(json.dumps({"music_id": m, "video_id": f"v-{m}", "tags": t}) + "\n" for m, t in TRACKS))

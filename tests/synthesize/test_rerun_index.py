@@ -12,7 +12,6 @@ from pipelines.synthesize.prompt2text import rerun_index
 from pipelines.synthesize.prompt2text.prompt import PromptTemplate
 from pipelines.synthesize.prompt2text.rerun_index import INDEX_FOLDER, INDEX_SUFFIX, PACK_SUFFIX, RerunIndex
 from pipelines.synthesize.work import TextOut, Track, WorkItem, row_seed, track_from_row
-from pipelines.testing.llm_server import LLMServer
 
 ROWS = [
     ["rock", "electric guitar", "angry", "acoustic drumset"],
@@ -46,12 +45,6 @@ def _items(n: int = 24, samples: int = 2) -> list[WorkItem]:
             items.append(WorkItem(Track(track.music_id, track.video_id, (), "test", track.from_tagger),
                                   track.tags, "prompt2text", sample, seed))
     return items
-
-
-@pytest.fixture
-def server():
-    with LLMServer() as s:
-        yield s
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ import glob
 import json
 
 import pyarrow.parquet as pq
-import pytest
 
 from pipelines.cli import EXIT_OK, main
 from pipelines.synthesize.descriptor_tags import tempo_tags
 from pipelines.synthesize.prompt2text.examples import default_pool_path, load_pool, tagger_pool_path
 from pipelines.tag.vocabulary import Vocabulary
-from pipelines.testing.llm_server import LLMServer
 
 VOCAB = Vocabulary.load()
 
@@ -39,12 +37,6 @@ def test_aspects_are_matched_through_aliases_surface_forms_and_negation():
                "shimmering shakers", "low quality", "medium tempo", "slow", "energetic"]
     tags = module.tagger_tags(aspects, VOCAB, matcher_for(VOCAB))
     assert tags == ["rock", "energetic", "male vocals", "electric bass", "medium tempo"]
-
-
-@pytest.fixture
-def server():
-    with LLMServer() as s:
-        yield s
 
 
 def test_tagger_rows_get_the_tagger_pool_and_user_rows_the_musiccaps_pool(server, tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from pipelines import yaml_data
 from pipelines.synthesize.memo import memoized
 from pipelines.synthesize.tagset import InputTag
 
@@ -68,7 +69,7 @@ class Lexicon:
         source = Path(path) if path else resources.files(DATA_PACKAGE).joinpath(LEXICON_FILE)
         text = source.read_text(encoding="utf-8")
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml_data.load(text) or {}
         except yaml.YAMLError as exc:
             raise LexiconError(f"{source}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):

@@ -16,8 +16,7 @@ import random
 import re
 from importlib import resources
 
-import yaml
-
+from pipelines import yaml_data
 from pipelines.synthesize.tagset import InputTag
 
 DATA_FILE = "descriptor_tags.yaml"
@@ -32,7 +31,7 @@ class DescriptorTagError(ValueError):
 
 @functools.cache
 def rules() -> dict:
-    return yaml.safe_load(resources.files("pipelines.data").joinpath(DATA_FILE).read_text(encoding="utf-8"))
+    return yaml_data.load(resources.files("pipelines.data").joinpath(DATA_FILE).read_text(encoding="utf-8"))
 
 
 def tempo_tag(bpm: float) -> str:

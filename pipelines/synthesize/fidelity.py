@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import Stemmer  # PyStemmer: Snowball's C implementation of Porter's algorithm
-import yaml
 
+from pipelines import yaml_data
 from pipelines.synthesize.tagset import InputTag
 
 # Snowball's "porter" is Porter's original (1980) algorithm. NLTK's PorterStemmer in ORIGINAL_ALGORITHM
@@ -171,7 +171,7 @@ class TagMatcher:
 
     def __init__(self, vocabulary, aliases: str | Path | None = None):
         source = _aliases_source(aliases)
-        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        data = yaml_data.load(source.read_text(encoding="utf-8")) or {}
         self.vocabulary = vocabulary
         self._scan_cache: dict[str, tuple[Mention, ...]] = {}
         self._input_cache: dict[str, tuple[list[str] | None, bool, frozenset[str]]] = {}

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from pipelines import yaml_data
+
 DATA_PACKAGE = "pipelines.data"
 
 
@@ -41,7 +43,8 @@ def normalize(name: str) -> str:
 def _load_yaml(path: Path | str) -> tuple[dict, yaml.Node]:
     text = (Path(path) if isinstance(path, str) else path).read_text(encoding="utf-8")
     try:
-        return yaml.safe_load(text) or {}, yaml.compose(text)
+        data, node = yaml_data.load_with_node(text)
+        return data or {}, node
     except yaml.YAMLError as exc:
         raise VocabularyError(f"{path}: not valid YAML: {exc}") from exc
 

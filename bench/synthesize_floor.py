@@ -15,6 +15,14 @@ Beam's nor the project's imports and first-pipeline costs are counted, only the 
 --breakdown also times `tags` in process with duplicate-id detection switched off, then with fidelity
 off too (an experiment only: the pipeline always does both), to show where its time goes.
 
+--bound asks how fast data2text could get if its template rendering and fidelity cost nothing, outputs
+unchanged. A process of its own runs data2text twice (untimed, then timed), then switches fidelity off
+and makes every TemplateBank.load() return one bank with an unbounded memo of rendered templates, fills
+it with an untimed run and times a last run, which renders nothing (its texts are checked equal). The
+timed runs differ only in those two parts; what the last one still spends is the planner's and the
+rewriter's per-row decisions, the metadata and Beam. The bound printed is the whole-process data2text
+time less that difference.
+
 Prints wall and CPU seconds and their ratios to the floor (targets: tags <= 2x, data2text <= 4x; the
 cached prompt2text rerun at the tags method's rate). On a shared machine CPU time moves less than
 wall time. The input is MusicCaps-style: each row a list of free-text aspects ("low quality",
@@ -22,6 +30,7 @@ wall time. The input is MusicCaps-style: each row a list of free-text aspects ("
 
     .venv/bin/python bench/synthesize_floor.py [--rows 50000] [--seed 0] [--no-prompt2text] [--breakdown]
                                                [--only whole-process|in-process] [--repeat N] [--profile DIR]
+                                               [--bound]
 
 --profile DIR also writes a cProfile of the in-process runs of (b) and (c) to DIR/<method>.prof
 (slower; ratios then mean little).
@@ -152,6 +161,24 @@ def without_fidelity():
     fidelity_module.fidelity_of_list = lambda parts, tags, matcher: fidelity_module.Fidelity([], [], [], 1.0, 0.0)
 
 
+def with_every_render_memoized():
+    """Experiment: every TemplateBank.load() returns one bank whose memo of rendered templates is unbounded,
+    so a second run over the same rows renders nothing (its outputs are the same: the memo is exact)."""
+    import functools
+
+    from pipelines.synthesize.data2text.templates import TemplateBank
+
+    load = TemplateBank.load.__func__
+
+    @functools.cache
+    def shared(cls, *args, **kwargs):
+        bank = load(cls, *args, **kwargs)
+        bank._written_lru = functools.lru_cache(maxsize=None)(bank._write)
+        return bank
+
+    TemplateBank.load = classmethod(shared)
+
+
 def timed(fn) -> tuple[float, float]:
     """(wall s, CPU s) of fn()."""
     cpu = cpu_s()
@@ -224,14 +251,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="whole-process rounds (floor, tags, ... in turn); each figure is its fastest round")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the synthesize runs here")
+    parser.add_argument("--bound", action="store_true",
+                        help="also bound data2text with free template renders and fidelity (see above)")
     parser.add_argument("--floor-only", nargs=2, metavar=("INPUT", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--bound-only", nargs=2, metavar=("INPUT", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_only:  # the floor's own process (whole-process measure)
         run_floor(Path(args.floor_only[0]), Path(args.floor_only[1]), args.seed)
         return
+    if args.bound_only:  # the bound's own process: prints its figures as JSON
+        print(json.dumps(bound_runs(Path(args.bound_only[0]), Path(args.bound_only[1]), args.seed)))
+        return
+    if args.bound and args.only == "in-process":
+        parser.error("--bound compares with the whole-process data2text run")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    tables = []
+    tables, bound = [], None
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
         work = Path(tmp)
         src = work / "tags.jsonl"
@@ -256,6 +291,10 @@ def main() -> None:
             if args.only != "whole-process":
                 tables.append(("in process: after an untimed run of each, so imports and first runs are not "
                                "counted", in_process_rows(src, work, args, llm)))
+            if args.bound:
+                done = subprocess.run([sys.executable, __file__, "--bound-only", str(src), str(work / "bound"),
+                                       "--seed", str(args.seed)], capture_output=True, text=True, check=True)
+                bound = json.loads(done.stdout.strip().splitlines()[-1])
             if server is not None:
                 assert server.stats()["posts"] == 0, "a cached rerun sent requests"
         finally:
@@ -263,6 +302,20 @@ def main() -> None:
                 server.__exit__(None, None, None)
     for title, rows in tables:
         print_table(f"{args.rows} JSONL rows, {title}", rows, args.rows)
+    if bound is not None:
+        print_bound(tables[0][1], bound)
+
+
+def print_bound(whole: list[tuple], runs: dict[str, tuple[float, float]]) -> None:
+    """The whole-process data2text time less what free renders and free fidelity saved."""
+    floor = next(r for r in whole if r[0].startswith("floor"))
+    d2t = next(r for r in whole if r[0] == "synthesize --methods data2text")
+    (wall, cpu), (bound_wall, bound_cpu) = runs["data2text"], runs["bound"]
+    print(f"bound, in a process of its own: data2text {cpu:.1f} s CPU, with every render memoized and no "
+          f"fidelity {bound_cpu:.1f} s CPU (renders and fidelity: {cpu - bound_cpu:.1f} s)")
+    print(f"data2text whole process less that: wall {d2t[1] - (wall - bound_wall):.1f} s "
+          f"({(d2t[1] - (wall - bound_wall)) / floor[1]:.1f}x floor), CPU {d2t[2] - (cpu - bound_cpu):.1f} s "
+          f"({(d2t[2] - (cpu - bound_cpu)) / floor[2]:.1f}x floor); target 4x")
 
 
 def in_process_rows(src: Path, work: Path, args, llm: list[str] | None) -> list[tuple]:
@@ -284,6 +337,37 @@ def in_process_rows(src: Path, work: Path, args, llm: list[str] | None) -> list[
         rows.append(("tags, no dup. check, no fidelity", *timed(
             lambda: run_synthesize(src, work, "tags", args.seed, None, (), "tags-bare")), None))
     return rows
+
+
+def bound_runs(src: Path, work: Path, seed: int) -> dict[str, tuple[float, float]]:
+    """In this process (a new one): (wall s, CPU s) of a data2text run, then of one with fidelity off
+    and every template render already memoized; each after an untimed run like it."""
+    found = {}
+    work.mkdir(parents=True, exist_ok=True)
+    run_synthesize(src, work, "data2text", seed, None, (), "data2text-warm")
+    gc.collect()
+    found["data2text"] = timed(lambda: run_synthesize(src, work, "data2text", seed, None, (), "data2text"))
+    with_every_render_memoized()
+    without_fidelity()
+    run_synthesize(src, work, "data2text", seed, None, (), "data2text-fill")  # fills the shared memo
+    gc.collect()
+    found["bound"] = timed(lambda: run_synthesize(src, work, "data2text", seed, None, (), "data2text-bound"))
+    assert texts_of(work / "data2text-bound") == texts_of(work / "data2text"), "the bound changed texts"
+    return found
+
+
+def texts_of(out: Path) -> dict[str, str]:
+    """{music id: text} of a synthesize output folder."""
+    import pyarrow.parquet as pq
+
+    found = {}
+    for path in sorted(out.glob("triplets-*.parquet")):
+        table = pq.read_table(path, columns=["music_id", "text"]).to_pydict()
+        found.update(zip(table["music_id"], table["text"], strict=True))
+    return found
+
+
+
 
 
 if __name__ == "__main__":

@@ -21,19 +21,18 @@ import errno
 import json
 import math
 import os
-import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-import orjson
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 
 from pipelines.io.chunks import Chunk
 from pipelines.io.errors import error_record
+from pipelines.io.json_bytes import NOT_SURE, parse_if_sure
 
 ERRORS = "errors"
 NAMESPACE = "inputs"  # Beam counter namespace: inputs/rows is the row count every summary reports
@@ -253,20 +252,6 @@ def iter_csv(fh, delimiter: str, path: str) -> Iterator[tuple[int, Any]]:
             yield i, dict(zip(header, values, strict=True))
 
 
-# Rows are parsed by orjson (1.7 against 2.8 us a line; every row is parsed twice, once for its id) where
-# its answer is surely json.loads': it rejects what json.loads accepts beyond strict JSON (NaN, lone
-# surrogates, 1e400) and those rows then take json.loads; but it reads an integer beyond 64 bits as a
-# float, so a line with 19 digits in a row is left to json.loads (tests compare both on fuzzed lines).
-# Most lines hold fewer than 19 digits in all, which one pass of bytes.translate tells (a regex search
-# cost as much as the parse).
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-_DIGITS = b"0123456789"
-
-
-def _may_hold_long_number(line: bytes) -> bool:
-    return len(line) - len(line.translate(None, _DIGITS)) >= 19 and _LONG_NUMBER.search(line) is not None
-
-
 def iter_jsonl(fh, path: str) -> Iterator[tuple[int, Any]]:
     lines = _lines(fh)
     row = 0
@@ -284,14 +269,11 @@ def iter_jsonl(fh, path: str) -> Iterator[tuple[int, Any]]:
                 yield i, r if isinstance(r, dict) else RowError(f"not an object: {r!r}")
             return
         row += 1
-        if not _may_hold_long_number(line):
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                pass  # the standard library's parse below says what is wrong, in the words it always has
-            else:
-                yield row, obj if isinstance(obj, dict) else RowError(f"not a JSON object: {line[:200]!r}")
-                continue
+        obj = parse_if_sure(line)  # orjson where it surely agrees with json.loads (pipelines/io/json_bytes.py)
+        if obj is not NOT_SURE:
+            yield row, obj if isinstance(obj, dict) else RowError(f"not a JSON object: {line[:200]!r}")
+            continue
+        # json.loads says what is wrong, in the words it always has
         try:
             text = line.decode("utf-8")  # decoded once: json.loads on bytes would detect and decode again
         except UnicodeDecodeError:

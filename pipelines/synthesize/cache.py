@@ -20,6 +20,8 @@ import threading
 from dataclasses import asdict, fields, is_dataclass
 from typing import Any
 
+from pipelines.io import json_bytes
+
 CACHE_FORMAT = 1
 
 
@@ -97,7 +99,7 @@ class ResponseCache:
         if data is None:
             return None
         try:
-            value = json.loads(data)
+            value = json_bytes.loads(data)  # orjson where it agrees with json.loads: a rerun reads a file a row
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # a torn or foreign file is a miss; the next put overwrites it
         return (value, data) if isinstance(value, dict) else None

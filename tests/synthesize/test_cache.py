@@ -1,7 +1,7 @@
 import json
 import multiprocessing as mp
 
-from pipelines.synthesize.cache import ResponseCache, cache_key
+from pipelines.synthesize.cache import ResponseCache, cache_key, encode_value
 
 
 def test_key_depends_on_every_part():
@@ -83,3 +83,15 @@ def test_a_suffix_keeps_kinds_of_files_apart(tmp_path):
     assert rows.get(key) is None
     rows.put(key, {"text": "row"})
     assert responses.get(key) == {"text": "answer"} and rows.get(key) == {"text": "row"}
+
+
+def test_values_read_back_as_json_loads_reads_them(tmp_path):
+    """Files are parsed by orjson where it surely agrees with json.loads: long integers, NaN, non-ASCII
+    text and key order come back as they were written."""
+    cache = ResponseCache(str(tmp_path))
+    value = {"z": 1, "text": "caf\u00e9 \U0001f3b5", "n": 12345678901234567890123, "nan": float("nan"),
+             "a": [1.5, -0.0, None, True], "seed": 2 ** 63 - 1}
+    cache.put("k" * 64, value)
+    got = cache.get("k" * 64)
+    assert repr(got) == repr(json.loads(encode_value(value)))
+    assert list(got) == sorted(value)

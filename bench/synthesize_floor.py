@@ -19,7 +19,8 @@ off too (an experiment only: the pipeline always does both), to show where its t
 unchanged. A process of its own runs data2text twice (untimed, then timed), then switches fidelity off
 and makes every TemplateBank.load() return one bank with an unbounded memo of rendered templates, fills
 it with an untimed run and times a last run, which renders nothing (its texts are checked equal). The
-timed runs differ only in those two parts; what the last one still spends is the planner's and the
+timed runs differ in those two parts and in the bank's load (about 0.2 s, which the shared bank skips:
+the bound errs on the optimistic side); what the last one still spends is the planner's and the
 rewriter's per-row decisions, the metadata and Beam. The bound printed is the whole-process data2text
 time less that difference.
 
@@ -365,9 +366,6 @@ def texts_of(out: Path) -> dict[str, str]:
         table = pq.read_table(path, columns=["music_id", "text"]).to_pydict()
         found.update(zip(table["music_id"], table["text"], strict=True))
     return found
-
-
-
 
 
 if __name__ == "__main__":

@@ -469,3 +469,37 @@ def test_without_readable_sources_there_is_no_index_and_rows_are_still_written(s
         assert [o.text for o in rerun] == [o.text for o in first] and all(o.metadata["cache_hit"] for o in rerun)
     finally:
         rerun_index.code_fingerprint.cache_clear()
+
+
+@pytest.mark.parametrize("variant", [{}, {"candidates": 2}])
+def test_the_first_run_post_processes_each_row_once(server, files, monkeypatch, variant):
+    """Its index entries come from the row's own output (cache_hit set): the cache holds exactly the answers
+    the row was written from, so post-processing them again (fidelity included) would give the same."""
+    options, items = _options(server, files, examples=str(files["pool"]), **variant), _items(12, 1)
+    calls = []
+    original = Prompt2TextMethod._choose
+    monkeypatch.setattr(Prompt2TextMethod, "_choose", lambda self, item, *a: calls.append(item.id)
+                        or original(self, item, *a))
+    first = _run(options, items)
+    assert len(_entries(files)) == len(items)
+    assert sorted(calls) == sorted(item.id for item in items)
+    rerun = _run(options, items)
+    assert len(calls) == len(items)  # the rerun came from the index
+    assert [(o.text, {**o.metadata, "cache_hit": True}) for o in first] == [(o.text, o.metadata) for o in rerun]
+
+
+def test_an_answer_stored_otherwise_than_received_is_post_processed_again(server, files, served, monkeypatch):
+    """When the cache's bytes do not read back as the answer the row used (here the cache records another
+    attempt count), the entry is computed from the cache's bytes, as a rerun's full path would."""
+    from pipelines.synthesize.cache import ResponseCache
+
+    options, items = _options(server, files, examples=str(files["pool"])), _items(6, 1)
+    put = ResponseCache.put
+    monkeypatch.setattr(ResponseCache, "put", lambda self, key, value: put(self, key, dict(value, attempts=7)))
+    first = _run(options, items)
+    assert all(o.metadata["attempts"] != 7 for o in first)
+    monkeypatch.setattr(ResponseCache, "put", put)
+    rerun = _run(options, items)
+    assert served.n == len(items)
+    assert all(o.metadata["attempts"] == 7 for o in rerun)
+    _same(rerun, _full_path(served, options, items))

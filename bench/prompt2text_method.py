@@ -5,12 +5,13 @@ first pass fills a response cache from the loopback LLM server (a process of its
 then run `Prompt2TextMethod.generate` in batches of 64 on a fresh method (as a new worker would) with
 every answer in the cache, and, for scale, `TagsMethod.generate` on the same rows.
 
-    .venv/bin/python bench/prompt2text_method.py [--rows 20000] [--profile FILE]
+    .venv/bin/python bench/prompt2text_method.py [--rows 20000] [--first-run-parts] [--profile FILE]
 
 Prints CPU microseconds per row for both methods and their ratio, and what the first run (the one that
 fills the cache) costs per row with the rerun index and, on a cache of its own, without it (what
-writing the index costs); --profile writes a cProfile of the cached rerun (read it with
-`python -m pstats FILE`).
+writing the index costs); --first-run-parts also runs the first run once without the index's per-row
+files and once without its per-batch packs (experiments: the method always writes both); --profile
+writes a cProfile of the cached rerun (read it with `python -m pstats FILE`).
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the cached rerun here")
+    parser.add_argument("--first-run-parts", action="store_true",
+                        help="also time first runs that skip the index's row files, then its packs")
     args = parser.parse_args()
     from data2text_method import work_items
 
@@ -57,6 +60,7 @@ def main() -> None:
         options = Prompt2TextOptions(base_url=f"{server.url}/v1", model="loopback", max_concurrency=64,
                                      cache_dir=str(Path(tmp) / "cache"))
         first_cpu = first_run(server, Path(tmp) / "cache", items, with_index=True)
+        parts = first_run_parts(server, Path(tmp), items) if args.first_run_parts else {}
 
         method = Prompt2TextMethod(options)
         method.setup()
@@ -81,6 +85,23 @@ def main() -> None:
     print(f"first run, filling the cache from the loopback server: {1e6 * first_cpu / n:.0f} us CPU per row with "
           f"the rerun index, {1e6 * no_index_cpu / n:.0f} us without it (writing the index: "
           f"{1e6 * (first_cpu - no_index_cpu) / n:.0f} us a row)")
+    for name, part_cpu in parts.items():
+        print(f"first run with the index but {name}: {1e6 * part_cpu / n:.0f} us CPU per row")
+
+
+def first_run_parts(server, tmp: Path, items: list) -> dict[str, float]:
+    """CPU seconds of first runs whose index skips its per-row files, then its per-batch packs."""
+    from pipelines.synthesize.prompt2text.rerun_index import RerunIndex
+
+    found = {}
+    for name, attribute in (("no per-row files", "put"), ("no packs", "put_pack")):
+        original = getattr(RerunIndex, attribute)
+        setattr(RerunIndex, attribute, lambda self, *args: None)
+        try:
+            found[name] = first_run(server, tmp / f"cache-{attribute}", items, with_index=True)
+        finally:
+            setattr(RerunIndex, attribute, original)
+    return found
 
 
 def first_run(server, cache: Path, items: list, with_index: bool) -> float:

@@ -9,6 +9,9 @@ is parsed twice, once for its id), but it is not the same parser everywhere:
   the others have every digit mapped to "0" and every other byte to "." and are searched for nineteen
   "0"s in a row: passes in C, where a regex search cost 910 us on a rerun index's pack (64 rows of hex
   digests, 77 KB: 69 us this way).
+Documents over 64 KB (a rerun index's packs: 64 rows, 300 KB) go to json.loads at once: there the check
+costs as much as orjson's parse (683 against 701 us on a 300 KB pack), and most of them fail it anyway
+(hex digests and small floats such as 0.000123... hold 19-digit runs), so it only added to json.loads.
 tests/io/test_json_bytes.py and test_jsonl_rows.py compare both parsers on tricky and fuzzed documents.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import orjson
 
 NOT_SURE = object()  # parse_if_sure's answer when only json.loads can say
+LARGE = 1 << 16  # bytes from which `loads` leaves documents to json.loads
 _DIGITS = b"0123456789"
 _DIGIT_MARKS = bytes(ord("0") if chr(b).isdigit() and b < 128 else ord(".") for b in range(256))
 _LONG_RUN = b"0" * 19
@@ -40,6 +44,8 @@ def parse_if_sure(data: bytes):
 
 
 def loads(data: bytes):
-    """``json.loads(data)``, by orjson where that gives the same value."""
+    """``json.loads(data)``, by orjson where that gives the same value (and the document is small)."""
+    if len(data) >= LARGE:
+        return json.loads(data)
     value = parse_if_sure(data)
     return json.loads(data) if value is NOT_SURE else value

@@ -45,3 +45,10 @@ def test_long_number_check_finds_exactly_runs_of_nineteen_ascii_digits():
         assert json_bytes._may_hold_long_number(data) == (re.search(rb"[0-9]{19}", data) is not None), data
     assert json_bytes._may_hold_long_number(b"x" * 10000 + b"1" * 19)
     assert not json_bytes._may_hold_long_number(("\u0660" * 30).encode())  # Arabic-Indic digits are not JSON's
+
+
+def test_large_documents_go_to_json_loads(monkeypatch):
+    big = json.dumps({"rows": [{"x": "a" * 100, "n": i} for i in range(1000)]}).encode()
+    assert len(big) >= json_bytes.LARGE
+    monkeypatch.setattr(json_bytes, "parse_if_sure", lambda data: pytest.fail("checked a large document"))
+    assert json_bytes.loads(big) == json.loads(big)

@@ -297,7 +297,7 @@ def _damage(target: Path, other: Path, damage: str) -> None:
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong key", "other format", "not a dict",
-                                    "rows reordered", "a row's entry changed"])
+                                    "rows reordered", "a row's entry changed", "no header"])
 def test_a_damaged_or_foreign_pack_falls_back_to_the_rows_entries(server, files, served, damage):
     options, items = _options(server, files), _items(10, 1)  # two batches: two packs
     first = _run(options, items)
@@ -305,13 +305,18 @@ def test_a_damaged_or_foreign_pack_falls_back_to_the_rows_entries(server, files,
     assert len(packs) == 2 and len(_entries(files)) == len(items)
     target = packs[0]
     if damage == "rows reordered":
-        pack = json.loads(target.read_text())
-        target.write_text(json.dumps(dict(pack, rows=pack["rows"][::-1])))
+        pack = rerun_index.decode_pack(target.read_bytes())
+        target.write_bytes(rerun_index.encode_pack(dict(pack, rows=pack["rows"][::-1])))
     elif damage == "a row's entry changed":  # a text the row's responses never gave
-        pack = json.loads(target.read_text())
+        pack = rerun_index.decode_pack(target.read_bytes())
         pack["rows"][0]["responses"][0][1] = "0" * 64
         pack["rows"][0]["text"] = "a stale text"
-        target.write_text(json.dumps(pack))
+        target.write_bytes(rerun_index.encode_pack(pack))
+    elif damage == "other format":
+        pack = rerun_index.decode_pack(target.read_bytes())
+        target.write_bytes(rerun_index.encode_pack(dict(pack, format=99)))
+    elif damage == "no header":  # a pack as this index wrote them before it had headers: plain JSON
+        target.write_bytes(json.dumps(rerun_index.decode_pack(target.read_bytes())).encode())
     else:
         _damage(target, packs[1], damage)
     served.reset()
@@ -503,3 +508,35 @@ def test_an_answer_stored_otherwise_than_received_is_post_processed_again(server
     assert served.n == len(items)
     assert all(o.metadata["attempts"] == 7 for o in rerun)
     _same(rerun, _full_path(served, options, items))
+
+
+def test_packs_without_long_integers_are_read_by_orjson(server, files, served, monkeypatch):
+    """A pack's writer records whether every integer in it is within 64 bits (the one thing orjson would read
+    otherwise than json.loads); such packs are parsed by orjson, the others by json.loads."""
+    options, items = _options(server, files), _items(10, 1)
+    first = _run(options, items)
+    assert all(p.read_bytes().startswith(rerun_index.PACK_EXACT64) for p in _packs(files))
+
+    class NoLoads:  # rerun_index's json, without loads
+        JSONDecodeError, dumps = json.JSONDecodeError, staticmethod(json.dumps)
+
+        @staticmethod
+        def loads(*args, **kwargs):
+            pytest.fail("json.loads read a pack")
+
+    monkeypatch.setattr(rerun_index, "json", NoLoads)
+    served.reset()
+    rerun = _run(options, items)
+    assert served.n == len(items)
+    assert [o.text for o in rerun] == [o.text for o in first]
+
+
+@pytest.mark.parametrize("value, header", [({"n": 2 ** 64}, "PACK_JSON"), ({"n": -2 ** 63 - 1}, "PACK_JSON"),
+                                           ({"n": 2 ** 64 - 1, "m": -2 ** 63}, "PACK_EXACT64"),
+                                           ({"x": float("nan")}, "PACK_EXACT64"), ({1: "int key"}, "PACK_JSON")])
+def test_pack_bytes_read_back_as_json_loads_reads_them(value, header):
+    data = rerun_index.encode_pack(value)
+    assert data.startswith(getattr(rerun_index, header))
+    assert repr(rerun_index.decode_pack(data)) == repr(json.loads(json.dumps(value, sort_keys=True)))
+    assert rerun_index.decode_pack(json.dumps(value).encode()) is None  # no header: not a pack
+    assert rerun_index.decode_pack(data[:len(data) // 2]) is None  # torn

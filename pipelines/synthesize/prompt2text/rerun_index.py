@@ -39,7 +39,9 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import NamedTuple
 
-from pipelines.synthesize.cache import ResponseCache, join_path
+import orjson
+
+from pipelines.synthesize.cache import ResponseCache, encode_value, join_path
 from pipelines.synthesize.tagset import InputTag
 from pipelines.synthesize.work import TextOut, WorkItem
 
@@ -47,6 +49,12 @@ INDEX_FORMAT = 1
 INDEX_FOLDER = f"rows-v{INDEX_FORMAT}"
 INDEX_SUFFIX = ".row"  # not .json: the response files are the cache's only *.json
 PACK_SUFFIX = ".pack"
+# A pack is a header line and the JSON of {"format", "pack_key", "rows"}. The header says whether every
+# integer in it is within 64 bits, the one case where orjson reads JSON otherwise than json.loads (it reads
+# a longer integer as a float): then orjson parses it, in half json.loads' time (a 300 KB pack of 64 rows:
+# 0.7 against 1.4-1.6 ms). json.loads' extensions that orjson rejects (NaN) send the pack to json.loads.
+PACK_EXACT64 = b"viml-synth pack; json; integers within 64 bits\n"
+PACK_JSON = b"viml-synth pack; json\n"
 # Options that change how answers are fetched, never what a row says once its answers are cached (paths
 # whose content is hashed into the context instead are here too, so machines with other paths agree).
 OPERATIONAL_OPTIONS = frozenset({
@@ -124,7 +132,8 @@ class RerunIndex:
         in the same order) is read first; a row it lacks is looked up in its own entry. `map_fn` may read
         the rows side by side (e.g. a thread pool's map: a bucket answers each read in tens of ms)."""
         pack_key = self.pack_key(keys)
-        pack = self._packs.get(pack_key)
+        data = self._packs.get_bytes(pack_key)
+        pack = decode_pack(data) if data is not None else None
         rows = pack.get("rows") if pack is not None else None
         if (pack is None or pack.get("format") != INDEX_FORMAT or pack.get("pack_key") != pack_key
                 or not isinstance(rows, list) or len(rows) != len(keys)):
@@ -168,7 +177,34 @@ class RerunIndex:
         """One file with the entries of a batch's rows (None: a row without one), read by a rerun whose
         batch holds the same rows in the same order (the same input): one read instead of one per row."""
         pack_key = self.pack_key(keys)
-        self._packs.put(pack_key, {"format": INDEX_FORMAT, "pack_key": pack_key, "rows": entries})
+        self._packs.put_bytes(pack_key, encode_pack({"format": INDEX_FORMAT, "pack_key": pack_key, "rows": entries}))
+
+
+def encode_pack(value: dict) -> bytes:
+    """The pack file's bytes: its header, then the JSON a response file would hold (``encode_value``)."""
+    try:
+        orjson.dumps(value)  # raises on an integer beyond 64 bits (and on what orjson cannot write: int keys)
+        header = PACK_EXACT64
+    except (orjson.JSONEncodeError, TypeError):
+        header = PACK_JSON
+    return header + encode_value(value)
+
+
+def decode_pack(data: bytes) -> dict | None:
+    """The pack's value, as json.loads reads its JSON; None for a file that is not a whole pack."""
+    try:
+        if data.startswith(PACK_EXACT64):
+            try:
+                value = orjson.loads(memoryview(data)[len(PACK_EXACT64):])
+            except orjson.JSONDecodeError:  # NaN, or a torn file: json.loads decides
+                value = json.loads(data[len(PACK_EXACT64):])
+        elif data.startswith(PACK_JSON):
+            value = json.loads(data[len(PACK_JSON):])
+        else:
+            return None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class Found(NamedTuple):

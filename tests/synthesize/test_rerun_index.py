@@ -1,7 +1,5 @@
 """The prompt2text rerun index: what it serves equals the full path, and it never serves a stale row."""
-import io
 import json
-import posixpath
 from dataclasses import replace
 from pathlib import Path
 
@@ -357,73 +355,10 @@ def test_rows_whose_answer_could_not_be_cached_are_not_indexed(server, files, mo
     assert len(_entries(files)) == len(items)
 
 
-# ------------------------------------------------------------- a writable in-memory Beam filesystem
-
-_MEMORY: dict[str, bytes] = {}
-_FILESYSTEM = []
-
-
-def _memory_filesystem() -> None:
-    """`memcache://` for Beam's FileSystems (found through FileSystem's subclasses): stands in for a
-    bucket, whose objects are written whole on close."""
-    if _FILESYSTEM:
-        return
-    from apache_beam.io.filesystem import FileSystem
-
-    class _Object(io.BytesIO):
-        def __init__(self, path):
-            super().__init__()
-            self.path = path
-
-        def close(self):
-            _MEMORY[self.path] = self.getvalue()
-            super().close()
-
-    class MemoryFileSystem(FileSystem):
-        @classmethod
-        def scheme(cls):
-            return "memcache"
-
-        def join(self, base, *paths):
-            return posixpath.join(base, *paths)
-
-        def split(self, path):
-            return posixpath.split(path)
-
-        def create(self, path, mime_type="application/octet-stream", compression_type=None):
-            return _Object(path)
-
-        def open(self, path, mime_type="application/octet-stream", compression_type=None):
-            if path not in _MEMORY:
-                raise FileNotFoundError(path)
-            return io.BytesIO(_MEMORY[path])
-
-        def exists(self, path):
-            return path in _MEMORY
-
-        def size(self, path):
-            return len(_MEMORY[path])
-
-        def has_dirs(self):
-            return False
-
-        def mkdirs(self, path):
-            return None
-
-        def _unsupported(self, *args, **kwargs):
-            raise NotImplementedError
-
-        _list = copy = rename = last_updated = metadata = delete = _unsupported
-
-    _FILESYSTEM.append(MemoryFileSystem)
-
-
-def test_the_index_works_on_any_beam_filesystem(server, files, served):
-    _memory_filesystem()
-    _MEMORY.clear()
-    options, items = replace(_options(server, files), cache_dir="memcache://bucket/llm"), _items(10, 1)
+def test_the_index_works_on_any_beam_filesystem(server, files, served, memfs):
+    options, items = replace(_options(server, files), cache_dir="memtest://bucket/llm"), _items(10, 1)
     first = _run(options, items)
-    assert any(p.startswith(f"memcache://bucket/llm/{INDEX_FOLDER}/") for p in _MEMORY)
+    assert any(p.startswith(f"memtest://bucket/llm/{INDEX_FOLDER}/") for p in memfs)
     posts = server.count
     served.reset()
     rerun = _run(options, items)
@@ -431,7 +366,6 @@ def test_the_index_works_on_any_beam_filesystem(server, files, served):
     assert [o.text for o in rerun] == [o.text for o in first]
     _same(rerun, _full_path(served, options, items))
     assert not (files["cache"]).exists()
-    _MEMORY.clear()
 
 
 def test_a_pipeline_rerun_from_the_index_writes_the_same_triplets_as_the_full_path(server, files, served):

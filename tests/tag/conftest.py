@@ -2,7 +2,6 @@
 PyAV) from a synthetic signal, plus broken variants of them, for the audio decoding tests."""
 from __future__ import annotations
 
-import io
 import struct
 from functools import partial
 from pathlib import Path
@@ -240,53 +239,3 @@ def make_wav(tmp_path):
         sf.write(str(path), np.asarray(data, dtype=np.float32), sr, format="WAV", subtype=subtype)
         return path
     return make
-
-
-# ---------------------------------------------------------------- an in-memory Beam filesystem
-
-_MEM_FILES: dict = {}
-_MEMORY_FILESYSTEM = []
-
-
-def _register_memory_filesystem() -> None:
-    """Define (once) a Beam FileSystem for ``memtest://``: Beam 2.77 ships no in-memory
-    filesystem, and FileSystems finds schemes by looking at FileSystem's subclasses."""
-    if _MEMORY_FILESYSTEM:
-        return
-    from apache_beam.io.filesystem import FileSystem
-
-    class MemoryFileSystem(FileSystem):
-        @classmethod
-        def scheme(cls):
-            return "memtest"
-
-        def open(self, path, mime_type="application/octet-stream", compression_type=None):
-            if path not in _MEM_FILES:
-                raise FileNotFoundError(path)
-            return io.BytesIO(_MEM_FILES[path])
-
-        def exists(self, path):
-            return path in _MEM_FILES
-
-        def size(self, path):
-            return len(_MEM_FILES[path])
-
-        def has_dirs(self):
-            return False
-
-        def _unsupported(self, *args, **kwargs):
-            raise NotImplementedError("memtest:// is read-only in tests")
-
-        join = split = mkdirs = _list = create = copy = rename = _unsupported
-        last_updated = metadata = delete = _unsupported
-
-    _MEMORY_FILESYSTEM.append(MemoryFileSystem)
-
-
-@pytest.fixture
-def memfs():
-    """dict-like store behind ``memtest://...`` URIs that Beam's FileSystems.open can read."""
-    _register_memory_filesystem()
-    _MEM_FILES.clear()
-    yield _MEM_FILES
-    _MEM_FILES.clear()

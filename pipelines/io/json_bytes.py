@@ -7,11 +7,11 @@ is parsed twice, once for its id), but it is not the same parser everywhere:
 - it reads an integer beyond 64 bits as a float, silently: a document with 19 digits in a row is left to
   json.loads. Most documents hold fewer than 19 digits in all, which one bytes.translate pass tells;
   the others have every digit mapped to "0" and every other byte to "." and are searched for nineteen
-  "0"s in a row: passes in C, where a regex search cost 910 us on a rerun index's pack (64 rows of hex
-  digests, 77 KB: 69 us this way).
-Documents over 64 KB (a rerun index's packs: 64 rows, 300 KB) go to json.loads at once: there the check
-costs as much as orjson's parse (683 against 701 us on a 300 KB pack), and most of them fail it anyway
-(hex digests and small floats such as 0.000123... hold 19-digit runs), so it only added to json.loads.
+  "0"s in a row: passes in C, where a regex search cost 910 us on a 77 KB document (69 us this way).
+Documents of 64 KB or more go to json.loads at once: there the check costs as much as orjson's parse
+(683 against 701 us on 300 KB of rerun index entries), and such documents mostly fail it anyway (hex
+digests and small floats such as 0.000123... hold 19-digit runs). The rerun index's packs, which are that
+big, do not come here: their writer records whether orjson may read them (prompt2text/rerun_index.py).
 tests/io/test_json_bytes.py and test_jsonl_rows.py compare both parsers on tricky and fuzzed documents.
 """
 from __future__ import annotations
